@@ -1,0 +1,295 @@
+//! The one typed configuration of every DataProcessor binary.
+//!
+//! Precedence: built-in defaults < `config.json` < environment. Keys in the file that start
+//! with `#` are documentation and are ignored. See `load.rs` for where the file is found and
+//! how the environment overrides it, and `validate.rs` for the checks done at start.
+
+mod load;
+mod routing;
+mod validate;
+
+pub use load::{ConfigError, DEFAULT_CONFIG_PATH, load, load_from_str};
+pub use routing::{Route, RouteError, RoutingRule};
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub paths: PathsConfig,
+    pub database: DatabaseConfig,
+    pub api: ApiConfig,
+    pub s3: S3Config,
+    pub workers: WorkersConfig,
+    pub jobs: JobsConfig,
+    pub mailhandler: MailhandlerConfig,
+    pub customers: Vec<CustomerConfig>,
+    pub routing: Vec<RoutingRule>,
+    /// Per data type settings, keyed `<category>/<type>`.
+    pub types: BTreeMap<String, TypeConfig>,
+    pub logging: LoggingConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PathsConfig {
+    pub root: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    pub url: String,
+    pub pool_size: usize,
+    pub connect_timeout_seconds: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    pub listen: String,
+    /// Plain keys or `sha256:<hex of the key>`.
+    pub keys: Vec<String>,
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct S3Config {
+    pub endpoint: String,
+    pub region: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub bucket: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkersConfig {
+    pub concurrency: usize,
+    pub poll_interval_seconds: f64,
+    pub shutdown_grace_seconds: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JobsConfig {
+    pub lease_seconds: f64,
+    pub timeout_seconds: u32,
+    pub max_attempts: u32,
+    pub backoff_base_seconds: f64,
+    pub backoff_max_seconds: f64,
+    pub reaper_interval_seconds: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MailhandlerConfig {
+    /// The mailhandler gives up (exit 75, Postfix retries) after this long; keep it below
+    /// the pipe service's time limit in Postfix.
+    pub deadline_seconds: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerConfig {
+    pub name: String,
+    /// Full recipient addresses that belong to this customer.
+    #[serde(default)]
+    pub addresses: Vec<String>,
+    /// Sender addresses (`a@b.c`) or domains (`b.c`); empty means anyone may send.
+    #[serde(default)]
+    pub allowed_senders: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TypeConfig {
+    pub archive: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoggingConfig {
+    /// An `EnvFilter` directive, e.g. `info` or `info,shared_modules=debug`; `RUST_LOG` wins.
+    pub level: String,
+    /// Where `dataprocessor_<component>.log` files go (rotated daily); none: stderr only.
+    pub directory: Option<PathBuf>,
+    pub json: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            paths: PathsConfig::default(),
+            database: DatabaseConfig::default(),
+            api: ApiConfig::default(),
+            s3: S3Config::default(),
+            workers: WorkersConfig::default(),
+            jobs: JobsConfig::default(),
+            mailhandler: MailhandlerConfig::default(),
+            customers: Vec::new(),
+            routing: RoutingRule::defaults(),
+            types: BTreeMap::new(),
+            logging: LoggingConfig::default(),
+        }
+    }
+}
+
+impl Default for PathsConfig {
+    fn default() -> Self {
+        Self {
+            root: PathBuf::from("/home/mailbox"),
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: "postgres://postgres@127.0.0.1:5432/dataprocessor".into(),
+            pool_size: 16,
+            connect_timeout_seconds: 5,
+        }
+    }
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            listen: "0.0.0.0:25025".into(),
+            keys: Vec::new(),
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+impl Default for S3Config {
+    fn default() -> Self {
+        Self {
+            endpoint: "http://127.0.0.1:8000".into(),
+            region: "us-east-1".into(),
+            access_key_id: String::new(),
+            secret_access_key: String::new(),
+            bucket: "veritas2hview".into(),
+        }
+    }
+}
+
+impl Default for WorkersConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 4,
+            poll_interval_seconds: 5.0,
+            shutdown_grace_seconds: 30.0,
+        }
+    }
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self {
+            lease_seconds: 30.0,
+            timeout_seconds: 600,
+            max_attempts: 5,
+            backoff_base_seconds: 5.0,
+            backoff_max_seconds: 600.0,
+            reaper_interval_seconds: 5.0,
+        }
+    }
+}
+
+impl Default for MailhandlerConfig {
+    fn default() -> Self {
+        Self {
+            deadline_seconds: 60,
+        }
+    }
+}
+
+impl Default for TypeConfig {
+    fn default() -> Self {
+        Self { archive: true }
+    }
+}
+
+impl Default for LoggingConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            directory: None,
+            json: false,
+        }
+    }
+}
+
+impl Config {
+    /// Settings for one data type; types not listed get the defaults (archive on).
+    pub fn type_config(&self, category: &str, job_type: &str) -> TypeConfig {
+        self.types
+            .get(&format!("{category}/{job_type}"))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The customer that receives mail at `recipient` (compared case-insensitively).
+    pub fn customer_for_recipient(&self, recipient: &str) -> Option<&CustomerConfig> {
+        let recipient = recipient.trim().to_ascii_lowercase();
+        self.customers.iter().find(|c| {
+            c.addresses
+                .iter()
+                .any(|a| a.to_ascii_lowercase() == recipient)
+        })
+    }
+
+    pub fn customer(&self, name: &str) -> Option<&CustomerConfig> {
+        self.customers.iter().find(|c| c.name == name)
+    }
+
+    /// The configuration as JSON with every secret replaced by `***`, for `dpctl config check`.
+    pub fn redacted(&self) -> serde_json::Value {
+        let mut copy = self.clone();
+        copy.api.keys = copy.api.keys.iter().map(|_| "***".to_string()).collect();
+        if !copy.s3.secret_access_key.is_empty() {
+            copy.s3.secret_access_key = "***".into();
+        }
+        copy.database.url = redact_url_password(&copy.database.url);
+        serde_json::to_value(copy).unwrap_or_default()
+    }
+}
+
+impl CustomerConfig {
+    /// Whether `sender` may send for this customer: an empty list allows everyone; entries
+    /// are full addresses or domains.
+    pub fn sender_allowed(&self, sender: &str) -> bool {
+        if self.allowed_senders.is_empty() {
+            return true;
+        }
+        let sender = sender.trim().to_ascii_lowercase();
+        let domain = sender.rsplit_once('@').map(|(_, d)| d).unwrap_or("");
+        self.allowed_senders.iter().any(|allowed| {
+            let allowed = allowed.trim().to_ascii_lowercase();
+            if allowed.contains('@') {
+                allowed == sender
+            } else {
+                allowed == domain
+            }
+        })
+    }
+}
+
+fn redact_url_password(url: &str) -> String {
+    // postgres://user:password@host/db -> postgres://user:***@host/db
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_string();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_string(),
+    }
+}

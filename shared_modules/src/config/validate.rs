@@ -1,0 +1,106 @@
+//! Checks done once at start, each naming the key that is wrong.
+
+use super::{Config, ConfigError};
+use crate::paths::normalise_segment;
+
+impl Config {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !self.paths.root.is_absolute() {
+            return Err(err("paths.root", "must be an absolute path"));
+        }
+        if !(self.database.url.starts_with("postgres://")
+            || self.database.url.starts_with("postgresql://"))
+        {
+            return Err(err(
+                "database.url",
+                "must start with postgres:// or postgresql://",
+            ));
+        }
+        if self.database.pool_size < 2 {
+            return Err(err("database.pool_size", "must be at least 2"));
+        }
+        if self.api.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(err(
+                "api.listen",
+                format!("`{}` is not an address like 0.0.0.0:25025", self.api.listen),
+            ));
+        }
+        for (i, key) in self.api.keys.iter().enumerate() {
+            crate::api_keys::parse_configured_key(key)
+                .map_err(|message| err(&format!("api.keys[{i}]"), message))?;
+        }
+        if self.workers.concurrency == 0 {
+            return Err(err("workers.concurrency", "must be at least 1"));
+        }
+        positive(
+            self.workers.poll_interval_seconds,
+            "workers.poll_interval_seconds",
+        )?;
+        if self.workers.shutdown_grace_seconds < 0.0 {
+            return Err(err(
+                "workers.shutdown_grace_seconds",
+                "must not be negative",
+            ));
+        }
+        positive(self.jobs.lease_seconds, "jobs.lease_seconds")?;
+        positive(self.jobs.backoff_base_seconds, "jobs.backoff_base_seconds")?;
+        positive(self.jobs.backoff_max_seconds, "jobs.backoff_max_seconds")?;
+        positive(
+            self.jobs.reaper_interval_seconds,
+            "jobs.reaper_interval_seconds",
+        )?;
+        if self.jobs.timeout_seconds == 0 {
+            return Err(err("jobs.timeout_seconds", "must be at least 1"));
+        }
+        if self.jobs.max_attempts == 0 {
+            return Err(err("jobs.max_attempts", "must be at least 1"));
+        }
+        if self.mailhandler.deadline_seconds == 0 {
+            return Err(err("mailhandler.deadline_seconds", "must be at least 1"));
+        }
+        for (i, customer) in self.customers.iter().enumerate() {
+            let key = format!("customers[{i}].name");
+            let normal = normalise_segment("customer", &customer.name)
+                .map_err(|e| err(&key, e.to_string()))?;
+            if normal != customer.name {
+                return Err(err(&key, format!("write it in its normal form `{normal}`")));
+            }
+            if self.customers[..i].iter().any(|c| c.name == customer.name) {
+                return Err(err(&key, format!("`{}` is listed twice", customer.name)));
+            }
+            for (j, address) in customer.addresses.iter().enumerate() {
+                if !address.contains('@') {
+                    return Err(err(
+                        &format!("customers[{i}].addresses[{j}]"),
+                        "must be an e-mail address",
+                    ));
+                }
+            }
+        }
+        for (i, rule) in self.routing.iter().enumerate() {
+            rule.check()
+                .map_err(|message| err(&format!("routing[{i}]"), message))?;
+        }
+        for key in self.types.keys() {
+            if key.split('/').count() != 2 {
+                return Err(err(
+                    &format!("types.{key}"),
+                    "keys are written `<category>/<type>`",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn err(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError::invalid(key, message)
+}
+
+fn positive(value: f64, key: &str) -> Result<(), ConfigError> {
+    if value.is_finite() && value > 0.0 {
+        Ok(())
+    } else {
+        Err(ConfigError::invalid(key, "must be a number above 0"))
+    }
+}

@@ -1,0 +1,8 @@
+//! Postgres access: the connection pool, the embedded migrations and the table definitions.
+
+mod migrations;
+mod pool;
+pub mod schema;
+
+pub use migrations::{MIGRATIONS, run_migrations};
+pub use pool::{DbError, DbPool, PooledConn, connect_pool, is_unavailable};

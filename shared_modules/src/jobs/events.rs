@@ -1,0 +1,100 @@
+use crate::db::schema::job_events;
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventPhase {
+    Enter,
+    Exit,
+    Info,
+}
+
+impl EventPhase {
+    fn as_str(self) -> &'static str {
+        match self {
+            EventPhase::Enter => "enter",
+            EventPhase::Exit => "exit",
+            EventPhase::Info => "info",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = job_events)]
+pub struct NewEvent {
+    pub job_id: i64,
+    pub step: String,
+    pub phase: String,
+    pub status: Option<String>,
+    pub duration_ms: Option<i64>,
+    pub message: Option<String>,
+    pub worker: Option<String>,
+}
+
+impl NewEvent {
+    pub fn new(job_id: i64, step: &str, phase: EventPhase) -> Self {
+        Self {
+            job_id,
+            step: step.to_string(),
+            phase: phase.as_str().to_string(),
+            status: None,
+            duration_ms: None,
+            message: None,
+            worker: None,
+        }
+    }
+
+    pub fn status(mut self, status: &str) -> Self {
+        self.status = Some(status.to_string());
+        self
+    }
+
+    pub fn duration(mut self, elapsed: std::time::Duration) -> Self {
+        self.duration_ms = Some(i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX));
+        self
+    }
+
+    pub fn message(mut self, message: impl Into<String>) -> Self {
+        self.message = Some(message.into());
+        self
+    }
+
+    pub fn worker(mut self, worker: &str) -> Self {
+        self.worker = Some(worker.to_string());
+        self
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = job_events, check_for_backend(diesel::pg::Pg))]
+pub struct JobEvent {
+    pub id: i64,
+    pub job_id: i64,
+    pub at: DateTime<Utc>,
+    pub step: String,
+    pub phase: String,
+    pub status: Option<String>,
+    pub duration_ms: Option<i64>,
+    pub message: Option<String>,
+    pub worker: Option<String>,
+}
+
+pub async fn record_event(conn: &mut AsyncPgConnection, event: NewEvent) -> QueryResult<()> {
+    diesel::insert_into(job_events::table)
+        .values(&event)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// A job's events in the order they happened.
+pub async fn events_of(conn: &mut AsyncPgConnection, job_id: i64) -> QueryResult<Vec<JobEvent>> {
+    job_events::table
+        .filter(job_events::job_id.eq(job_id))
+        .order(job_events::id.asc())
+        .select(JobEvent::as_select())
+        .load(conn)
+        .await
+}

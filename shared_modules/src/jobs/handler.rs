@@ -1,0 +1,127 @@
+//! What a parsing module implements, and the registry the worker dispatches through.
+
+use super::events::{NewEvent, record_event};
+use super::model::Job;
+use crate::config::Config;
+use crate::db::DbPool;
+use diesel_async::AsyncPgConnection;
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+/// Why an attempt failed. Permanent failures (bad input) end the job in `error` at once;
+/// transient ones (database trouble) are retried with backoff up to `max_attempts`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JobFailure {
+    #[error("{0}")]
+    Permanent(String),
+    #[error("{0}")]
+    Transient(String),
+}
+
+impl JobFailure {
+    pub fn permanent(message: impl Into<String>) -> Self {
+        JobFailure::Permanent(message.into())
+    }
+
+    pub fn transient(message: impl Into<String>) -> Self {
+        JobFailure::Transient(message.into())
+    }
+
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, JobFailure::Permanent(_))
+    }
+}
+
+/// A database error inside a handler is treated as transient: the job is retried.
+impl From<diesel::result::Error> for JobFailure {
+    fn from(e: diesel::result::Error) -> Self {
+        JobFailure::Transient(format!("database: {e}"))
+    }
+}
+
+/// What a handler gets besides its transaction.
+pub struct JobContext {
+    pub job: Job,
+    pub config: Arc<Config>,
+    pub worker_id: String,
+    pool: DbPool,
+}
+
+impl JobContext {
+    pub fn new(job: Job, config: Arc<Config>, worker_id: String, pool: DbPool) -> Self {
+        Self {
+            job,
+            config,
+            worker_id,
+            pool,
+        }
+    }
+
+    /// Records an event on its own connection, so it stays even if the job's transaction
+    /// rolls back. Failing to record is logged, never fatal.
+    pub async fn event(&self, event: NewEvent) {
+        let event = event.worker(&self.worker_id);
+        let result = match self.pool.get().await {
+            Ok(mut conn) => record_event(&mut conn, event)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = result {
+            tracing::warn!(job.id = self.job.id, error = %e, "could not record job event");
+        }
+    }
+}
+
+pub type HandlerFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<serde_json::Value, JobFailure>> + Send + 'a>>;
+
+/// A module's entry point. `conn` is inside the transaction that also marks the job `done`,
+/// so a job's rows and its completion commit together (or not at all). The returned JSON is
+/// the job's result summary (rows upserted, files skipped, …).
+pub trait JobHandler: Send + Sync {
+    fn run<'a>(&'a self, ctx: &'a JobContext, conn: &'a mut AsyncPgConnection)
+    -> HandlerFuture<'a>;
+}
+
+/// Handlers keyed by (category, type).
+#[derive(Default, Clone)]
+pub struct Registry {
+    handlers: HashMap<(String, String), Arc<dyn JobHandler>>,
+}
+
+impl Registry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn register(
+        &mut self,
+        category: &str,
+        job_type: &str,
+        handler: Arc<dyn JobHandler>,
+    ) -> &mut Self {
+        self.handlers
+            .insert((category.to_string(), job_type.to_string()), handler);
+        self
+    }
+
+    pub fn get(&self, category: &str, job_type: &str) -> Option<Arc<dyn JobHandler>> {
+        self.handlers
+            .get(&(category.to_string(), job_type.to_string()))
+            .cloned()
+    }
+
+    /// `category/type` of every registered handler, sorted.
+    pub fn types(&self) -> Vec<String> {
+        let mut types: Vec<String> = self
+            .handlers
+            .keys()
+            .map(|(c, t)| format!("{c}/{t}"))
+            .collect();
+        types.sort();
+        types
+    }
+}

@@ -1,0 +1,31 @@
+//! The job engine: Postgres is the queue.
+//!
+//! - `model`: the job row and its states.
+//! - `queue`: enqueue (with dedupe), claim (`FOR UPDATE SKIP LOCKED`), fenced completion.
+//! - `events`: the per-job event trail.
+//! - `handler`: what a module implements, and the registry keyed by (category, type).
+//! - `worker`: the pool of workers with heartbeat and graceful stop.
+//! - `listener`: LISTEN/NOTIFY wake-ups, reconnecting when Postgres restarts.
+//! - `reaper`: expired leases and timeouts.
+//! - `listing`: filtered, paginated reads for the API and `dpctl`.
+
+mod events;
+mod handler;
+mod listener;
+mod listing;
+mod model;
+mod queue;
+mod reaper;
+mod worker;
+
+pub use events::{EventPhase, JobEvent, NewEvent, events_of, record_event};
+pub use handler::{HandlerFuture, JobContext, JobFailure, JobHandler, Registry};
+pub use listener::{NOTIFY_CHANNEL, spawn_listener};
+pub use listing::{JobFilter, JobPage, list_jobs};
+pub use model::{Job, JobSource, JobState, NewJob};
+pub use queue::{
+    Enqueued, QueueSettings, cancel_job, claim_next, enqueue, find_job, mark_done, mark_failed,
+    renew_leases, retry_job,
+};
+pub use reaper::{ReapReport, reap_once, spawn_reaper};
+pub use worker::{WorkerPool, worker_identity};

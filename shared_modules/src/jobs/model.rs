@@ -1,0 +1,113 @@
+use crate::db::schema::jobs;
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde::Serialize;
+
+/// One job row as stored.
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Serialize)]
+#[diesel(table_name = jobs, check_for_backend(diesel::pg::Pg))]
+pub struct Job {
+    pub id: i64,
+    pub source: String,
+    pub customer: String,
+    pub category: String,
+    #[serde(rename = "type")]
+    pub job_type: String,
+    #[serde(rename = "group")]
+    pub job_group: String,
+    pub state: String,
+    pub inbox_path: Option<String>,
+    pub tmp_path: Option<String>,
+    pub archive_path: Option<String>,
+    pub metadata: serde_json::Value,
+    pub dedupe_key: Option<String>,
+    pub attempts: i32,
+    pub max_attempts: i32,
+    pub run_after: DateTime<Utc>,
+    pub locked_until: Option<DateTime<Utc>>,
+    pub locked_by: Option<String>,
+    pub timeout_seconds: i32,
+    pub error: Option<String>,
+    pub result: Option<serde_json::Value>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A job to create. `state` is `queued`, or `quarantined` (with `error` saying why).
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = jobs)]
+pub struct NewJob {
+    pub source: String,
+    pub customer: String,
+    pub category: String,
+    pub job_type: String,
+    pub job_group: String,
+    pub state: String,
+    pub inbox_path: Option<String>,
+    pub metadata: serde_json::Value,
+    pub dedupe_key: Option<String>,
+    pub max_attempts: i32,
+    pub timeout_seconds: i32,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobState {
+    Queued,
+    Running,
+    Done,
+    Error,
+    Quarantined,
+    Cancelled,
+}
+
+impl JobState {
+    pub const ALL: [JobState; 6] = [
+        JobState::Queued,
+        JobState::Running,
+        JobState::Done,
+        JobState::Error,
+        JobState::Quarantined,
+        JobState::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Done => "done",
+            JobState::Error => "error",
+            JobState::Quarantined => "quarantined",
+            JobState::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<JobState> {
+        JobState::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobSource {
+    Email,
+    Upload,
+    Manual,
+}
+
+impl JobSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobSource::Email => "email",
+            JobSource::Upload => "upload",
+            JobSource::Manual => "manual",
+        }
+    }
+}
+
+impl Job {
+    pub fn state(&self) -> Option<JobState> {
+        JobState::parse(&self.state)
+    }
+}

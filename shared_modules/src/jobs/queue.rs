@@ -1,0 +1,280 @@
+//! The queue operations. Every state change of a running job is fenced by
+//! (`locked_by`, `attempts`): a worker whose lease was taken away cannot overwrite the outcome.
+
+use super::events::{EventPhase, NewEvent, record_event};
+use super::model::{Job, JobState, NewJob};
+use crate::config::JobsConfig;
+use crate::db::schema::jobs;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Double, Integer, Jsonb, Text};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+/// The numbers the queue needs from `jobs.*` in the config.
+#[derive(Debug, Clone, Copy)]
+pub struct QueueSettings {
+    pub lease_seconds: f64,
+    pub backoff_base_seconds: f64,
+    pub backoff_max_seconds: f64,
+}
+
+impl From<&JobsConfig> for QueueSettings {
+    fn from(c: &JobsConfig) -> Self {
+        Self {
+            lease_seconds: c.lease_seconds,
+            backoff_base_seconds: c.backoff_base_seconds,
+            backoff_max_seconds: c.backoff_max_seconds,
+        }
+    }
+}
+
+/// Exponential backoff after the `attempts`-th failed attempt: base·2^(attempts−1), capped.
+/// Binds: `$base`, `$max` are the two Double parameters named in each query.
+macro_rules! backoff_sql {
+    ($base:literal, $max:literal) => {
+        concat!(
+            "now() + make_interval(secs => least(",
+            $base,
+            " * power(2, greatest(attempts - 1, 0)), ",
+            $max,
+            "))"
+        )
+    };
+}
+pub(crate) use backoff_sql;
+
+pub struct Enqueued {
+    pub job: Job,
+    /// false when the dedupe key already had a job: that job is returned.
+    pub created: bool,
+}
+
+/// Inserts a job, or returns the existing one with the same dedupe key.
+pub async fn enqueue(conn: &mut AsyncPgConnection, new: &NewJob) -> QueryResult<Enqueued> {
+    let inserted: Option<Job> = diesel::insert_into(jobs::table)
+        .values(new)
+        .on_conflict(jobs::dedupe_key)
+        .do_nothing()
+        .returning(Job::as_returning())
+        .get_result(conn)
+        .await
+        .optional()?;
+    if let Some(job) = inserted {
+        let step = if job.state == JobState::Quarantined.as_str() {
+            "quarantine"
+        } else {
+            "enqueue"
+        };
+        let mut event = NewEvent::new(job.id, step, EventPhase::Info).status(&job.state);
+        if let Some(reason) = &job.error {
+            event = event.message(reason.clone());
+        }
+        record_event(conn, event).await?;
+        return Ok(Enqueued { job, created: true });
+    }
+    let key = new.dedupe_key.as_deref().unwrap_or_default();
+    let job = jobs::table
+        .filter(jobs::dedupe_key.eq(key))
+        .select(Job::as_select())
+        .first(conn)
+        .await?;
+    Ok(Enqueued {
+        job,
+        created: false,
+    })
+}
+
+pub async fn find_job(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<Job>> {
+    jobs::table
+        .find(id)
+        .select(Job::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Takes the oldest claimable job, if any, and leases it to `worker`.
+pub async fn claim_next(
+    conn: &mut AsyncPgConnection,
+    worker: &str,
+    settings: QueueSettings,
+) -> QueryResult<Option<Job>> {
+    let job: Option<Job> = diesel::sql_query(
+        "UPDATE jobs SET state = 'running', attempts = attempts + 1, locked_by = $1,
+                locked_until = now() + make_interval(secs => $2), started_at = now(),
+                finished_at = NULL, updated_at = now()
+         WHERE id = (SELECT id FROM jobs
+                     WHERE state = 'queued' AND run_after <= now()
+                     ORDER BY run_after, id
+                     LIMIT 1
+                     FOR UPDATE SKIP LOCKED)
+         RETURNING *",
+    )
+    .bind::<Text, _>(worker)
+    .bind::<Double, _>(settings.lease_seconds)
+    .get_result(conn)
+    .await
+    .optional()?;
+    if let Some(job) = &job {
+        let event = NewEvent::new(job.id, "claim", EventPhase::Info)
+            .status("running")
+            .worker(worker)
+            .message(format!("attempt {} of {}", job.attempts, job.max_attempts));
+        record_event(conn, event).await?;
+    }
+    Ok(job)
+}
+
+/// Extends the lease of every job `worker` holds; returns how many.
+pub async fn renew_leases(
+    conn: &mut AsyncPgConnection,
+    worker: &str,
+    settings: QueueSettings,
+) -> QueryResult<usize> {
+    diesel::sql_query(
+        "UPDATE jobs SET locked_until = now() + make_interval(secs => $2)
+         WHERE state = 'running' AND locked_by = $1",
+    )
+    .bind::<Text, _>(worker)
+    .bind::<Double, _>(settings.lease_seconds)
+    .execute(conn)
+    .await
+}
+
+/// Marks a job done with its result summary; run inside the transaction of its upserts.
+/// Returns false when the job is no longer this worker's (lease lost, cancelled, timed out).
+pub async fn mark_done(
+    conn: &mut AsyncPgConnection,
+    job: &Job,
+    summary: &serde_json::Value,
+) -> QueryResult<bool> {
+    let n = diesel::sql_query(
+        "UPDATE jobs SET state = 'done', result = $4, error = NULL, locked_by = NULL,
+                locked_until = NULL, finished_at = now(), updated_at = now()
+         WHERE id = $1 AND state = 'running' AND locked_by = $2 AND attempts = $3",
+    )
+    .bind::<BigInt, _>(job.id)
+    .bind::<Text, _>(job.locked_by.as_deref().unwrap_or_default())
+    .bind::<Integer, _>(job.attempts)
+    .bind::<Jsonb, _>(summary)
+    .execute(conn)
+    .await?;
+    Ok(n == 1)
+}
+
+/// Records a failed attempt. A permanent failure, or a transient one on the last attempt,
+/// ends in `error`; otherwise the job is queued again after the backoff.
+/// Returns the new state, or None when the job was no longer this worker's.
+pub async fn mark_failed(
+    conn: &mut AsyncPgConnection,
+    job: &Job,
+    reason: &str,
+    permanent: bool,
+    settings: QueueSettings,
+) -> QueryResult<Option<JobState>> {
+    #[derive(QueryableByName)]
+    struct NewState {
+        #[diesel(sql_type = Text)]
+        state: String,
+    }
+    let row: Option<NewState> = diesel::sql_query(concat!(
+        "UPDATE jobs SET
+            state = CASE WHEN $4 OR attempts >= max_attempts THEN 'error' ELSE 'queued' END,
+            finished_at = CASE WHEN $4 OR attempts >= max_attempts THEN now() END,
+            run_after = CASE WHEN $4 OR attempts >= max_attempts THEN run_after ELSE ",
+        backoff_sql!("$6", "$7"),
+        " END,
+            error = $5, locked_by = NULL, locked_until = NULL, updated_at = now()
+         WHERE id = $1 AND state = 'running' AND locked_by = $2 AND attempts = $3
+         RETURNING state"
+    ))
+    .bind::<BigInt, _>(job.id)
+    .bind::<Text, _>(job.locked_by.as_deref().unwrap_or_default())
+    .bind::<Integer, _>(job.attempts)
+    .bind::<diesel::sql_types::Bool, _>(permanent)
+    .bind::<Text, _>(reason)
+    .bind::<Double, _>(settings.backoff_base_seconds)
+    .bind::<Double, _>(settings.backoff_max_seconds)
+    .get_result(conn)
+    .await
+    .optional()?;
+    Ok(row.and_then(|r| JobState::parse(&r.state)))
+}
+
+/// Puts a finished job (`done`, `error`, `cancelled`) back in the queue with a fresh set of
+/// attempts. Returns None when the job does not exist, Err(state) when it cannot be retried.
+pub async fn retry_job(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    why: &str,
+) -> QueryResult<Option<Result<Job, String>>> {
+    let Some(job) = find_job(conn, id).await? else {
+        return Ok(None);
+    };
+    let retryable = [JobState::Done, JobState::Error, JobState::Cancelled];
+    if !job.state().is_some_and(|s| retryable.contains(&s)) {
+        return Ok(Some(Err(job.state)));
+    }
+    let updated: Option<Job> =
+        diesel::update(jobs::table.find(id).filter(jobs::state.eq(&job.state)))
+            .set((
+                jobs::state.eq(JobState::Queued.as_str()),
+                jobs::attempts.eq(0),
+                jobs::run_after.eq(diesel::dsl::now),
+                jobs::error.eq(None::<String>),
+                jobs::finished_at.eq(None::<chrono::DateTime<chrono::Utc>>),
+                jobs::updated_at.eq(diesel::dsl::now),
+            ))
+            .returning(Job::as_returning())
+            .get_result(conn)
+            .await
+            .optional()?;
+    // Another actor changed the state between the read and the update.
+    let Some(job) = updated else {
+        return Ok(Some(Err(format!("{} (changed concurrently)", job.state))));
+    };
+    record_event(
+        conn,
+        NewEvent::new(id, "retry", EventPhase::Info)
+            .status("queued")
+            .message(why),
+    )
+    .await?;
+    Ok(Some(Ok(job)))
+}
+
+/// Cancels a queued or running job (a running one's worker loses its fence and its outcome
+/// is discarded). Returns None when the job does not exist, Err(state) when it already ended.
+pub async fn cancel_job(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+) -> QueryResult<Option<Result<Job, String>>> {
+    let Some(job) = find_job(conn, id).await? else {
+        return Ok(None);
+    };
+    if !matches!(job.state(), Some(JobState::Queued | JobState::Running)) {
+        return Ok(Some(Err(job.state)));
+    }
+    let updated: Option<Job> =
+        diesel::update(jobs::table.find(id).filter(jobs::state.eq(&job.state)))
+            .set((
+                jobs::state.eq(JobState::Cancelled.as_str()),
+                jobs::locked_by.eq(None::<String>),
+                jobs::locked_until.eq(None::<chrono::DateTime<chrono::Utc>>),
+                jobs::finished_at.eq(diesel::dsl::now),
+                jobs::updated_at.eq(diesel::dsl::now),
+            ))
+            .returning(Job::as_returning())
+            .get_result(conn)
+            .await
+            .optional()?;
+    // Another actor changed the state between the read and the update.
+    let Some(job) = updated else {
+        return Ok(Some(Err(format!("{} (changed concurrently)", job.state))));
+    };
+    record_event(
+        conn,
+        NewEvent::new(id, "cancel", EventPhase::Info).status("cancelled"),
+    )
+    .await?;
+    Ok(Some(Ok(job)))
+}

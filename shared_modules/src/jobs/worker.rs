@@ -1,0 +1,252 @@
+//! The worker pool: `concurrency` loops that claim and run jobs, one heartbeat that renews
+//! the leases of this process's jobs, and a graceful stop.
+
+use super::events::{EventPhase, NewEvent, record_event};
+use super::handler::{JobContext, JobFailure, Registry};
+use super::model::{Job, JobState};
+use super::queue::{QueueSettings, claim_next, mark_done, mark_failed, renew_leases};
+use crate::config::Config;
+use crate::db::DbPool;
+use diesel_async::AsyncConnection;
+use diesel_async::scoped_futures::ScopedFutureExt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// `host:pid:nonce`: unique per process, readable in `locked_by` and in events.
+pub fn worker_identity() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    let host = if host.is_empty() {
+        "localhost".to_string()
+    } else {
+        host
+    };
+    let nonce = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{host}:{}:{nonce:08x}", std::process::id())
+}
+
+pub struct WorkerPool {
+    pub config: Arc<Config>,
+    pub pool: DbPool,
+    pub registry: Arc<Registry>,
+    pub wake: Arc<Notify>,
+    pub worker_id: String,
+}
+
+enum AttemptError {
+    Failed(JobFailure),
+    LostLease,
+}
+
+impl From<diesel::result::Error> for AttemptError {
+    fn from(e: diesel::result::Error) -> Self {
+        AttemptError::Failed(JobFailure::from(e))
+    }
+}
+
+impl WorkerPool {
+    fn settings(&self) -> QueueSettings {
+        QueueSettings::from(&self.config.jobs)
+    }
+
+    /// Runs until `stop` is cancelled, then lets running jobs finish for up to
+    /// `workers.shutdown_grace_seconds`. Jobs still running after that keep their row in
+    /// `running`; their lease expires and the reaper requeues them.
+    pub async fn run(self: Arc<Self>, stop: CancellationToken) {
+        let heartbeat_stop = CancellationToken::new();
+        let heartbeat = tokio::spawn(self.clone().heartbeat(heartbeat_stop.clone()));
+        let mut loops = tokio::task::JoinSet::new();
+        for slot in 0..self.config.workers.concurrency {
+            loops.spawn(self.clone().claim_loop(slot, stop.clone()));
+        }
+        stop.cancelled().await;
+        let grace = Duration::from_secs_f64(self.config.workers.shutdown_grace_seconds);
+        tracing::info!(
+            grace_seconds = grace.as_secs_f64(),
+            "stopping workers: no new claims, waiting for running jobs"
+        );
+        let drained =
+            tokio::time::timeout(grace, async { while loops.join_next().await.is_some() {} }).await;
+        if drained.is_err() {
+            tracing::warn!(
+                still_running = loops.len(),
+                "grace period over; leaving the rest to the reaper"
+            );
+            loops.abort_all();
+        }
+        heartbeat_stop.cancel();
+        let _ = heartbeat.await;
+    }
+
+    async fn heartbeat(self: Arc<Self>, stop: CancellationToken) {
+        let every = Duration::from_secs_f64(self.config.jobs.lease_seconds / 3.0);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(every) => {}
+            }
+            let result = match self.pool.get().await {
+                Ok(mut conn) => renew_leases(&mut conn, &self.worker_id, self.settings())
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            if let Err(e) = result {
+                tracing::warn!(worker = %self.worker_id, error = %e, "could not renew leases");
+            }
+        }
+    }
+
+    async fn claim_loop(self: Arc<Self>, slot: usize, stop: CancellationToken) {
+        let poll = Duration::from_secs_f64(self.config.workers.poll_interval_seconds);
+        loop {
+            // Register for wake-ups before looking, so a job queued in between is not missed.
+            let notified = self.wake.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if stop.is_cancelled() {
+                return;
+            }
+            match self.claim().await {
+                Ok(Some(job)) => {
+                    self.run_job(job).await;
+                    continue;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(slot, error = %e, "could not claim a job; retrying after the poll interval")
+                }
+            }
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = &mut notified => {}
+                _ = tokio::time::sleep(poll) => {}
+            }
+        }
+    }
+
+    async fn claim(&self) -> Result<Option<Job>, String> {
+        let mut conn = self.pool.get().await.map_err(|e| e.to_string())?;
+        claim_next(&mut conn, &self.worker_id, self.settings())
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn run_job(&self, job: Job) {
+        let started = Instant::now();
+        let span = tracing::info_span!("job", job.id = job.id, customer = %job.customer, r#type = %job.job_type);
+        let _entered = span.enter();
+        let timeout = Duration::from_secs(u64::try_from(job.timeout_seconds).unwrap_or(1));
+        let ctx = JobContext::new(
+            job.clone(),
+            self.config.clone(),
+            self.worker_id.clone(),
+            self.pool.clone(),
+        );
+        ctx.event(NewEvent::new(job.id, "run", EventPhase::Enter))
+            .await;
+        let outcome = match tokio::time::timeout(timeout, self.attempt(&ctx)).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(AttemptError::Failed(JobFailure::permanent(format!(
+                "timeout after {} s",
+                job.timeout_seconds
+            )))),
+        };
+        let elapsed = started.elapsed();
+        let exit = NewEvent::new(job.id, "run", EventPhase::Exit).duration(elapsed);
+        match outcome {
+            Ok(summary) => {
+                tracing::info!(duration_ms = elapsed.as_millis() as u64, "job done");
+                ctx.event(exit.status("done").message(summary.to_string()))
+                    .await;
+            }
+            Err(AttemptError::LostLease) => {
+                tracing::warn!(
+                    "job was taken from this worker (lease expired, cancelled or timed out); result discarded"
+                );
+                ctx.event(
+                    exit.status("discarded")
+                        .message("lease lost; result discarded"),
+                )
+                .await;
+            }
+            Err(AttemptError::Failed(failure)) => {
+                let state = self.record_failure(&job, &failure).await;
+                let state_name = state.map(JobState::as_str).unwrap_or("discarded");
+                tracing::warn!(error = %failure, permanent = failure.is_permanent(), state = state_name, "job attempt failed");
+                ctx.event(exit.status(state_name).message(failure.to_string()))
+                    .await;
+            }
+        }
+    }
+
+    /// Runs the handler and marks the job done in one transaction.
+    async fn attempt(&self, ctx: &JobContext) -> Result<serde_json::Value, AttemptError> {
+        let job = &ctx.job;
+        let handler = self
+            .registry
+            .get(&job.category, &job.job_type)
+            .ok_or_else(|| {
+                AttemptError::Failed(JobFailure::permanent(format!(
+                    "no module handles {}/{} (known: {})",
+                    job.category,
+                    job.job_type,
+                    self.registry.types().join(", ")
+                )))
+            })?;
+        let mut conn = self.pool.get().await.map_err(|e| {
+            AttemptError::Failed(JobFailure::transient(format!("database unavailable: {e}")))
+        })?;
+        conn.transaction::<_, AttemptError, _>(|tx| {
+            async move {
+                let summary = handler.run(ctx, tx).await.map_err(AttemptError::Failed)?;
+                if !mark_done(tx, job, &summary).await? {
+                    return Err(AttemptError::LostLease);
+                }
+                record_event(
+                    tx,
+                    NewEvent::new(job.id, "store", EventPhase::Info)
+                        .status("committed")
+                        .worker(&ctx.worker_id),
+                )
+                .await?;
+                Ok(summary)
+            }
+            .scope_boxed()
+        })
+        .await
+    }
+
+    async fn record_failure(&self, job: &Job, failure: &JobFailure) -> Option<JobState> {
+        // Database trouble here must not lose the outcome for long: retry a few times, then
+        // leave it to the reaper (the lease expires, the job is retried).
+        for attempt in 0..5u32 {
+            let result = match self.pool.get().await {
+                Ok(mut conn) => mark_failed(
+                    &mut conn,
+                    job,
+                    &failure.to_string(),
+                    failure.is_permanent(),
+                    self.settings(),
+                )
+                .await
+                .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            match result {
+                Ok(state) => return state,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not record the failure; retrying");
+                    tokio::time::sleep(Duration::from_millis(200 * 2u64.pow(attempt))).await;
+                }
+            }
+        }
+        None
+    }
+}

@@ -1,0 +1,12 @@
+//! What every DataProcessor binary shares: configuration, paths, the database and its
+//! migrations, the job queue, API keys and logging.
+
+pub mod api_keys;
+pub mod config;
+pub mod db;
+pub mod jobs;
+pub mod logging;
+pub mod paths;
+
+#[cfg(feature = "testing")]
+pub mod testing;
