@@ -1,0 +1,25 @@
+use super::{AppState, error::ApiError};
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::web;
+
+/// Lets a request through only with an `X-Api-Key` that matches a configured key. The key
+/// itself is never logged.
+pub async fn require_api_key(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let accepted = match (
+        req.app_data::<web::Data<AppState>>(),
+        req.headers().get("x-api-key"),
+    ) {
+        (Some(state), Some(value)) => value.to_str().is_ok_and(|key| state.keys.accepts(key)),
+        _ => false,
+    };
+    if !accepted {
+        tracing::info!(path = %req.path(), "request refused: missing or invalid X-Api-Key");
+        return Err(ApiError::Unauthorized.into());
+    }
+    next.call(req).await
+}

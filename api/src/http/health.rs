@@ -1,0 +1,49 @@
+use super::AppState;
+use actix_web::{HttpResponse, web};
+use diesel_async::RunQueryDsl;
+use serde_json::json;
+use std::time::Duration;
+
+/// `GET /api/1.0/health`: 200 when the database answers and the data root is writable,
+/// 503 naming what failed otherwise.
+pub async fn health(state: web::Data<AppState>) -> HttpResponse {
+    let database = check_database(&state).await;
+    let storage = check_storage(&state.config.paths.root);
+    let ok = database.is_ok() && storage.is_ok();
+    let show = |r: &Result<(), String>| match r {
+        Ok(()) => json!({ "ok": true }),
+        Err(e) => json!({ "ok": false, "error": e }),
+    };
+    let body = json!({
+        "status": if ok { "ok" } else { "unavailable" },
+        "checks": { "database": show(&database), "storage": show(&storage) },
+    });
+    if ok {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}
+
+async fn check_database(state: &AppState) -> Result<(), String> {
+    let check = async {
+        let mut conn = state.pool.get().await.map_err(|e| e.to_string())?;
+        diesel::sql_query("SELECT 1")
+            .execute(&mut conn)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok::<(), String>(())
+    };
+    tokio::time::timeout(Duration::from_secs(3), check)
+        .await
+        .unwrap_or_else(|_| Err("timed out after 3 s".into()))
+}
+
+fn check_storage(root: &std::path::Path) -> Result<(), String> {
+    let probe = root
+        .join("tmp")
+        .join(format!(".health-{}", std::process::id()));
+    std::fs::write(&probe, b"ok")
+        .map_err(|e| format!("{} is not writable: {e}", probe.display()))?;
+    std::fs::remove_file(&probe).map_err(|e| format!("cannot remove {}: {e}", probe.display()))
+}

@@ -1,0 +1,128 @@
+//! `GET /jobs`, `GET /jobs/{id}`, `POST /jobs/{id}/retry`, `POST /jobs/{id}/cancel`.
+
+use super::{ApiError, AppState};
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::json;
+use shared_modules::db::DbError;
+use shared_modules::jobs::{
+    JobFilter, JobState, cancel_job, events_of, find_job, list_jobs, retry_job,
+};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    status: Option<String>,
+    customer: Option<String>,
+    category: Option<String>,
+    #[serde(rename = "type")]
+    job_type: Option<String>,
+    since: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+async fn conn(state: &AppState) -> Result<shared_modules::db::PooledConn, ApiError> {
+    state
+        .pool
+        .get()
+        .await
+        .map_err(|e| ApiError::from(DbError::from(e)))
+}
+
+pub async fn list(
+    state: web::Data<AppState>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.into_inner();
+    if let Some(status) = &q.status {
+        if JobState::parse(status).is_none() {
+            return Err(ApiError::BadRequest(format!(
+                "status `{status}` is not one of queued, running, done, error, quarantined, cancelled"
+            )));
+        }
+    }
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::BadRequest(
+            "limit must be between 1 and 1000".into(),
+        ));
+    }
+    let before_id =
+        match &q.cursor {
+            Some(c) => Some(c.parse::<i64>().map_err(|_| {
+                ApiError::BadRequest(format!("cursor `{c}` is not one this API gave"))
+            })?),
+            None => None,
+        };
+    let filter = JobFilter {
+        state: q.status,
+        customer: q.customer,
+        category: q.category,
+        job_type: q.job_type,
+        since: q.since,
+        until: q.until,
+        before_id,
+        limit,
+    };
+    let page = list_jobs(&mut *conn(&state).await?, &filter).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "jobs": page.jobs,
+        "next_cursor": page.next_cursor.map(|c| c.to_string()),
+    })))
+}
+
+pub async fn show(
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let mut conn = conn(&state).await?;
+    let job = find_job(&mut conn, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("job {id} does not exist")))?;
+    let events = events_of(&mut conn, id).await?;
+    let mut body = serde_json::to_value(&job).map_err(|e| ApiError::Internal(e.to_string()))?;
+    body["events"] = serde_json::to_value(events).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(HttpResponse::Ok().json(body))
+}
+
+pub async fn retry(
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    match retry_job(
+        &mut *conn(&state).await?,
+        id,
+        "retry requested through the API",
+    )
+    .await?
+    {
+        None => Err(ApiError::NotFound(format!("job {id} does not exist"))),
+        Some(Err(state)) => Err(ApiError::Conflict(format!(
+            "job {id} is {state}; only done, error or cancelled jobs can be retried"
+        ))),
+        Some(Ok(job)) => {
+            Ok(HttpResponse::Accepted().json(json!({ "job_id": job.id, "status": job.state })))
+        }
+    }
+}
+
+pub async fn cancel(
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    match cancel_job(&mut *conn(&state).await?, id).await? {
+        None => Err(ApiError::NotFound(format!("job {id} does not exist"))),
+        Some(Err(state)) => Err(ApiError::Conflict(format!(
+            "job {id} is {state}; only queued or running jobs can be cancelled"
+        ))),
+        Some(Ok(job)) => {
+            Ok(HttpResponse::Ok().json(json!({ "job_id": job.id, "status": job.state })))
+        }
+    }
+}

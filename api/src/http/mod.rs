@@ -1,0 +1,68 @@
+//! The REST API under `/api/1.0/`: every route needs `X-Api-Key`; every error is one JSON
+//! envelope (`error.rs`). One file per group of routes.
+
+mod auth;
+mod error;
+mod health;
+mod jobs;
+
+pub use error::ApiError;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use shared_modules::api_keys::ApiKeys;
+use shared_modules::config::Config;
+use shared_modules::db::DbPool;
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub pool: DbPool,
+    pub keys: ApiKeys,
+}
+
+impl AppState {
+    pub fn new(config: Arc<Config>, pool: DbPool) -> Self {
+        let keys = ApiKeys::from_config(&config.api.keys);
+        Self { config, pool, keys }
+    }
+}
+
+/// Registers every route and the JSON error handlers; shared by the server and the tests.
+pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg: &mut web::ServiceConfig| {
+        let max_body = state.config.api.max_body_bytes;
+        cfg.app_data(web::Data::new(state))
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(max_body)
+                    .error_handler(error::json_error),
+            )
+            .app_data(web::QueryConfig::default().error_handler(error::query_error))
+            .app_data(web::PathConfig::default().error_handler(error::path_error))
+            .service(
+                web::scope("/api/1.0")
+                    .wrap(from_fn(auth::require_api_key))
+                    .route("/health", web::get().to(health::health))
+                    .route("/jobs", web::get().to(jobs::list))
+                    .route("/jobs/{id}", web::get().to(jobs::show))
+                    .route("/jobs/{id}/retry", web::post().to(jobs::retry))
+                    .route("/jobs/{id}/cancel", web::post().to(jobs::cancel)),
+            )
+            .default_service(web::to(error::not_found));
+    }
+}
+
+/// The HTTP server on `api.listen`; signals are handled by `serve`, not by actix.
+pub fn server(state: AppState) -> std::io::Result<Server> {
+    let listen = state.config.api.listen.clone();
+    Ok(
+        HttpServer::new(move || App::new().configure(configure(state.clone())))
+            .disable_signals()
+            .shutdown_timeout(10)
+            .bind(listen)?
+            .run(),
+    )
+}

@@ -1,0 +1,5 @@
+//! The `dataprocessor` binary's library: the REST API and `serve`, which runs the API, the
+//! worker pool and the reaper in one process.
+
+pub mod http;
+pub mod serve;

@@ -1,0 +1,93 @@
+//! `dataprocessor serve`: migrations, then the API, the worker pool, the listener and the
+//! reaper in one process. SIGTERM/SIGINT: stop accepting requests and claims, let running
+//! jobs finish within `workers.shutdown_grace_seconds`, exit 0.
+
+use crate::http;
+use anyhow::Context;
+use shared_modules::config::Config;
+use shared_modules::db::{connect_pool, run_migrations};
+use shared_modules::jobs::{
+    QueueSettings, WorkerPool, spawn_listener, spawn_reaper, worker_identity,
+};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio_util::sync::CancellationToken;
+
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let config = Arc::new(config);
+    migrate_with_retry(&config.database.url).await?;
+    for area in ["inbox", "tmp", "archive"] {
+        let dir = config.paths.root.join(area);
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let pool = connect_pool(
+        &config.database.url,
+        config.database.pool_size,
+        Duration::from_secs(config.database.connect_timeout_seconds),
+    )?;
+    let stop = CancellationToken::new();
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let listener = spawn_listener(config.database.url.clone(), wake.clone(), stop.clone());
+    let reaper = spawn_reaper(
+        pool.clone(),
+        QueueSettings::from(&config.jobs),
+        Duration::from_secs_f64(config.jobs.reaper_interval_seconds),
+        stop.clone(),
+    );
+    let workers = Arc::new(WorkerPool {
+        config: config.clone(),
+        pool: pool.clone(),
+        registry: Arc::new(modules::registry()),
+        wake,
+        worker_id: worker_identity(),
+    });
+    tracing::info!(worker = %workers.worker_id, concurrency = config.workers.concurrency, "workers starting");
+    let workers_task = tokio::spawn(workers.run(stop.clone()));
+
+    let state = http::AppState::new(config.clone(), pool);
+    let server = http::server(state)?;
+    let handle = server.handle();
+    let server_task = tokio::spawn(server);
+    tracing::info!(listen = %config.api.listen, "API listening");
+
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+    }
+    stop.cancel();
+    handle.stop(true).await;
+    let _ = server_task.await;
+    let _ = workers_task.await;
+    let _ = listener.await;
+    let _ = reaper.await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// At start the database may still be coming up (compose starts both together): retry for a
+/// minute before giving up with the last error.
+async fn migrate_with_retry(url: &str) -> anyhow::Result<()> {
+    let mut last = None;
+    for _ in 0..60 {
+        match run_migrations(url).await {
+            Ok(applied) => {
+                if !applied.is_empty() {
+                    tracing::info!(migrations = ?applied, "applied migrations");
+                }
+                return Ok(());
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "database not ready for migrations; retrying");
+                last = Some(e);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+    Err(last
+        .unwrap_or_else(|| anyhow::anyhow!("migrations did not run"))
+        .context("cannot migrate the database"))
+}
