@@ -1,6 +1,8 @@
 //! The real `dataprocessor` binary: `migrate` on an empty database, `serve` answering
 //! health with curl, refusing requests without a key, and stopping cleanly on SIGTERM.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly on any unexpected error
+
 use shared_modules::testing::{TestDb, test_config, wait_for};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};

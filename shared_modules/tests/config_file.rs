@@ -1,5 +1,7 @@
 //! The repository's config.json: it loads, every key is documented, and mistakes are named.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly on any unexpected error
+
 use serde_json::Value;
 use shared_modules::config::{ConfigError, load_from_str};
 use std::path::Path;

@@ -1,6 +1,8 @@
 //! A worker process killed with SIGKILL in the middle of a job: the reaper rescues the job
 //! and another worker completes it exactly once.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly on any unexpected error
+
 use diesel_async::RunQueryDsl;
 use serde_json::json;
 use shared_modules::jobs::{enqueue, events_of, find_job};

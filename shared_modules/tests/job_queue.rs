@@ -1,6 +1,8 @@
 //! The job engine against the real Postgres: claiming, completion, failures, backoff,
 //! timeouts, NOTIFY wake-ups and crash recovery.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly on any unexpected error
+
 use diesel::sql_types::BigInt;
 use diesel_async::RunQueryDsl;
 use serde_json::json;

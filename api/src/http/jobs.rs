@@ -37,12 +37,10 @@ pub async fn list(
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
-    if let Some(status) = &q.status {
-        if JobState::parse(status).is_none() {
-            return Err(ApiError::BadRequest(format!(
-                "status `{status}` is not one of queued, running, done, error, quarantined, cancelled"
-            )));
-        }
+    if let Some(status) = q.status.as_deref().filter(|s| JobState::parse(s).is_none()) {
+        return Err(ApiError::BadRequest(format!(
+            "status `{status}` is not one of queued, running, done, error, quarantined, cancelled"
+        )));
     }
     let limit = q.limit.unwrap_or(50);
     if !(1..=1000).contains(&limit) {

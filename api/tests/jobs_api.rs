@@ -1,0 +1,202 @@
+//! The job routes in-process against the real Postgres: listing with filters and cursor,
+//! one job with its events, retry and cancel, and the error envelope for each failure.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly on any unexpected error
+
+use actix_web::{App, test};
+use api::http::{AppState, configure};
+use serde_json::{Value, json};
+use shared_modules::jobs::enqueue;
+use shared_modules::testing::{TestDb, sleep_job, test_config};
+use std::sync::Arc;
+
+const KEY: (&str, &str) = ("X-Api-Key", "test-key-0123456789abcdef");
+
+async fn call(state: AppState, method: &str, uri: &str, with_key: bool) -> (u16, Value) {
+    let app = test::init_service(App::new().configure(configure(state))).await;
+    let mut req = match method {
+        "POST" => test::TestRequest::post(),
+        _ => test::TestRequest::get(),
+    }
+    .uri(uri);
+    if with_key {
+        req = req.insert_header(KEY);
+    }
+    // An error from middleware (the key check) comes back as Err, as the server would render it.
+    let resp = match test::try_call_service(&app, req.to_request()).await {
+        Ok(resp) => resp.map_into_boxed_body().into_parts().1,
+        Err(err) => err.error_response(),
+    };
+    let status = resp.status().as_u16();
+    let body = actix_web::body::to_bytes(resp.into_body()).await.unwrap();
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+async fn state_with_jobs(n: usize) -> (TestDb, AppState, Vec<i64>, tempfile::TempDir) {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let pool = db.pool();
+    let mut conn = pool.get().await.unwrap();
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let mut job = sleep_job(json!({}));
+        job.customer = if i % 2 == 0 {
+            "even".into()
+        } else {
+            "odd".into()
+        };
+        ids.push(enqueue(&mut conn, &job).await.unwrap().job.id);
+    }
+    let state = AppState::new(Arc::new(test_config(&db.url, dir.path())), pool);
+    (db, state, ids, dir)
+}
+
+#[actix_web::test]
+async fn jobs_are_listed_newest_first_filtered_and_paged() {
+    let (_db, state, ids, _dir) = state_with_jobs(5).await;
+    let (status, page) = call(state.clone(), "GET", "/api/1.0/jobs?limit=2", true).await;
+    assert_eq!(status, 200);
+    let got: Vec<i64> = page["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(got, vec![ids[4], ids[3]]);
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let (_, page2) = call(
+        state.clone(),
+        "GET",
+        &format!("/api/1.0/jobs?limit=2&cursor={cursor}"),
+        true,
+    )
+    .await;
+    let got2: Vec<i64> = page2["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(got2, vec![ids[2], ids[1]]);
+    let (_, odd) = call(
+        state.clone(),
+        "GET",
+        "/api/1.0/jobs?customer=odd&status=queued&type=sleep",
+        true,
+    )
+    .await;
+    assert_eq!(odd["jobs"].as_array().unwrap().len(), 2);
+    assert_eq!(odd["next_cursor"], Value::Null);
+    assert_eq!(odd["jobs"][0]["type"], "sleep");
+}
+
+#[actix_web::test]
+async fn one_job_shows_its_events_and_can_be_cancelled_then_retried() {
+    let (_db, state, ids, _dir) = state_with_jobs(1).await;
+    let (status, job) = call(
+        state.clone(),
+        "GET",
+        &format!("/api/1.0/jobs/{}", ids[0]),
+        true,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(job["state"], "queued");
+    assert_eq!(job["events"][0]["step"], "enqueue");
+
+    let (status, body) = call(
+        state.clone(),
+        "POST",
+        &format!("/api/1.0/jobs/{}/retry", ids[0]),
+        true,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("conflict"))
+    );
+    let (status, body) = call(
+        state.clone(),
+        "POST",
+        &format!("/api/1.0/jobs/{}/cancel", ids[0]),
+        true,
+    )
+    .await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("cancelled")));
+    let (status, _) = call(
+        state.clone(),
+        "POST",
+        &format!("/api/1.0/jobs/{}/cancel", ids[0]),
+        true,
+    )
+    .await;
+    assert_eq!(status, 409);
+    let (status, body) = call(
+        state.clone(),
+        "POST",
+        &format!("/api/1.0/jobs/{}/retry", ids[0]),
+        true,
+    )
+    .await;
+    assert_eq!((status, body["status"].as_str()), (202, Some("queued")));
+}
+
+#[actix_web::test]
+async fn every_error_is_the_json_envelope() {
+    let (_db, state, _ids, _dir) = state_with_jobs(0).await;
+    let cases = [
+        ("GET", "/api/1.0/jobs", false, 401, "unauthorized"),
+        ("GET", "/api/1.0/jobs/999999", true, 404, "not_found"),
+        ("GET", "/api/1.0/jobs/abc", true, 400, "bad_request"),
+        (
+            "GET",
+            "/api/1.0/jobs?status=sleeping",
+            true,
+            400,
+            "bad_request",
+        ),
+        ("GET", "/api/1.0/jobs?limit=0", true, 400, "bad_request"),
+        ("GET", "/api/1.0/jobs?cursor=xyz", true, 400, "bad_request"),
+        (
+            "GET",
+            "/api/1.0/jobs?since=yesterday",
+            true,
+            400,
+            "bad_request",
+        ),
+        ("GET", "/api/1.0/nothing-here", true, 404, "not_found"),
+        ("GET", "/elsewhere", false, 404, "not_found"),
+    ];
+    for (method, uri, key, want_status, want_code) in cases {
+        let (status, body) = call(state.clone(), method, uri, key).await;
+        assert_eq!(status, want_status, "{method} {uri}: {body}");
+        assert_eq!(body["error"]["code"], want_code, "{method} {uri}: {body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty())
+        );
+    }
+}
+
+#[actix_web::test]
+async fn a_database_that_is_down_answers_503() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("tmp")).unwrap();
+    // Nothing listens on port 1.
+    let url = "postgres://postgres@127.0.0.1:1/none";
+    let mut config = test_config(url, dir.path());
+    config.database.connect_timeout_seconds = 1;
+    let pool = shared_modules::db::connect_pool(url, 2, std::time::Duration::from_secs(1)).unwrap();
+    let state = AppState::new(Arc::new(config), pool);
+    let (status, body) = call(state.clone(), "GET", "/api/1.0/jobs", true).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (503, Some("unavailable")),
+        "{body}"
+    );
+    let (status, body) = call(state, "GET", "/api/1.0/health", true).await;
+    assert_eq!(status, 503);
+    assert_eq!(body["checks"]["database"]["ok"], false);
+    assert_eq!(body["checks"]["storage"]["ok"], true);
+}

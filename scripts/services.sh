@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Installs (if absent) and starts the local services the DataProcessor and its tests use:
+# PostgreSQL on 127.0.0.1:5432 (user postgres, trust on loopback), plus the tools given as
+# arguments: `s3` (awscli + moto), `postfix` (postfix + swaks). Idempotent; safe to rerun.
+set -euo pipefail
+
+log() { printf '[services] %s\n' "$*" >&2; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+apt_updated=""
+apt_install() {
+  if [ -z "$apt_updated" ]; then
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    apt_updated=1
+  fi
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+pg_up() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }
+
+ensure_postgres() {
+  if ! command -v pg_ctlcluster >/dev/null 2>&1; then
+    log "installing PostgreSQL"
+    apt_install postgresql postgresql-client
+    local version
+    version=$(ls /etc/postgresql | sort -V | tail -n1)
+    # A test machine: trust connections from loopback, as the tests connect as postgres without a password.
+    local hba="/etc/postgresql/$version/main/pg_hba.conf"
+    as_root sed -i -E 's/^(host\s+all\s+all\s+(127\.0\.0\.1\/32|::1\/128)\s+)\S+/\1trust/' "$hba"
+  fi
+  if ! pg_up; then
+    log "starting PostgreSQL"
+    for version in $(ls /etc/postgresql); do
+      as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+    done
+    for _ in $(seq 1 30); do pg_up && break; sleep 1; done
+  fi
+  pg_up || { log "PostgreSQL does not answer on 127.0.0.1:5432"; exit 1; }
+}
+
+ensure_s3_tools() {
+  if ! command -v aws >/dev/null 2>&1 || ! command -v moto_server >/dev/null 2>&1; then
+    log "installing awscli and moto"
+    python3 -m pip install -q "awscli" "moto[server]"
+  fi
+}
+
+ensure_postfix() {
+  if ! command -v postfix >/dev/null 2>&1 || ! command -v swaks >/dev/null 2>&1; then
+    log "installing postfix and swaks"
+    echo "postfix postfix/main_mailer_type select No configuration" | as_root debconf-set-selections
+    apt_install postfix swaks
+  fi
+}
+
+ensure_postgres
+for extra in "$@"; do
+  case "$extra" in
+    s3) ensure_s3_tools ;;
+    postfix) ensure_postfix ;;
+    *) log "unknown service $extra"; exit 2 ;;
+  esac
+done
