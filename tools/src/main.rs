@@ -1,1 +1,59 @@
-fn main() {}
+//! `dpctl`: what an operator runs inside the container (`docker exec -it hview.data dpctl …`).
+//! Exit codes: 0 done, 1 failed, 2 usage, 3 not found, 4 conflict (wrong state), 78 bad config.
+
+mod commands;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "dpctl",
+    version,
+    about = "Operate the DataProcessor: jobs, mail, database, config"
+)]
+struct Cli {
+    /// Config file (default: $DATAPROCESSOR_CONFIG, else ./config.json).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List, show, retry or cancel jobs.
+    #[command(subcommand)]
+    Jobs(commands::jobs::JobsCommand),
+    /// Database maintenance.
+    #[command(subcommand)]
+    Db(commands::db::DbCommand),
+    /// Configuration checks.
+    #[command(subcommand)]
+    Config(commands::config::ConfigCommand),
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match shared_modules::config::load(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(78);
+        }
+    };
+    let outcome = match cli.command {
+        Command::Jobs(cmd) => commands::jobs::run(cmd, &config).await,
+        Command::Db(cmd) => commands::db::run(cmd, &config).await,
+        Command::Config(cmd) => commands::config::run(cmd, &config).await,
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("dpctl: {}", e.message);
+            ExitCode::from(e.code)
+        }
+    }
+}

@@ -1,0 +1,38 @@
+use super::{Outcome, conn};
+use clap::Subcommand;
+use diesel_async::RunQueryDsl;
+use shared_modules::config::Config;
+
+#[derive(Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the configuration (already done on load), print it with secrets masked,
+    /// and check that the database answers and the data root is writable.
+    Check,
+}
+
+pub async fn run(cmd: ConfigCommand, config: &Config) -> Outcome {
+    match cmd {
+        ConfigCommand::Check => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&config.redacted()).unwrap_or_default()
+            );
+            println!("config: valid");
+            let mut c = conn(config).await?;
+            diesel::sql_query("SELECT 1").execute(&mut c).await?;
+            println!("database: reachable");
+            let root = &config.paths.root;
+            let probe = root.join(".dpctl-probe");
+            std::fs::write(&probe, b"ok")
+                .and_then(|_| std::fs::remove_file(&probe))
+                .map_err(|e| {
+                    super::Failure::new(
+                        super::FAILED,
+                        format!("paths.root {} is not writable: {e}", root.display()),
+                    )
+                })?;
+            println!("storage: {} writable", root.display());
+            Ok(())
+        }
+    }
+}
