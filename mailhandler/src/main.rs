@@ -1,1 +1,117 @@
-fn main() {}
+//! `mailhandler [--config PATH] <sender> <recipient>`, the message on stdin, as Postfix's
+//! pipe(8) runs it. Prints at most one short line; exits 0 (stored, quarantined, or a
+//! redelivery of a stored mail) or 75 (anything else: Postfix retries). Details go to the log.
+
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use mailhandler::{Delivered, deliver, exit};
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+const USAGE: &str = "usage: mailhandler [--config PATH] <sender> <recipient> < message";
+
+fn main() -> ExitCode {
+    // A panic must neither print a backtrace into the bounce nor exit 101: log it, exit 75.
+    std::panic::set_hook(Box::new(
+        |info| tracing::error!(panic = %info, "mailhandler panicked"),
+    ));
+    let outcome =
+        std::panic::catch_unwind(run).unwrap_or_else(|_| Err("internal error; will retry".into()));
+    match outcome {
+        Ok(line) => {
+            println!("{line}");
+            exit::code(true)
+        }
+        Err(line) => {
+            println!("mailhandler: {line}");
+            exit::code(false)
+        }
+    }
+}
+
+fn parse_args() -> Result<(Option<PathBuf>, String, String), String> {
+    let mut args = std::env::args().skip(1);
+    let mut config = None;
+    let mut positional = Vec::new();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--config" => config = Some(PathBuf::from(args.next().ok_or(USAGE)?)),
+            _ => positional.push(arg),
+        }
+    }
+    match <[String; 2]>::try_from(positional) {
+        Ok([sender, recipient]) => Ok((config, sender, recipient)),
+        Err(_) => Err(USAGE.into()),
+    }
+}
+
+fn run() -> Result<String, String> {
+    // A wrong command line or config is an operator's mistake: defer (75) until it is fixed,
+    // never bounce the customer's mail.
+    let (config_path, sender, recipient) = parse_args()?;
+    let config = shared_modules::config::load(config_path.as_deref()).map_err(|e| e.to_string())?;
+    let _guard = shared_modules::logging::init("mailhandler", &config.logging, false);
+    let deadline = Duration::from_secs(config.mailhandler.deadline_seconds);
+    std::thread::spawn(move || {
+        std::thread::sleep(deadline);
+        tracing::error!(
+            deadline_s = deadline.as_secs(),
+            "deadline reached; deferring the mail"
+        );
+        println!(
+            "mailhandler: deadline of {} s reached; will retry",
+            deadline.as_secs()
+        );
+        std::process::exit(i32::from(exit::TEMPFAIL));
+    });
+    let received_at = chrono::Utc::now();
+    let mut raw = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut raw)
+        .map_err(|e| format!("cannot read the message: {e}"))?;
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let result = runtime.block_on(async {
+        let connect = AsyncPgConnection::establish(&config.database.url);
+        let timeout = Duration::from_secs(config.database.connect_timeout_seconds);
+        let mut conn = match tokio::time::timeout(timeout, connect).await {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(e)) => return Err(format!("database unavailable: {e}")),
+            Err(_) => {
+                return Err(format!(
+                    "database unavailable: no connection within {} s",
+                    timeout.as_secs()
+                ));
+            }
+        };
+        deliver(&config, &mut conn, &raw, &sender, &recipient, received_at)
+            .await
+            .map_err(|e| e.to_string())
+    });
+    match result {
+        Ok(Delivered::Stored { job_id, path }) => {
+            tracing::info!(job.id = job_id, path = %path.display(), %recipient, "mail stored and queued");
+            Ok(format!("queued as job {job_id}"))
+        }
+        Ok(Delivered::Quarantined {
+            job_id,
+            path,
+            reason,
+        }) => {
+            tracing::warn!(job.id = job_id, path = %path.display(), %recipient, %reason, "mail quarantined");
+            Ok(format!("quarantined as job {job_id}"))
+        }
+        Ok(Delivered::Duplicate { job_id }) => {
+            tracing::info!(job.id = job_id, %recipient, "redelivery of a stored mail; nothing to do");
+            Ok(format!("already stored as job {job_id}"))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, %recipient, "delivery deferred");
+            Err(format!("{e}; will retry"))
+        }
+    }
+}

@@ -4,6 +4,7 @@
 pub mod api_keys;
 pub mod config;
 pub mod db;
+pub mod inbox;
 pub mod jobs;
 pub mod logging;
 pub mod paths;

@@ -10,12 +10,19 @@ use tracing_subscriber::fmt::writer::MakeWriterExt;
 pub fn init(component: &str, config: &LoggingConfig, to_stderr: bool) -> Option<WorkerGuard> {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.level));
-    let (file, guard) = match &config.directory {
-        Some(dir) => {
-            let appender =
-                tracing_appender::rolling::daily(dir, format!("dataprocessor_{component}.log"));
-            let (writer, guard) = tracing_appender::non_blocking(appender);
-            (Some(writer), Some(guard))
+    let (file, guard) = match config
+        .directory
+        .as_deref()
+        .map(|dir| file_writer(component, dir))
+    {
+        Some(Ok((writer, guard))) => (Some(writer), Some(guard)),
+        Some(Err(e)) => {
+            // Logging must never stop the work (a mail must still be stored): carry on
+            // without the file and say so where someone may see it.
+            if to_stderr {
+                eprintln!("logging: cannot write to logging.directory: {e}");
+            }
+            (None, None)
         }
         None => (None, None),
     };
@@ -32,4 +39,16 @@ pub fn init(component: &str, config: &LoggingConfig, to_stderr: bool) -> Option<
     // A second init (tests) keeps the first subscriber.
     drop(result);
     guard
+}
+
+fn file_writer(
+    component: &str,
+    dir: &std::path::Path,
+) -> Result<(tracing_appender::non_blocking::NonBlocking, WorkerGuard), String> {
+    let appender = tracing_appender::rolling::RollingFileAppender::builder()
+        .rotation(tracing_appender::rolling::Rotation::DAILY)
+        .filename_prefix(format!("dataprocessor_{component}.log"))
+        .build(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
+    Ok(tracing_appender::non_blocking(appender))
 }

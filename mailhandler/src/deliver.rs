@@ -1,0 +1,262 @@
+//! One delivery: dedupe, route, store durably, queue (or quarantine) the job.
+
+use crate::parts::{Extracted, extract};
+use chrono::{DateTime, Utc};
+use diesel_async::AsyncPgConnection;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use shared_modules::config::{Config, RouteError};
+use shared_modules::inbox::{Staging, quarantine_root};
+use shared_modules::jobs::{JobSource, JobState, NewJob, enqueue};
+use shared_modules::paths::{JobLocation, inbox_root};
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivered {
+    Stored {
+        job_id: i64,
+        path: PathBuf,
+    },
+    Quarantined {
+        job_id: i64,
+        path: PathBuf,
+        reason: String,
+    },
+    /// An earlier delivery of the same message already has this job.
+    Duplicate {
+        job_id: i64,
+    },
+}
+
+/// Every failure is temporary from Postfix's point of view: it keeps the mail and retries.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    #[error("database error: {0}")]
+    Database(String),
+    #[error("cannot store the mail: {0}")]
+    Storage(#[from] std::io::Error),
+}
+
+impl From<diesel::result::Error> for DeliveryError {
+    fn from(e: diesel::result::Error) -> Self {
+        DeliveryError::Database(e.to_string())
+    }
+}
+
+/// Same recipient and same bytes: the same delivery (Postfix redelivers the queue file
+/// unchanged). Two different mails never share a key, even with the same Message-ID.
+pub fn dedupe_key(recipient: &str, raw: &[u8]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(recipient.trim().to_ascii_lowercase().as_bytes());
+    hasher.update(b"\n");
+    hasher.update(raw);
+    format!("mail:{}", hex::encode(hasher.finalize()))
+}
+
+/// Where a mail goes and why.
+enum Decision {
+    Route {
+        customer: String,
+        location: JobLocation,
+    },
+    Quarantine {
+        customer: String,
+        reason: String,
+    },
+}
+
+fn decide(
+    config: &Config,
+    sender: &str,
+    recipient: &str,
+    extracted: Option<&Extracted>,
+) -> Decision {
+    let Some(customer) = config.customer_for_recipient(recipient) else {
+        return Decision::Quarantine {
+            customer: "unknown".into(),
+            reason: format!("no customer receives mail at <{recipient}>"),
+        };
+    };
+    let quarantine = |reason: String| Decision::Quarantine {
+        customer: customer.name.clone(),
+        reason,
+    };
+    if !customer.sender_allowed(sender) {
+        return quarantine(format!(
+            "sender <{sender}> is not allowed for customer {}",
+            customer.name
+        ));
+    }
+    let Some(extracted) = extracted else {
+        return quarantine("not a parseable e-mail message".into());
+    };
+    let subject = extracted.subject.as_deref().unwrap_or("");
+    match config.route_subject(subject) {
+        Ok(route) => match JobLocation::new(
+            &customer.name,
+            &route.category,
+            &route.job_type,
+            &route.group,
+        ) {
+            Ok(location) => Decision::Route {
+                customer: customer.name.clone(),
+                location,
+            },
+            Err(e) => quarantine(e.to_string()),
+        },
+        Err(RouteError::NoRule) => {
+            let shown: String = subject.chars().take(120).collect();
+            quarantine(format!("no routing rule matches the subject \"{shown}\""))
+        }
+        Err(e) => quarantine(e.to_string()),
+    }
+}
+
+pub async fn deliver(
+    config: &Config,
+    conn: &mut AsyncPgConnection,
+    raw: &[u8],
+    sender: &str,
+    recipient: &str,
+    received_at: DateTime<Utc>,
+) -> Result<Delivered, DeliveryError> {
+    let key = dedupe_key(recipient, raw);
+    if let Some(job_id) = existing_job(conn, &key).await? {
+        return Ok(Delivered::Duplicate { job_id });
+    }
+    let extracted = extract(raw);
+    let decision = decide(config, sender, recipient, extracted.as_ref());
+    let root = &config.paths.root;
+
+    let staging = Staging::new(root)?;
+    staging.write_file("message.eml", raw)?;
+    if let Some(extracted) = &extracted {
+        for part in &extracted.parts {
+            staging.write_file(&part.relative, &part.bytes)?;
+        }
+    }
+    let metadata = json!({
+        "sender": sender,
+        "recipient": recipient,
+        "subject": extracted.as_ref().and_then(|e| e.subject.clone()),
+        "message_id": extracted.as_ref().and_then(|e| e.message_id.clone()),
+        "size": raw.len(),
+        "attachments": extracted.as_ref().map(|e| e.attachments.clone()).unwrap_or_default(),
+        "received_at": received_at,
+    });
+    let metadata = without_nul(metadata);
+    staging.write_file(
+        "meta.json",
+        serde_json::to_string_pretty(&metadata)
+            .unwrap_or_default()
+            .as_bytes(),
+    )?;
+
+    let (new_job, parent) = match &decision {
+        Decision::Route { customer, location } => (
+            job(config, customer, location, JobState::Queued, None),
+            inbox_root(root).join(location.relative()),
+        ),
+        Decision::Quarantine { customer, reason } => {
+            staging.write_file("reason.txt", format!("{reason}\n").as_bytes())?;
+            let location = JobLocation {
+                customer: customer.clone(),
+                category: "unknown".into(),
+                job_type: "unknown".into(),
+                group: "unknown".into(),
+            };
+            (
+                job(
+                    config,
+                    customer,
+                    &location,
+                    JobState::Quarantined,
+                    Some(reason.clone()),
+                ),
+                quarantine_root(root).join(customer),
+            )
+        }
+    };
+    let promoted = staging.promote(&parent, received_at, &key)?;
+    let mut new_job = new_job;
+    new_job.inbox_path = Some(promoted.path.to_string_lossy().to_string());
+    new_job.metadata = metadata;
+    new_job.dedupe_key = Some(key);
+    let enqueued = match enqueue(conn, &new_job).await {
+        Ok(enqueued) => enqueued,
+        Err(e) => {
+            promoted.abandon(root);
+            return Err(e.into());
+        }
+    };
+    if !enqueued.created {
+        // A concurrent delivery of the same mail committed first; ours is surplus.
+        promoted.abandon(root);
+        return Ok(Delivered::Duplicate {
+            job_id: enqueued.job.id,
+        });
+    }
+    let path = promoted.path.clone();
+    promoted.committed();
+    let job_id = enqueued.job.id;
+    Ok(match decision {
+        Decision::Route { .. } => Delivered::Stored { job_id, path },
+        Decision::Quarantine { reason, .. } => Delivered::Quarantined {
+            job_id,
+            path,
+            reason,
+        },
+    })
+}
+
+fn job(
+    config: &Config,
+    customer: &str,
+    location: &JobLocation,
+    state: JobState,
+    error: Option<String>,
+) -> NewJob {
+    NewJob {
+        source: JobSource::Email.as_str().into(),
+        customer: customer.to_string(),
+        category: location.category.clone(),
+        job_type: location.job_type.clone(),
+        job_group: location.group.clone(),
+        state: state.as_str().into(),
+        inbox_path: None,
+        metadata: json!({}),
+        dedupe_key: None,
+        max_attempts: i32::try_from(config.jobs.max_attempts).unwrap_or(i32::MAX),
+        timeout_seconds: i32::try_from(config.jobs.timeout_seconds).unwrap_or(i32::MAX),
+        error,
+    }
+}
+
+async fn existing_job(
+    conn: &mut AsyncPgConnection,
+    key: &str,
+) -> Result<Option<i64>, DeliveryError> {
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    use shared_modules::db::schema::jobs;
+    Ok(jobs::table
+        .filter(jobs::dedupe_key.eq(key))
+        .select(jobs::id)
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+/// Postgres text and jsonb cannot hold U+0000; a NUL in a header or a file name becomes
+/// U+FFFD in the metadata (the raw message keeps every byte).
+fn without_nul(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::String(s) if s.contains('\0') => Value::String(s.replace('\0', "\u{FFFD}")),
+        Value::Array(items) => Value::Array(items.into_iter().map(without_nul).collect()),
+        Value::Object(map) => {
+            Value::Object(map.into_iter().map(|(k, v)| (k, without_nul(v))).collect())
+        }
+        other => other,
+    }
+}

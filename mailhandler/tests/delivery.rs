@@ -1,0 +1,399 @@
+//! The real mailhandler binary fed on stdin as Postfix does: storing, dedupe, quarantine,
+//! hostile names, and every failure exiting 75 with nothing left visible in the inbox.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly on any unexpected error
+
+mod common;
+
+use common::*;
+use shared_modules::jobs::{Job, find_job};
+use shared_modules::testing::TestDb;
+use std::path::Path;
+
+async fn job(db: &TestDb, id: i64) -> Job {
+    let pool = db.pool();
+    let mut conn = pool.get().await.unwrap();
+    find_job(&mut conn, id).await.unwrap().unwrap()
+}
+
+fn job_id(stdout: &str) -> i64 {
+    stdout.trim().rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn an_alert_is_stored_whole_and_queued_once_however_often_it_is_delivered() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = write_config(dir.path(), &config(&db.url, dir.path()));
+    let mail = sample("alert.eml");
+
+    let first = run(&config_path, SENDER, RECIPIENT, &mail);
+    assert_eq!(first.code, 0, "{} {}", first.stdout, first.stderr);
+    assert_eq!(first.stdout.lines().count(), 1);
+    assert!(
+        first.stdout.starts_with("queued as job "),
+        "{}",
+        first.stdout
+    );
+    assert_eq!(first.stderr, "");
+    let id = job_id(&first.stdout);
+
+    let stored = deliveries(&dir.path().join("inbox"));
+    assert_eq!(stored.len(), 1);
+    let delivery = &stored[0];
+    let relative = delivery.strip_prefix(dir.path().join("inbox")).unwrap();
+    let segments: Vec<_> = relative
+        .iter()
+        .map(|s| s.to_string_lossy().to_string())
+        .collect();
+    assert_eq!(
+        &segments[..4],
+        ["bobs_burgers", "hydrastor", "alert", "sn004"]
+    );
+    assert_eq!(segments[4].len(), "YYYYMMDD_HHMMSS".len());
+    assert_eq!(
+        std::fs::read(delivery.join("message.eml")).unwrap(),
+        mail,
+        "raw bytes preserved"
+    );
+    assert!(
+        std::fs::read_to_string(delivery.join("body.txt"))
+            .unwrap()
+            .contains("Event ID     : HS-W-3107")
+    );
+
+    let job = job(&db, id).await;
+    assert_eq!(
+        (
+            job.state.as_str(),
+            job.source.as_str(),
+            job.customer.as_str()
+        ),
+        ("queued", "email", "bobs_burgers")
+    );
+    assert_eq!(
+        (
+            job.category.as_str(),
+            job.job_type.as_str(),
+            job.job_group.as_str()
+        ),
+        ("hydrastor", "alert", "sn004")
+    );
+    assert_eq!(job.inbox_path.as_deref(), Some(delivery.to_str().unwrap()));
+    assert_eq!(job.metadata["sender"], SENDER);
+
+    for _ in 0..2 {
+        let again = run(&config_path, SENDER, RECIPIENT, &mail);
+        assert_eq!(again.code, 0);
+        assert_eq!(again.stdout.trim(), format!("already stored as job {id}"));
+    }
+    assert_eq!(
+        deliveries(&dir.path().join("inbox")).len(),
+        1,
+        "no second directory"
+    );
+    assert!(
+        std::fs::read_dir(dir.path().join(".pending"))
+            .unwrap()
+            .next()
+            .is_none(),
+        "no intent left"
+    );
+}
+
+#[tokio::test]
+async fn two_mails_in_the_same_second_get_two_directories() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = write_config(dir.path(), &config(&db.url, dir.path()));
+    let mail = sample("system_report.eml");
+    let mut other = mail.clone();
+    other.extend_from_slice(b"\r\n");
+    let a = run(&config_path, SENDER, RECIPIENT, &mail);
+    let b = run(&config_path, SENDER, RECIPIENT, &other);
+    assert_eq!((a.code, b.code), (0, 0));
+    assert_ne!(job_id(&a.stdout), job_id(&b.stdout));
+    let stored = deliveries(
+        &dir.path()
+            .join("inbox/bobs_burgers/hydrastor/system_report/fryer_grid"),
+    );
+    assert_eq!(stored.len(), 2);
+    let report =
+        std::fs::read_to_string(stored[0].join("attachments/SystemReport_fryer_grid_20261123.txt"))
+            .unwrap();
+    assert!(report.contains("Grid Name           : fryer_grid"));
+}
+
+#[tokio::test]
+async fn mail_that_cannot_be_routed_is_quarantined_with_the_reason() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = write_config(dir.path(), &config(&db.url, dir.path()));
+    let alert = sample("alert.eml");
+    let unknown_subject = String::from_utf8(alert.clone())
+        .unwrap()
+        .replace("[HYDRAstor] Alert:", "Lunch:");
+    let bad_group = String::from_utf8(alert.clone())
+        .unwrap()
+        .replace("fryer_grid/sn004", "fryer_grid/..");
+    let cases: [(&str, &str, Vec<u8>, &str, &str); 5] = [
+        (
+            SENDER,
+            "nobody@ingest.hview.example",
+            alert.clone(),
+            "unknown",
+            "no customer receives mail at <nobody@ingest.hview.example>",
+        ),
+        (
+            "mallory@evil.example",
+            RECIPIENT,
+            alert.clone(),
+            "bobs_burgers",
+            "sender <mallory@evil.example> is not allowed for customer bobs_burgers",
+        ),
+        (
+            SENDER,
+            RECIPIENT,
+            unknown_subject.into_bytes(),
+            "bobs_burgers",
+            "no routing rule matches the subject \"Lunch: Warning",
+        ),
+        (
+            SENDER,
+            RECIPIENT,
+            bad_group.into_bytes(),
+            "bobs_burgers",
+            "group `..` is not allowed",
+        ),
+        (
+            SENDER,
+            RECIPIENT,
+            b"\x00\x01 not a mail".to_vec(),
+            "bobs_burgers",
+            "",
+        ),
+    ];
+    for (sender, recipient, mail, customer, reason) in cases {
+        let out = run(&config_path, sender, recipient, &mail);
+        assert_eq!(out.code, 0, "{reason}: {}", out.stdout);
+        assert!(
+            out.stdout.starts_with("quarantined as job "),
+            "{reason}: {}",
+            out.stdout
+        );
+        let job = job(&db, job_id(&out.stdout)).await;
+        assert_eq!(job.state, "quarantined");
+        assert_eq!(job.customer, customer);
+        let error = job.error.unwrap();
+        assert!(
+            error.contains(reason),
+            "{error:?} should contain {reason:?}"
+        );
+        let path = Path::new(job.inbox_path.as_deref().unwrap());
+        assert!(
+            path.starts_with(dir.path().join("inbox/_quarantine").join(customer)),
+            "{}",
+            path.display()
+        );
+        assert_eq!(std::fs::read(path.join("message.eml")).unwrap(), mail);
+        assert_eq!(
+            std::fs::read_to_string(path.join("reason.txt"))
+                .unwrap()
+                .trim(),
+            error
+        );
+    }
+}
+
+#[tokio::test]
+async fn hostile_attachment_names_end_up_as_safe_files_inside_the_delivery() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = write_config(dir.path(), &config(&db.url, dir.path()));
+    let long = "L".repeat(300);
+    let names = [
+        "filename=\"../../etc/passwd\"".to_string(),
+        "filename=\"C:\\\\boot.ini\"".to_string(),
+        "filename*=UTF-8''%2E%2E%2F%2E%2E%2Fevil%20name.txt".to_string(),
+        "filename=\"=?UTF-8?B?Li4vLi4vcm9vdC8uc3NoL2tleQ==?=\"".to_string(),
+        format!("filename=\"{long}.txt\""),
+        "filename=\"nul\u{0}byte.txt\"".to_string(),
+        "filename=\"report.txt\"".to_string(),
+        "filename=\"report.txt\"".to_string(),
+        "filename=\"..\"".to_string(),
+    ];
+    let mut mail = String::from(
+        "From: <hs-alerts@grid-a.bobsburgers.example>\r\nTo: bobs_burgers@ingest.hview.example\r\n\
+         Subject: [HYDRAstor] Alert: Info - fryer_grid/sn001 - names\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"XX\"\r\n\r\n--XX\r\nContent-Type: text/plain\r\n\r\nbody\r\n",
+    );
+    for (i, name) in names.iter().enumerate() {
+        mail.push_str(&format!("--XX\r\nContent-Type: text/plain\r\nContent-Disposition: attachment; {name}\r\n\r\npart {i}\r\n"));
+    }
+    mail.push_str("--XX--\r\n");
+    let out = run(&config_path, SENDER, RECIPIENT, mail.as_bytes());
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    let job = job(&db, job_id(&out.stdout)).await;
+    let delivery = Path::new(job.inbox_path.as_deref().unwrap());
+    let attachments = job.metadata["attachments"].as_array().unwrap();
+    assert_eq!(attachments.len(), names.len());
+    let mut seen = std::collections::HashSet::new();
+    for (i, a) in attachments.iter().enumerate() {
+        let stored_as = a["stored_as"].as_str().unwrap();
+        let file = delivery.join(stored_as);
+        assert!(
+            file.parent().unwrap() == delivery.join("attachments"),
+            "{stored_as} escaped"
+        );
+        let name = file.file_name().unwrap().to_string_lossy().to_string();
+        assert!(
+            !name.starts_with('.') && name.len() <= 100 && !name.contains('\0'),
+            "{name:?}"
+        );
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), format!("part {i}"));
+        assert!(seen.insert(name), "two attachments share a file");
+    }
+    assert!(
+        attachments[0]["original_name"]
+            .as_str()
+            .unwrap()
+            .contains("../../etc/passwd")
+    );
+    assert!(
+        attachments[3]["original_name"]
+            .as_str()
+            .unwrap()
+            .contains("../../root/.ssh/key")
+    );
+    // Nothing was written outside the delivery directory.
+    let all: Vec<_> = walk(dir.path())
+        .into_iter()
+        .filter(|p| p.is_file())
+        .collect();
+    for path in all {
+        let inside = path.starts_with(delivery)
+            || path.starts_with(dir.path().join("logs"))
+            || path == dir.path().join("config.json");
+        assert!(inside, "unexpected file {}", path.display());
+    }
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        }
+        out.push(path);
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_database_that_is_down_defers_with_75_and_leaves_nothing_visible() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config("postgres://postgres@127.0.0.1:1/none", dir.path());
+    cfg.database.connect_timeout_seconds = 2;
+    let config_path = write_config(dir.path(), &cfg);
+    let out = run(&config_path, SENDER, RECIPIENT, &sample("alert.eml"));
+    assert_eq!(out.code, 75, "{}", out.stdout);
+    assert_eq!(out.stdout.lines().count(), 1);
+    assert!(
+        out.stdout.contains("database unavailable"),
+        "{}",
+        out.stdout
+    );
+    assert!(deliveries(dir.path()).is_empty());
+}
+
+#[tokio::test]
+async fn a_job_row_that_cannot_be_written_takes_the_files_back_out_of_the_inbox() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = write_config(dir.path(), &config(&db.url, dir.path()));
+    // The database answers, but the insert fails (as with a full disk on the database side).
+    let pool = db.pool();
+    let mut conn = pool.get().await.unwrap();
+    diesel_async::RunQueryDsl::execute(
+        diesel::sql_query("ALTER TABLE jobs ADD CONSTRAINT refuse CHECK (id < 0)"),
+        &mut conn,
+    )
+    .await
+    .unwrap();
+    let out = run(&config_path, SENDER, RECIPIENT, &sample("alert.eml"));
+    assert_eq!(out.code, 75, "{}", out.stdout);
+    assert!(
+        deliveries(&dir.path().join("inbox")).is_empty(),
+        "the promoted directory was removed again"
+    );
+    assert!(
+        std::fs::read_dir(dir.path().join(".staging"))
+            .unwrap()
+            .next()
+            .is_none(),
+        "staging cleaned"
+    );
+    assert!(
+        std::fs::read_dir(dir.path().join(".pending"))
+            .unwrap()
+            .next()
+            .is_none(),
+        "intent cleaned"
+    );
+}
+
+#[tokio::test]
+async fn storage_that_cannot_be_written_defers_with_75() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    // The data root lies under a regular file: every write fails (even for root).
+    let blocker = dir.path().join("not-a-dir");
+    std::fs::write(&blocker, b"x").unwrap();
+    let mut cfg = config(&db.url, &blocker.join("mailbox"));
+    cfg.logging.directory = Some(dir.path().join("logs"));
+    let config_path = write_config(dir.path(), &cfg);
+    let out = run(&config_path, SENDER, RECIPIENT, &sample("alert.eml"));
+    assert_eq!(out.code, 75, "{}", out.stdout);
+    assert!(
+        out.stdout.contains("cannot store the mail"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn a_wrong_command_line_or_config_defers_rather_than_bounces() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, r#"{"workers": {"concurrency": 0}}"#).unwrap();
+    let out = run(&bad, SENDER, RECIPIENT, b"x");
+    assert_eq!(out.code, 75);
+    assert!(out.stdout.contains("workers.concurrency"), "{}", out.stdout);
+    let usage = std::process::Command::new(BIN)
+        .arg("only-one")
+        .output()
+        .unwrap();
+    assert_eq!(usage.status.code(), Some(75));
+    assert_eq!(String::from_utf8_lossy(&usage.stdout).lines().count(), 1);
+}
+
+#[test]
+fn the_mailhandler_gives_up_at_its_deadline_with_75() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config("postgres://postgres@127.0.0.1:1/none", dir.path());
+    cfg.mailhandler.deadline_seconds = 1;
+    let config_path = write_config(dir.path(), &cfg);
+    // stdin stays open: the message never ends.
+    let mut child = std::process::Command::new(BIN)
+        .args(["--config", config_path.to_str().unwrap(), SENDER, RECIPIENT])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _stdin = child.stdin.take();
+    let started = std::time::Instant::now();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(75));
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+}

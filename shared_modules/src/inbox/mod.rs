@@ -1,0 +1,26 @@
+//! Putting a delivery into `inbox/` durably and atomically.
+//!
+//! A delivery is written into `<root>/.staging/<unique>/`, every file and the directory are
+//! fsynced, then the directory is renamed (`RENAME_NOREPLACE`) into
+//! `inbox/<customer>/<category>/<type>/<group>/<YYYYMMDD_HHMMSS>[_n]/`. Readers see all of it
+//! or nothing. Between that rename and the job row's commit, an intent file in
+//! `<root>/.pending/` names the directory; `sweep` removes directories whose job never
+//! committed (the sender, e.g. Postfix, still has the mail and delivers it again).
+
+mod staging;
+mod sweep;
+
+pub use staging::{Promoted, Staging, discard_promoted, fsync_dir};
+pub use sweep::{SweepReport, sweep};
+
+use std::path::{Path, PathBuf};
+
+pub const STAGING_DIR: &str = ".staging";
+pub const PENDING_DIR: &str = ".pending";
+/// Under `inbox/`: mail that matched no rule or came from a sender not allowed. Starts with
+/// `_`, so it can never be a customer's name.
+pub const QUARANTINE_DIR: &str = "_quarantine";
+
+pub fn quarantine_root(root: &Path) -> PathBuf {
+    crate::paths::inbox_root(root).join(QUARANTINE_DIR)
+}

@@ -1,0 +1,210 @@
+use super::{PENDING_DIR, STAGING_DIR};
+use crate::paths::datetime_dir_name;
+use chrono::{DateTime, Utc};
+use rustix::fs::{CWD, RenameFlags, renameat_with};
+use sha2::{Digest, Sha256};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// A private directory on the same filesystem as `inbox/`, filled before it becomes visible.
+/// Dropped without `promote`: it is removed.
+pub struct Staging {
+    root: PathBuf,
+    dir: PathBuf,
+    promoted: bool,
+}
+
+pub struct Promoted {
+    /// The directory under `inbox/` that now holds the delivery.
+    pub path: PathBuf,
+    intent: PathBuf,
+}
+
+pub fn fsync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+fn unique_name() -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "{}-{}-{nanos}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+impl Staging {
+    pub fn new(root: &Path) -> io::Result<Staging> {
+        let parent = root.join(STAGING_DIR);
+        fs::create_dir_all(&parent)?;
+        let dir = parent.join(unique_name());
+        fs::create_dir(&dir)?;
+        Ok(Staging {
+            root: root.to_path_buf(),
+            dir,
+            promoted: false,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Writes and fsyncs `relative` (already a safe name; `sub/name` allowed). Never
+    /// overwrites: an existing name is an error.
+    pub fn write_file(&self, relative: &str, bytes: &[u8]) -> io::Result<PathBuf> {
+        let path = self.dir.join(relative);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        Ok(path)
+    }
+
+    /// Creates an empty file to be filled by the caller (a streamed download); the caller
+    /// must `sync_all` it before `promote`.
+    pub fn create_file(&self, relative: &str) -> io::Result<(PathBuf, File)> {
+        let path = self.dir.join(relative);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
+        Ok((path, file))
+    }
+
+    /// Makes the delivery visible as `<parent>/<YYYYMMDD_HHMMSS>` (or `_2`, `_3`, … when a
+    /// delivery in the same second got there first). `key` identifies the delivery (its
+    /// dedupe key) in the intent file until `Promoted::committed` is called.
+    pub fn promote(mut self, parent: &Path, at: DateTime<Utc>, key: &str) -> io::Result<Promoted> {
+        fsync_tree(&self.dir)?;
+        create_dir_all_synced(parent)?;
+        let base = datetime_dir_name(at);
+        let pending = self.root.join(PENDING_DIR);
+        fs::create_dir_all(&pending)?;
+        let intent = pending.join(format!(
+            "{}.json",
+            hex::encode(&Sha256::digest(key.as_bytes())[..16])
+        ));
+        for n in 1..10_000u32 {
+            let name = if n == 1 {
+                base.clone()
+            } else {
+                format!("{base}_{n}")
+            };
+            let target = parent.join(&name);
+            write_intent(&intent, key, &target)?;
+            match renameat_with(CWD, &self.dir, CWD, &target, RenameFlags::NOREPLACE) {
+                Ok(()) => {
+                    fsync_dir(parent)?;
+                    self.promoted = true;
+                    return Ok(Promoted {
+                        path: target,
+                        intent,
+                    });
+                }
+                Err(e) if e == rustix::io::Errno::EXIST => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(io::Error::other(format!(
+            "no free directory name for {base} under {}",
+            parent.display()
+        )))
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if !self.promoted {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+impl Promoted {
+    /// The job row is committed: the delivery no longer needs its intent file.
+    pub fn committed(self) {
+        let _ = fs::remove_file(&self.intent);
+    }
+
+    /// The job row could not be committed: take the directory out of `inbox/` again.
+    pub fn abandon(self, root: &Path) {
+        discard_promoted(root, &self.path);
+        let _ = fs::remove_file(&self.intent);
+    }
+}
+
+/// Removes a directory from `inbox/` without it ever looking half-deleted: it is first
+/// renamed back into `.staging/`, then removed.
+pub fn discard_promoted(root: &Path, dir: &Path) {
+    let graveyard = root
+        .join(STAGING_DIR)
+        .join(format!("discard-{}", unique_name()));
+    match fs::rename(dir, &graveyard) {
+        Ok(()) => {
+            let _ = fs::remove_dir_all(&graveyard);
+        }
+        Err(_) => {
+            let _ = fs::remove_dir_all(dir);
+        }
+    }
+}
+
+fn write_intent(intent: &Path, key: &str, target: &Path) -> io::Result<()> {
+    let body = serde_json::json!({ "key": key, "target": target, "at": Utc::now() });
+    let tmp = intent.with_extension("tmp");
+    let mut file = File::create(&tmp)?;
+    file.write_all(body.to_string().as_bytes())?;
+    file.sync_all()?;
+    fs::rename(&tmp, intent)?;
+    if let Some(parent) = intent.parent() {
+        fsync_dir(parent)?;
+    }
+    Ok(())
+}
+
+fn fsync_tree(dir: &Path) -> io::Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            fsync_tree(&entry.path())?;
+        } else {
+            File::open(entry.path())?.sync_all()?;
+        }
+    }
+    fsync_dir(dir)
+}
+
+/// `create_dir_all` that also fsyncs each directory it creates' parent, so the new path
+/// survives a power cut.
+fn create_dir_all_synced(dir: &Path) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent() {
+        create_dir_all_synced(parent)?;
+    }
+    match fs::create_dir(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(()),
+        Err(e) => return Err(e),
+    }
+    if let Some(parent) = dir.parent() {
+        fsync_dir(parent)?;
+    }
+    Ok(())
+}
