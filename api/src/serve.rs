@@ -6,6 +6,7 @@ use crate::http;
 use anyhow::Context;
 use shared_modules::config::Config;
 use shared_modules::db::{connect_pool, run_migrations};
+use shared_modules::inbox::spawn_sweeper;
 use shared_modules::jobs::{
     QueueSettings, WorkerPool, spawn_listener, spawn_reaper, worker_identity,
 };
@@ -36,6 +37,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         Duration::from_secs_f64(config.jobs.reaper_interval_seconds),
         stop.clone(),
     );
+    // Past twice the mailhandler's deadline, a delivery without a committed job is dead.
+    let sweeper = spawn_sweeper(
+        pool.clone(),
+        config.paths.root.clone(),
+        Duration::from_secs(config.mailhandler.deadline_seconds * 2),
+        Duration::from_secs(60),
+        stop.clone(),
+    );
     let workers = Arc::new(WorkerPool {
         config: config.clone(),
         pool: pool.clone(),
@@ -64,6 +73,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let _ = workers_task.await;
     let _ = listener.await;
     let _ = reaper.await;
+    let _ = sweeper.await;
     tracing::info!("stopped");
     Ok(())
 }

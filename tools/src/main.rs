@@ -1,5 +1,6 @@
 //! `dpctl`: what an operator runs inside the container (`docker exec -it hview.data dpctl …`).
-//! Exit codes: 0 done, 1 failed, 2 usage, 3 not found, 4 conflict (wrong state), 78 bad config.
+//! Exit codes: 0 done, 1 failed, 2 usage, 3 not found, 4 conflict (wrong state),
+//! 75 temporary failure (database down: try again), 78 bad config.
 
 mod commands;
 
@@ -26,6 +27,9 @@ enum Command {
     /// List, show, retry or cancel jobs.
     #[command(subcommand)]
     Jobs(commands::jobs::JobsCommand),
+    /// Feed mail in as Postfix would.
+    #[command(subcommand)]
+    Mail(commands::mail::MailCommand),
     /// Database maintenance.
     #[command(subcommand)]
     Db(commands::db::DbCommand),
@@ -46,6 +50,7 @@ async fn main() -> ExitCode {
     };
     let outcome = match cli.command {
         Command::Jobs(cmd) => commands::jobs::run(cmd, &config).await,
+        Command::Mail(cmd) => commands::mail::run(cmd, &config).await,
         Command::Db(cmd) => commands::db::run(cmd, &config).await,
         Command::Config(cmd) => commands::config::run(cmd, &config).await,
     };

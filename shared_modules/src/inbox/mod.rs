@@ -11,7 +11,7 @@ mod staging;
 mod sweep;
 
 pub use staging::{Promoted, Staging, discard_promoted, fsync_dir};
-pub use sweep::{SweepReport, sweep};
+pub use sweep::{SweepReport, spawn_sweeper, sweep};
 
 use std::path::{Path, PathBuf};
 

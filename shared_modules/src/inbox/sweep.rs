@@ -75,3 +75,34 @@ pub async fn sweep(
     }
     Ok(report)
 }
+
+/// Runs `sweep` every `every` until `stop`; `grace` must exceed the mailhandler's deadline.
+pub fn spawn_sweeper(
+    pool: crate::db::DbPool,
+    root: PathBuf,
+    grace: Duration,
+    every: Duration,
+    stop: tokio_util::sync::CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(every) => {}
+            }
+            let result = match pool.get().await {
+                Ok(mut conn) => sweep(&mut conn, &root, grace)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            match result {
+                Ok(report) if report != SweepReport::default() => {
+                    tracing::info!(?report, "inbox sweeper acted")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "inbox sweeper could not run"),
+            }
+        }
+    })
+}

@@ -4,6 +4,7 @@
 pub mod config;
 pub mod db;
 pub mod jobs;
+pub mod mail;
 
 use shared_modules::config::Config;
 use shared_modules::db::{DbPool, PooledConn, connect_pool};

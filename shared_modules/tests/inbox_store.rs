@@ -1,0 +1,118 @@
+//! Staging, promotion and the sweeper on a real filesystem and database.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly on any unexpected error
+
+use chrono::TimeZone;
+use serde_json::json;
+use shared_modules::inbox::{Staging, sweep};
+use shared_modules::jobs::enqueue;
+use shared_modules::testing::{TestDb, sleep_job};
+use std::time::Duration;
+
+fn at() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc
+        .with_ymd_and_hms(2026, 11, 23, 12, 0, 0)
+        .unwrap()
+}
+
+#[test]
+fn a_dropped_staging_leaves_nothing_and_promotion_never_reuses_a_directory() {
+    let root = tempfile::tempdir().unwrap();
+    let staging = Staging::new(root.path()).unwrap();
+    staging.write_file("a.txt", b"a").unwrap();
+    let path = staging.path().to_path_buf();
+    drop(staging);
+    assert!(!path.exists());
+
+    let parent = root.path().join("inbox/c/cat/t/g");
+    let mut made = Vec::new();
+    for i in 0..3 {
+        let staging = Staging::new(root.path()).unwrap();
+        staging
+            .write_file("message.eml", format!("{i}").as_bytes())
+            .unwrap();
+        let promoted = staging.promote(&parent, at(), &format!("key{i}")).unwrap();
+        made.push(promoted.path.clone());
+        promoted.committed();
+    }
+    let names: Vec<_> = made
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().to_string())
+        .collect();
+    assert_eq!(
+        names,
+        ["20261123_120000", "20261123_120000_2", "20261123_120000_3"]
+    );
+    assert_eq!(
+        std::fs::read_to_string(made[1].join("message.eml")).unwrap(),
+        "1"
+    );
+    assert!(
+        std::fs::read_dir(root.path().join(".pending"))
+            .unwrap()
+            .next()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn the_sweeper_removes_a_promoted_directory_whose_job_never_committed_and_keeps_committed_ones()
+ {
+    let db = TestDb::new().await;
+    let pool = db.pool();
+    let mut conn = pool.get().await.unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let parent = root.path().join("inbox/c/cat/t/g");
+
+    // A delivery that died between the rename and the job's commit.
+    let staging = Staging::new(root.path()).unwrap();
+    staging.write_file("message.eml", b"orphan").unwrap();
+    let orphan = staging.promote(&parent, at(), "key-orphan").unwrap();
+    let orphan_path = orphan.path.clone();
+    std::mem::forget(orphan);
+
+    // A delivery whose job committed but which died before closing its intent.
+    let staging = Staging::new(root.path()).unwrap();
+    staging.write_file("message.eml", b"kept").unwrap();
+    let kept = staging.promote(&parent, at(), "key-kept").unwrap();
+    let mut job = sleep_job(json!({}));
+    job.dedupe_key = Some("key-kept".into());
+    job.inbox_path = Some(kept.path.to_string_lossy().to_string());
+    enqueue(&mut conn, &job).await.unwrap();
+    let kept_path = kept.path.clone();
+    std::mem::forget(kept);
+
+    // A staging directory of a crashed process.
+    let stale = Staging::new(root.path()).unwrap();
+    stale.write_file("message.eml", b"half").unwrap();
+    std::mem::forget(stale);
+
+    let young = sweep(&mut conn, root.path(), Duration::from_secs(3600))
+        .await
+        .unwrap();
+    assert_eq!(
+        young,
+        Default::default(),
+        "nothing younger than the grace period is touched"
+    );
+    let report = sweep(&mut conn, root.path(), Duration::ZERO).await.unwrap();
+    assert_eq!(
+        (
+            report.orphans_removed,
+            report.intents_closed,
+            report.staging_removed
+        ),
+        (1, 2, 1)
+    );
+    assert!(!orphan_path.exists());
+    assert_eq!(
+        std::fs::read_to_string(kept_path.join("message.eml")).unwrap(),
+        "kept"
+    );
+    assert!(
+        std::fs::read_dir(root.path().join(".staging"))
+            .unwrap()
+            .next()
+            .is_none()
+    );
+}

@@ -1,0 +1,128 @@
+//! dpctl as an operator runs it: inject a mail, list and show jobs, retry and cancel, with
+//! the exit codes scripts rely on.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly on any unexpected error
+
+use shared_modules::config::CustomerConfig;
+use shared_modules::testing::{TestDb, test_config};
+use std::path::Path;
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_dpctl");
+
+fn dpctl(config: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+#[tokio::test]
+async fn an_operator_injects_a_mail_then_lists_shows_cancels_and_retries_its_job() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(&db.url, dir.path());
+    config.customers = vec![CustomerConfig {
+        name: "bobs_burgers".into(),
+        addresses: vec!["bobs_burgers@ingest.hview.example".into()],
+        allowed_senders: vec![],
+    }];
+    let config_path = dir.path().join("config.json");
+    std::fs::write(&config_path, serde_json::to_string(&config).unwrap()).unwrap();
+    let mail =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../mailhandler/tests/fixtures/alert.eml");
+    let mail = mail.to_str().unwrap();
+
+    let (code, out, err) = dpctl(
+        &config_path,
+        &[
+            "mail",
+            "inject",
+            mail,
+            "--sender",
+            "a@b.example",
+            "--recipient",
+            "bobs_burgers@ingest.hview.example",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("queued as job "), "{out}");
+    let id: String = out["queued as job ".len()..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_string();
+    let (code, out, _) = dpctl(
+        &config_path,
+        &[
+            "mail",
+            "inject",
+            mail,
+            "--sender",
+            "a@b.example",
+            "--recipient",
+            "bobs_burgers@ingest.hview.example",
+        ],
+    );
+    assert_eq!(
+        (code, out.trim()),
+        (0, format!("already stored as job {id}").as_str())
+    );
+
+    let (code, out, _) = dpctl(&config_path, &["jobs", "list", "--status", "queued"]);
+    assert_eq!(code, 0);
+    assert!(out.lines().next().unwrap().contains("STATE"));
+    assert!(out.contains("hydrastor/alert/sn004"), "{out}");
+    let (_, json, _) = dpctl(&config_path, &["jobs", "list", "--json"]);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&json).unwrap()[0]["id"].to_string(),
+        id
+    );
+
+    let (code, out, _) = dpctl(&config_path, &["jobs", "show", &id]);
+    assert_eq!(code, 0);
+    assert!(out.contains("enqueue"), "{out}");
+    assert_eq!(
+        dpctl(&config_path, &["jobs", "retry", &id]).0,
+        4,
+        "a queued job cannot be retried"
+    );
+    assert_eq!(dpctl(&config_path, &["jobs", "cancel", &id]).0, 0);
+    assert_eq!(dpctl(&config_path, &["jobs", "retry", &id]).0, 0);
+    assert_eq!(dpctl(&config_path, &["jobs", "show", "999999"]).0, 3);
+    assert_eq!(
+        dpctl(&config_path, &["jobs", "list", "--status", "sleeping"]).0,
+        2
+    );
+}
+
+#[test]
+fn a_database_that_is_down_makes_inject_exit_75() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = test_config("postgres://postgres@127.0.0.1:1/none", dir.path());
+    let config_path = dir.path().join("config.json");
+    std::fs::write(&config_path, serde_json::to_string(&config).unwrap()).unwrap();
+    let mail =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../mailhandler/tests/fixtures/alert.eml");
+    let (code, _, err) = dpctl(
+        &config_path,
+        &[
+            "mail",
+            "inject",
+            mail.to_str().unwrap(),
+            "--sender",
+            "a@b",
+            "--recipient",
+            "x@y",
+        ],
+    );
+    assert_eq!(code, 75, "{err}");
+    assert!(err.contains("database unavailable"));
+}
