@@ -51,6 +51,8 @@ ensure_postfix() {
     echo "postfix postfix/main_mailer_type select No configuration" | as_root debconf-set-selections
     apt_install postfix swaks
   fi
+  # The unprivileged user Postfix runs the mailhandler as (user= in mailhandler/postfix/master.cf).
+  id hview >/dev/null 2>&1 || as_root useradd --system --no-create-home --shell /usr/sbin/nologin hview
 }
 
 ensure_postgres

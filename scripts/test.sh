@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/services.sh
+scripts/services.sh postfix
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

@@ -185,8 +185,24 @@ pub async fn deliver(
     let enqueued = match enqueue(conn, &new_job).await {
         Ok(enqueued) => enqueued,
         Err(e) => {
-            promoted.abandon(root);
-            return Err(e.into());
+            // A lost connection leaves the commit's outcome unknown: the row may be in.
+            // Ask again on a fresh connection before taking the files away.
+            let path = promoted.path.to_string_lossy().to_string();
+            let key = new_job.dedupe_key.as_deref().unwrap_or_default();
+            return match committed_path(config, key).await {
+                Ok(Some((job_id, Some(p)))) if p == path => {
+                    promoted.committed();
+                    Ok(delivered(decision, job_id, PathBuf::from(path)))
+                }
+                Ok(_) => {
+                    promoted.abandon(root);
+                    Err(e.into())
+                }
+                Err(_) => {
+                    promoted.undecided();
+                    Err(e.into())
+                }
+            };
         }
     };
     if !enqueued.created {
@@ -198,15 +214,41 @@ pub async fn deliver(
     }
     let path = promoted.path.clone();
     promoted.committed();
-    let job_id = enqueued.job.id;
-    Ok(match decision {
+    Ok(delivered(decision, enqueued.job.id, path))
+}
+
+fn delivered(decision: Decision, job_id: i64, path: PathBuf) -> Delivered {
+    match decision {
         Decision::Route { .. } => Delivered::Stored { job_id, path },
         Decision::Quarantine { reason, .. } => Delivered::Quarantined {
             job_id,
             path,
             reason,
         },
-    })
+    }
+}
+
+/// The job (id, inbox path) committed under `key`, asked on a new connection; Err when the
+/// database cannot say.
+async fn committed_path(
+    config: &Config,
+    key: &str,
+) -> Result<Option<(i64, Option<String>)>, DeliveryError> {
+    use diesel::prelude::*;
+    use diesel_async::{AsyncConnection, RunQueryDsl};
+    use shared_modules::db::schema::jobs;
+    let timeout = std::time::Duration::from_secs(config.database.connect_timeout_seconds);
+    let mut conn =
+        tokio::time::timeout(timeout, AsyncPgConnection::establish(&config.database.url))
+            .await
+            .map_err(|_| DeliveryError::Database("no connection to confirm the commit".into()))?
+            .map_err(|e| DeliveryError::Database(e.to_string()))?;
+    Ok(jobs::table
+        .filter(jobs::dedupe_key.eq(key))
+        .select((jobs::id, jobs::inbox_path))
+        .first(&mut conn)
+        .await
+        .optional()?)
 }
 
 fn job(

@@ -5,6 +5,8 @@
 //! if it does not answer, the local cluster is started; if it still does not, the test fails
 //! loudly (never skips).
 
+#![allow(clippy::unwrap_used)] // test support: a failure here must fail the test loudly
+
 use crate::config::Config;
 use crate::db::{DbPool, connect_pool, run_migrations};
 use sha2::{Digest, Sha256};
@@ -345,4 +347,68 @@ pub fn sleep_registry() -> crate::jobs::Registry {
     let mut registry = crate::jobs::Registry::new();
     registry.register("test", "sleep", std::sync::Arc::new(SleepHandler));
     registry
+}
+
+/// A TCP proxy to Postgres that the test can take down (refusing and cutting connections)
+/// and bring back, as a database outage looks from the mailhandler.
+pub struct DbProxy {
+    pub port: u16,
+    up: std::sync::Mutex<Option<tokio_util::sync::CancellationToken>>,
+}
+
+impl DbProxy {
+    pub async fn start() -> std::sync::Arc<DbProxy> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let proxy = std::sync::Arc::new(DbProxy {
+            port,
+            up: std::sync::Mutex::new(None),
+        });
+        proxy.set_up();
+        proxy
+    }
+
+    pub fn set_up(&self) {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_reuseaddr(true).unwrap();
+        socket
+            .bind(format!("127.0.0.1:{}", self.port).parse().unwrap())
+            .unwrap();
+        let listener: tokio::net::TcpListener = socket.listen(64).unwrap();
+        let token = tokio_util::sync::CancellationToken::new();
+        *self.up.lock().unwrap() = Some(token.clone());
+        tokio::spawn(async move {
+            loop {
+                let (mut client, _) = tokio::select! {
+                    _ = token.cancelled() => return,
+                    accepted = listener.accept() => match accepted { Ok(a) => a, Err(_) => return },
+                };
+                let token = token.clone();
+                tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect("127.0.0.1:5432").await
+                    else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = token.cancelled() => {}
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                    }
+                });
+            }
+        });
+    }
+
+    /// `url` (a database on 127.0.0.1:5432) rewritten to go through this proxy.
+    pub fn url_for(&self, url: &str) -> String {
+        url.replace(":5432/", &format!(":{}/", self.port))
+    }
+
+    pub fn set_down(&self) {
+        if let Some(token) = self.up.lock().unwrap().take() {
+            token.cancel();
+        }
+    }
 }

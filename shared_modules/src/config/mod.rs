@@ -99,7 +99,8 @@ pub struct CustomerConfig {
     /// Full recipient addresses that belong to this customer.
     #[serde(default)]
     pub addresses: Vec<String>,
-    /// Sender addresses (`a@b.c`) or domains (`b.c`); empty means anyone may send.
+    /// Sender addresses (`a@b.c`) or domains (`b.c`, which also allows its subdomains);
+    /// empty means anyone may send.
     #[serde(default)]
     pub allowed_senders: Vec<String>,
 }
@@ -274,7 +275,7 @@ impl CustomerConfig {
             if allowed.contains('@') {
                 allowed == sender
             } else {
-                allowed == domain
+                domain == allowed || domain.ends_with(&format!(".{allowed}"))
             }
         })
     }
@@ -291,5 +292,42 @@ fn redact_url_password(url: &str) -> String {
     match userinfo.split_once(':') {
         Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
         None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allowed_senders_match_addresses_domains_and_subdomains_only() {
+        let customer = CustomerConfig {
+            name: "c".into(),
+            addresses: vec![],
+            allowed_senders: vec!["ops@corp.example".into(), "grids.example".into()],
+        };
+        for ok in [
+            "ops@corp.example",
+            "OPS@Corp.Example",
+            "a@grids.example",
+            "a@sn1.grids.example",
+        ] {
+            assert!(customer.sender_allowed(ok), "{ok}");
+        }
+        for refused in [
+            "dev@corp.example",
+            "a@evilgrids.example",
+            "a@grids.example.evil",
+            "",
+            "grids.example",
+        ] {
+            assert!(!customer.sender_allowed(refused), "{refused}");
+        }
+        let open = CustomerConfig {
+            name: "c".into(),
+            addresses: vec![],
+            allowed_senders: vec![],
+        };
+        assert!(open.sender_allowed("anyone@anywhere"));
     }
 }

@@ -95,10 +95,15 @@ impl Staging {
         let base = datetime_dir_name(at);
         let pending = self.root.join(PENDING_DIR);
         fs::create_dir_all(&pending)?;
-        let intent = pending.join(format!(
-            "{}.json",
-            hex::encode(&Sha256::digest(key.as_bytes())[..16])
-        ));
+        // One intent per attempt: a redelivery must not overwrite the intent of an earlier
+        // attempt whose directory is still waiting for the sweeper.
+        let staged_name = self
+            .dir
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let key_hash = hex::encode(&Sha256::digest(key.as_bytes())[..16]);
+        let intent = pending.join(format!("{key_hash}-{staged_name}.json"));
         for n in 1..10_000u32 {
             let name = if n == 1 {
                 base.clone()
@@ -136,6 +141,12 @@ impl Drop for Staging {
 }
 
 impl Promoted {
+    /// The job's commit could not be confirmed either way (the connection broke around it):
+    /// keep the directory and its intent; `sweep` decides once the database answers again.
+    pub fn undecided(self) {
+        tracing::warn!(path = %self.path.display(), "job commit unconfirmed; leaving the delivery to the sweeper");
+    }
+
     /// The job row is committed: the delivery no longer needs its intent file.
     pub fn committed(self) {
         let _ = fs::remove_file(&self.intent);

@@ -1,0 +1,224 @@
+//! A real Postfix (configured by `mailhandler/postfix/install.sh`, as the container is) and
+//! real SMTP (swaks): mail lands in the inbox as a queued job; with the database down the
+//! mail is deferred by Postfix, then delivered exactly once when it is back.
+//!
+//! Uses the machine's Postfix on 127.0.0.1:25 (install it with `scripts/services.sh
+//! postfix`); one test function, so nothing else drives that Postfix meanwhile.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly on any unexpected error
+
+mod common;
+
+use common::*;
+use shared_modules::testing::{DbProxy, TestDb, wait_for};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn sh(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program} is required ({e}); run scripts/services.sh postfix"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+fn swaks(mail: &Path) {
+    sh(
+        "swaks",
+        &[
+            "--server",
+            "127.0.0.1:25",
+            "--from",
+            "hs-alerts@grid-a.bobsburgers.example",
+            "--to",
+            RECIPIENT,
+            "--data",
+            mail.to_str().unwrap(),
+            "--silent",
+            "2",
+        ],
+    );
+}
+
+fn queue_entries() -> Vec<serde_json::Value> {
+    sh("postqueue", &["-j"])
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+async fn jobs_for_subject(
+    pool: &shared_modules::db::DbPool,
+    needle: &str,
+) -> Vec<shared_modules::jobs::Job> {
+    let mut conn = pool.get().await.unwrap();
+    let page = shared_modules::jobs::list_jobs(
+        &mut conn,
+        &shared_modules::jobs::JobFilter {
+            limit: 1000,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    page.jobs
+        .into_iter()
+        .filter(|j| {
+            j.metadata["subject"]
+                .as_str()
+                .is_some_and(|s| s.contains(needle))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_sent_over_smtp_becomes_a_job_and_survives_a_database_outage() {
+    let db = TestDb::new().await;
+    let proxy = DbProxy::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let root = dir.path().join("mailbox");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let db_url = proxy.url_for(&db.url);
+    let mut cfg = config(&db_url, &root);
+    cfg.logging.directory = Some(dir.path().join("logs"));
+    let config_path = write_config(dir.path(), &cfg);
+    std::fs::set_permissions(&config_path, std::fs::Permissions::from_mode(0o644)).unwrap();
+
+    let install = Path::new(env!("CARGO_MANIFEST_DIR")).join("postfix/install.sh");
+    sh(
+        install.to_str().unwrap(),
+        &[
+            BIN,
+            config_path.to_str().unwrap(),
+            "inet_interfaces = loopback-only",
+            "maillog_file = /var/log/postfix-hview.log",
+        ],
+    );
+    // Mail left queued by an earlier run would be flushed into this one: start empty.
+    sh("postsuper", &["-d", "ALL"]);
+    let running = Command::new("postfix")
+        .arg("status")
+        .status()
+        .unwrap()
+        .success();
+    sh("postfix", &[if running { "reload" } else { "start" }]);
+    wait_for(
+        "Postfix to listen on 25",
+        Duration::from_secs(20),
+        || async {
+            std::net::TcpStream::connect("127.0.0.1:25")
+                .ok()
+                .map(|_| ())
+        },
+    )
+    .await;
+    let pool = db.pool();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+
+    // 1. Mail in, job out.
+    let sent = Instant::now();
+    swaks(&fixtures.join("alert.eml"));
+    let jobs = wait_for("the alert's job", Duration::from_secs(30), || async {
+        let jobs = jobs_for_subject(&pool, "Node capacity above 90%").await;
+        (!jobs.is_empty()).then_some(jobs)
+    })
+    .await;
+    eprintln!("SMTP to queued job: {} ms", sent.elapsed().as_millis());
+    assert_eq!(jobs.len(), 1);
+    let job = &jobs[0];
+    assert_eq!(
+        (
+            job.state.as_str(),
+            job.job_type.as_str(),
+            job.job_group.as_str()
+        ),
+        ("queued", "alert", "sn004")
+    );
+    let delivery = Path::new(job.inbox_path.as_deref().unwrap());
+    assert!(delivery.starts_with(root.join("inbox/bobs_burgers/hydrastor/alert/sn004")));
+    let stored = std::fs::read_to_string(delivery.join("message.eml")).unwrap();
+    assert!(stored.contains("Event ID     : HS-W-3107"));
+    assert!(
+        stored.starts_with("Return-Path: <hs-alerts@grid-a.bobsburgers.example>"),
+        "flags=R adds Return-Path"
+    );
+
+    swaks(&fixtures.join("system_report.eml"));
+    let reports = wait_for("the report's job", Duration::from_secs(30), || async {
+        let jobs = jobs_for_subject(&pool, "System Report: fryer_grid").await;
+        (!jobs.is_empty()).then_some(jobs)
+    })
+    .await;
+    assert_eq!(reports[0].job_type, "system_report");
+
+    // 2. Database down: Postfix defers the mail; nothing appears in the inbox.
+    wait_for(
+        "Postfix to finish the first two mails",
+        Duration::from_secs(30),
+        || async { queue_entries().is_empty().then_some(()) },
+    )
+    .await;
+    proxy.set_down();
+    let outage_mail = dir.path().join("outage.eml");
+    let text = std::fs::read_to_string(fixtures.join("alert.eml"))
+        .unwrap()
+        .replace("Node capacity above 90%", "Outage test");
+    std::fs::write(&outage_mail, text).unwrap();
+    swaks(&outage_mail);
+    let deferred = wait_for(
+        "Postfix to defer the mail",
+        Duration::from_secs(60),
+        || async {
+            queue_entries().into_iter().find(|e| {
+                e["queue_name"] == "deferred"
+                    && e["recipients"][0]["delay_reason"]
+                        .as_str()
+                        .is_some_and(|r| r.contains("database unavailable"))
+            })
+        },
+    )
+    .await;
+    eprintln!("deferred: {}", deferred["recipients"][0]["delay_reason"]);
+    assert!(jobs_for_subject(&pool, "Outage test").await.is_empty());
+    assert_eq!(
+        deliveries(&root.join("inbox")).len(),
+        2,
+        "only the two delivered mails are in the inbox"
+    );
+
+    // 3. Database back, queue flushed: delivered exactly once.
+    proxy.set_up();
+    sh("postqueue", &["-f"]);
+    let outage_jobs = wait_for(
+        "the deferred mail's job",
+        Duration::from_secs(60),
+        || async {
+            let jobs = jobs_for_subject(&pool, "Outage test").await;
+            (!jobs.is_empty()).then_some(jobs)
+        },
+    )
+    .await;
+    assert_eq!(outage_jobs.len(), 1);
+    wait_for(
+        "the Postfix queue to empty",
+        Duration::from_secs(30),
+        || async { queue_entries().is_empty().then_some(()) },
+    )
+    .await;
+    sh("postqueue", &["-f"]);
+    assert_eq!(
+        jobs_for_subject(&pool, "Outage test").await.len(),
+        1,
+        "exactly once"
+    );
+    assert_eq!(deliveries(&root.join("inbox")).len(), 3);
+}
