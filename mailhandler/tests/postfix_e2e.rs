@@ -93,24 +93,22 @@ async fn mail_sent_over_smtp_becomes_a_job_and_survives_a_database_outage() {
     let config_path = write_config(dir.path(), &cfg);
     std::fs::set_permissions(&config_path, std::fs::Permissions::from_mode(0o644)).unwrap();
 
+    // Postfix is configured and started as the container's entrypoint does it, with an
+    // override in the environment that must reach the mailhandler (JSON logs).
     let install = Path::new(env!("CARGO_MANIFEST_DIR")).join("postfix/install.sh");
-    sh(
-        install.to_str().unwrap(),
-        &[
-            BIN,
-            config_path.to_str().unwrap(),
-            "inet_interfaces = loopback-only",
-            "maillog_file = /var/log/postfix-hview.log",
-        ],
-    );
+    let env_override = ("DP__LOGGING__JSON", "true");
+    let out = Command::new(&install)
+        .args([BIN, config_path.to_str().unwrap(), "inet_interfaces = loopback-only", "maillog_file = /var/log/postfix-hview.log"])
+        .env(env_override.0, env_override.1)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "install.sh: {}", String::from_utf8_lossy(&out.stderr));
+    let _ = Command::new("postfix").arg("stop").output();
+    let start = Command::new("postfix").arg("start").env(env_override.0, env_override.1).output().unwrap();
+    assert!(start.status.success(), "postfix start: {}", String::from_utf8_lossy(&start.stderr));
     // Mail left queued by an earlier run would be flushed into this one: start empty.
     sh("postsuper", &["-d", "ALL"]);
-    let running = Command::new("postfix")
-        .arg("status")
-        .status()
-        .unwrap()
-        .success();
-    sh("postfix", &[if running { "reload" } else { "start" }]);
+    assert!(queue_entries().is_empty());
     wait_for(
         "Postfix to listen on 25",
         Duration::from_secs(20),
@@ -159,6 +157,10 @@ async fn mail_sent_over_smtp_becomes_a_job_and_survives_a_database_outage() {
     })
     .await;
     assert_eq!(reports[0].job_type, "system_report");
+    let log_dir = dir.path().join("logs");
+    let log = std::fs::read_dir(&log_dir).unwrap().flatten().next().expect("a mailhandler log file").path();
+    let first_line = std::fs::read_to_string(log).unwrap().lines().next().unwrap().to_string();
+    assert!(first_line.starts_with('{'), "DP__LOGGING__JSON reached the mailhandler through Postfix: {first_line}");
 
     // 2. Database down: Postfix defers the mail; nothing appears in the inbox.
     wait_for(

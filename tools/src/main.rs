@@ -33,6 +33,8 @@ enum Command {
     /// Database maintenance.
     #[command(subcommand)]
     Db(commands::db::DbCommand),
+    /// Is this DataProcessor healthy (database, storage, API)? For the container's HEALTHCHECK.
+    Health,
     /// Configuration checks.
     #[command(subcommand)]
     Config(commands::config::ConfigCommand),
@@ -52,6 +54,7 @@ async fn main() -> ExitCode {
         Command::Jobs(cmd) => commands::jobs::run(cmd, &config).await,
         Command::Mail(cmd) => commands::mail::run(cmd, &config).await,
         Command::Db(cmd) => commands::db::run(cmd, &config).await,
+        Command::Health => commands::health::run(&config).await,
         Command::Config(cmd) => commands::config::run(cmd, &config).await,
     };
     match outcome {
