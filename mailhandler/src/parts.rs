@@ -38,7 +38,9 @@ pub fn extract(raw: &[u8]) -> Option<Extracted> {
             bytes: text.as_bytes().to_vec(),
         });
     }
-    if let Some(html) = message.body_html(0) {
+    // mail-parser renders text as HTML when a mail has none; keep only a real HTML body.
+    let has_html = message.html_part(0).is_some_and(|part| part.is_text_html());
+    if let Some(html) = message.body_html(0).filter(|_| has_html) {
         parts.push(StoredPart {
             relative: "body.html".into(),
             bytes: html.as_bytes().to_vec(),
