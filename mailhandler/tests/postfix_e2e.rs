@@ -98,14 +98,31 @@ async fn mail_sent_over_smtp_becomes_a_job_and_survives_a_database_outage() {
     let install = Path::new(env!("CARGO_MANIFEST_DIR")).join("postfix/install.sh");
     let env_override = ("DP__LOGGING__JSON", "true");
     let out = Command::new(&install)
-        .args([BIN, config_path.to_str().unwrap(), "inet_interfaces = loopback-only", "maillog_file = /var/log/postfix-hview.log"])
+        .args([
+            BIN,
+            config_path.to_str().unwrap(),
+            "inet_interfaces = loopback-only",
+            "maillog_file = /var/log/postfix-hview.log",
+        ])
         .env(env_override.0, env_override.1)
         .output()
         .unwrap();
-    assert!(out.status.success(), "install.sh: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "install.sh: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let _ = Command::new("postfix").arg("stop").output();
-    let start = Command::new("postfix").arg("start").env(env_override.0, env_override.1).output().unwrap();
-    assert!(start.status.success(), "postfix start: {}", String::from_utf8_lossy(&start.stderr));
+    let start = Command::new("postfix")
+        .arg("start")
+        .env(env_override.0, env_override.1)
+        .output()
+        .unwrap();
+    assert!(
+        start.status.success(),
+        "postfix start: {}",
+        String::from_utf8_lossy(&start.stderr)
+    );
     // Mail left queued by an earlier run would be flushed into this one: start empty.
     sh("postsuper", &["-d", "ALL"]);
     assert!(queue_entries().is_empty());
@@ -158,9 +175,22 @@ async fn mail_sent_over_smtp_becomes_a_job_and_survives_a_database_outage() {
     .await;
     assert_eq!(reports[0].job_type, "system_report");
     let log_dir = dir.path().join("logs");
-    let log = std::fs::read_dir(&log_dir).unwrap().flatten().next().expect("a mailhandler log file").path();
-    let first_line = std::fs::read_to_string(log).unwrap().lines().next().unwrap().to_string();
-    assert!(first_line.starts_with('{'), "DP__LOGGING__JSON reached the mailhandler through Postfix: {first_line}");
+    let log = std::fs::read_dir(&log_dir)
+        .unwrap()
+        .flatten()
+        .next()
+        .expect("a mailhandler log file")
+        .path();
+    let first_line = std::fs::read_to_string(log)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(
+        first_line.starts_with('{'),
+        "DP__LOGGING__JSON reached the mailhandler through Postfix: {first_line}"
+    );
 
     // 2. Database down: Postfix defers the mail; nothing appears in the inbox.
     wait_for(

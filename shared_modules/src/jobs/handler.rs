@@ -46,6 +46,9 @@ pub struct JobContext {
     pub job: Job,
     pub config: Arc<Config>,
     pub worker_id: String,
+    /// The tmp copy of the job's inbox directory, which the module reads (None for a job
+    /// without files).
+    pub work_dir: Option<std::path::PathBuf>,
     pool: DbPool,
 }
 
@@ -55,6 +58,7 @@ impl JobContext {
             job,
             config,
             worker_id,
+            work_dir: None,
             pool,
         }
     }

@@ -7,6 +7,7 @@
 //! - `worker`: the pool of workers with heartbeat and graceful stop.
 //! - `listener`: LISTEN/NOTIFY wake-ups, reconnecting when Postgres restarts.
 //! - `reaper`: expired leases and timeouts.
+//! - `workspace`: a job's inbox, tmp and archive directories.
 //! - `listing`: filtered, paginated reads for the API and `dpctl`.
 
 mod events;
@@ -17,6 +18,7 @@ mod model;
 mod queue;
 mod reaper;
 mod worker;
+mod workspace;
 
 pub use events::{EventPhase, JobEvent, NewEvent, events_of, record_event};
 pub use handler::{HandlerFuture, JobContext, JobFailure, JobHandler, Registry};
@@ -25,7 +27,8 @@ pub use listing::{JobFilter, JobPage, list_jobs};
 pub use model::{Job, JobSource, JobState, NewJob};
 pub use queue::{
     Enqueued, QueueSettings, cancel_job, claim_next, enqueue, find_job, mark_done, mark_failed,
-    renew_leases, retry_job,
+    renew_leases, retry_job, set_tmp_path,
 };
 pub use reaper::{ReapReport, reap_once, spawn_reaper};
 pub use worker::{WorkerPool, worker_identity};
+pub use workspace::Workspace;

@@ -140,25 +140,41 @@ pub async fn renew_leases(
     .await
 }
 
-/// Marks a job done with its result summary; run inside the transaction of its upserts.
-/// Returns false when the job is no longer this worker's (lease lost, cancelled, timed out).
+/// Marks a job done with its result summary and where its files went; run inside the
+/// transaction of its upserts. Returns false when the job is no longer this worker's (lease
+/// lost, cancelled, timed out).
 pub async fn mark_done(
     conn: &mut AsyncPgConnection,
     job: &Job,
     summary: &serde_json::Value,
+    archive_path: Option<&str>,
 ) -> QueryResult<bool> {
     let n = diesel::sql_query(
-        "UPDATE jobs SET state = 'done', result = $4, error = NULL, locked_by = NULL,
-                locked_until = NULL, finished_at = now(), updated_at = now()
+        "UPDATE jobs SET state = 'done', result = $4, archive_path = $5, error = NULL,
+                locked_by = NULL, locked_until = NULL, finished_at = now(), updated_at = now()
          WHERE id = $1 AND state = 'running' AND locked_by = $2 AND attempts = $3",
     )
     .bind::<BigInt, _>(job.id)
     .bind::<Text, _>(job.locked_by.as_deref().unwrap_or_default())
     .bind::<Integer, _>(job.attempts)
     .bind::<Jsonb, _>(summary)
+    .bind::<diesel::sql_types::Nullable<Text>, _>(archive_path)
     .execute(conn)
     .await?;
     Ok(n == 1)
+}
+
+/// Records where an attempt copied the job's files to work on them.
+pub async fn set_tmp_path(
+    conn: &mut AsyncPgConnection,
+    job_id: i64,
+    tmp_path: &str,
+) -> QueryResult<()> {
+    diesel::update(jobs::table.find(job_id))
+        .set(jobs::tmp_path.eq(tmp_path))
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// Records a failed attempt. A permanent failure, or a transient one on the last attempt,

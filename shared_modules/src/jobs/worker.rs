@@ -4,7 +4,8 @@
 use super::events::{EventPhase, NewEvent, record_event};
 use super::handler::{JobContext, JobFailure, Registry};
 use super::model::{Job, JobState};
-use super::queue::{QueueSettings, claim_next, mark_done, mark_failed, renew_leases};
+use super::queue::{QueueSettings, claim_next, mark_done, mark_failed, renew_leases, set_tmp_path};
+use super::workspace::Workspace;
 use crate::config::Config;
 use crate::db::DbPool;
 use diesel_async::AsyncConnection;
@@ -143,7 +144,7 @@ impl WorkerPool {
         let span = tracing::info_span!("job", job.id = job.id, customer = %job.customer, r#type = %job.job_type);
         let _entered = span.enter();
         let timeout = Duration::from_secs(u64::try_from(job.timeout_seconds).unwrap_or(1));
-        let ctx = JobContext::new(
+        let mut ctx = JobContext::new(
             job.clone(),
             self.config.clone(),
             self.worker_id.clone(),
@@ -151,13 +152,40 @@ impl WorkerPool {
         );
         ctx.event(NewEvent::new(job.id, "run", EventPhase::Enter))
             .await;
-        let outcome = match tokio::time::timeout(timeout, self.attempt(&ctx)).await {
-            Ok(outcome) => outcome,
-            Err(_) => Err(AttemptError::Failed(JobFailure::permanent(format!(
-                "timeout after {} s",
-                job.timeout_seconds
-            )))),
+        let workspace = Workspace::plan(
+            &self.config,
+            job.inbox_path.as_deref(),
+            &job.category,
+            &job.job_type,
+        );
+        let outcome = match workspace.as_ref() {
+            Err(reason) => Err(AttemptError::Failed(JobFailure::permanent(reason.clone()))),
+            Ok(workspace) => {
+                match tokio::time::timeout(timeout, self.attempt(&mut ctx, workspace.as_ref()))
+                    .await
+                {
+                    Ok(outcome) => outcome,
+                    Err(_) => Err(AttemptError::Failed(JobFailure::permanent(format!(
+                        "timeout after {} s",
+                        job.timeout_seconds
+                    )))),
+                }
+            }
         };
+        if let Ok(Some(workspace)) = &workspace {
+            let cleanup = NewEvent::new(job.id, "cleanup", EventPhase::Info);
+            match workspace.cleanup() {
+                Ok(()) => ctx.event(cleanup.status("ok")).await,
+                Err(e) => {
+                    ctx.event(
+                        cleanup
+                            .status("error")
+                            .message(format!("cannot remove {}: {e}", workspace.tmp.display())),
+                    )
+                    .await
+                }
+            }
+        }
         let elapsed = started.elapsed();
         let exit = NewEvent::new(job.id, "run", EventPhase::Exit).duration(elapsed);
         match outcome {
@@ -186,9 +214,14 @@ impl WorkerPool {
         }
     }
 
-    /// Runs the handler and marks the job done in one transaction.
-    async fn attempt(&self, ctx: &JobContext) -> Result<serde_json::Value, AttemptError> {
-        let job = &ctx.job;
+    /// Copies the job's files to tmp, runs the module on them, archives the original, and
+    /// marks the job done in the module's transaction. Each step is an event with its duration.
+    async fn attempt(
+        &self,
+        ctx: &mut JobContext,
+        workspace: Option<&Workspace>,
+    ) -> Result<serde_json::Value, AttemptError> {
+        let job = ctx.job.clone();
         let handler = self
             .registry
             .get(&job.category, &job.job_type)
@@ -200,13 +233,58 @@ impl WorkerPool {
                     self.registry.types().join(", ")
                 )))
             })?;
+        if let Some(workspace) = workspace {
+            let copy = workspace.clone();
+            step(ctx, "copy", move || copy.copy_to_tmp())
+                .await
+                .map_err(|e| {
+                    let failure = if e.kind() == std::io::ErrorKind::NotFound {
+                        JobFailure::permanent(e.to_string())
+                    } else {
+                        JobFailure::transient(e.to_string())
+                    };
+                    AttemptError::Failed(failure)
+                })?;
+            ctx.work_dir = Some(workspace.tmp.clone());
+        }
         let mut conn = self.pool.get().await.map_err(|e| {
             AttemptError::Failed(JobFailure::transient(format!("database unavailable: {e}")))
         })?;
+        if let Some(workspace) = workspace {
+            set_tmp_path(&mut conn, job.id, &workspace.tmp.to_string_lossy()).await?;
+        }
+        let ctx = &*ctx;
         conn.transaction::<_, AttemptError, _>(|tx| {
             async move {
-                let summary = handler.run(ctx, tx).await.map_err(AttemptError::Failed)?;
-                if !mark_done(tx, job, &summary).await? {
+                let started = Instant::now();
+                let result = handler.run(ctx, tx).await;
+                let module_event =
+                    NewEvent::new(job.id, "module", EventPhase::Exit).duration(started.elapsed());
+                let summary = match result {
+                    Ok(summary) => {
+                        ctx.event(module_event.status("ok")).await;
+                        summary
+                    }
+                    Err(failure) => {
+                        ctx.event(module_event.status("error").message(failure.to_string()))
+                            .await;
+                        return Err(AttemptError::Failed(failure));
+                    }
+                };
+                let mut archive_path = None;
+                if let Some(workspace) = workspace.filter(|w| w.archive.is_some()) {
+                    let archive = workspace.clone();
+                    step(ctx, "archive", move || archive.archive())
+                        .await
+                        .map_err(|e| {
+                            AttemptError::Failed(JobFailure::transient(format!("archive: {e}")))
+                        })?;
+                    archive_path = workspace
+                        .archive
+                        .as_ref()
+                        .map(|p| p.to_string_lossy().to_string());
+                }
+                if !mark_done(tx, &job, &summary, archive_path.as_deref()).await? {
                     return Err(AttemptError::LostLease);
                 }
                 record_event(
@@ -249,4 +327,24 @@ impl WorkerPool {
         }
         None
     }
+}
+
+/// Runs blocking file work off the async threads and records it as an event with its duration.
+async fn step<F>(ctx: &JobContext, name: &str, work: F) -> std::io::Result<()>
+where
+    F: FnOnce() -> std::io::Result<()> + Send + 'static,
+{
+    let started = Instant::now();
+    let result = tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
+    let event = NewEvent::new(ctx.job.id, name, EventPhase::Exit).duration(started.elapsed());
+    match &result {
+        Ok(()) => ctx.event(event.status("ok")).await,
+        Err(e) => {
+            ctx.event(event.status("error").message(e.to_string()))
+                .await
+        }
+    }
+    result
 }
