@@ -1,8 +1,8 @@
 //! What is kept of a message: the raw bytes (`message.eml`), the first text and HTML bodies
-//! (`body.txt`, `body.html`), and every attachment under `attachments/` with a sanitised,
+//! as the mail has them (`body.txt`, `body.html`), and every attachment under `attachments/` with a sanitised,
 //! unique name; the original names go to the job's metadata.
 
-use mail_parser::{MessageParser, MimeHeaders};
+use mail_parser::{MessageParser, MimeHeaders, PartType};
 use serde::Serialize;
 use shared_modules::paths::sanitise_file_name;
 use std::collections::HashSet;
@@ -32,7 +32,12 @@ pub struct Extracted {
 pub fn extract(raw: &[u8]) -> Option<Extracted> {
     let message = MessageParser::default().parse(raw)?;
     let mut parts = Vec::new();
-    if let Some(text) = message.body_text(0) {
+    // mail-parser also renders HTML as text when a mail has no text part; keep only a real
+    // text body (the modules convert HTML themselves, keeping <pre> and table layout).
+    let has_text = message
+        .text_part(0)
+        .is_some_and(|part| matches!(part.body, PartType::Text(_)));
+    if let Some(text) = message.body_text(0).filter(|_| has_text) {
         parts.push(StoredPart {
             relative: "body.txt".into(),
             bytes: text.as_bytes().to_vec(),

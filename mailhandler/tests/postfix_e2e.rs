@@ -1,6 +1,7 @@
 //! A real Postfix (configured by `mailhandler/postfix/install.sh`, as the container is) and
-//! real SMTP (swaks): mail lands in the inbox as a queued job; with the database down the
-//! mail is deferred by Postfix, then delivered exactly once when it is back.
+//! real SMTP (swaks): mail lands in the inbox as a job, which the workers with the real
+//! modules turn into rows; with the database down the mail is deferred by Postfix, then
+//! delivered exactly once when it is back.
 //!
 //! Uses the machine's Postfix on 127.0.0.1:25 (install it with `scripts/services.sh
 //! postfix`); one test function, so nothing else drives that Postfix meanwhile.
@@ -10,7 +11,7 @@
 mod common;
 
 use common::*;
-use shared_modules::testing::{DbProxy, TestDb, wait_for};
+use shared_modules::testing::{DbProxy, TestDb, start_workers, test_config, wait_for};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
@@ -138,6 +139,13 @@ async fn mail_sent_over_smtp_becomes_a_job_and_survives_a_database_outage() {
     .await;
     let pool = db.pool();
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    // The workers of `dataprocessor serve`, with the real modules, on the real database.
+    let workers = start_workers(
+        &test_config(&db.url, &root),
+        &pool,
+        modules::registry(),
+        true,
+    );
 
     // 1. Mail in, job out.
     let sent = Instant::now();
@@ -147,16 +155,11 @@ async fn mail_sent_over_smtp_becomes_a_job_and_survives_a_database_outage() {
         (!jobs.is_empty()).then_some(jobs)
     })
     .await;
-    eprintln!("SMTP to queued job: {} ms", sent.elapsed().as_millis());
     assert_eq!(jobs.len(), 1);
     let job = &jobs[0];
     assert_eq!(
-        (
-            job.state.as_str(),
-            job.job_type.as_str(),
-            job.job_group.as_str()
-        ),
-        ("queued", "alert", "sn004")
+        (job.job_type.as_str(), job.job_group.as_str()),
+        ("alert", "sn004")
     );
     let delivery = Path::new(job.inbox_path.as_deref().unwrap());
     assert!(delivery.starts_with(root.join("inbox/bobs_burgers/hydrastor/alert/sn004")));
@@ -166,6 +169,20 @@ async fn mail_sent_over_smtp_becomes_a_job_and_survives_a_database_outage() {
         stored.starts_with("Return-Path: <hs-alerts@grid-a.bobsburgers.example>"),
         "flags=R adds Return-Path"
     );
+    let done = wait_for_done(&pool, job.id).await;
+    eprintln!(
+        "SMTP to job done with its rows: {} ms",
+        sent.elapsed().as_millis()
+    );
+    assert_eq!(done.result.as_ref().unwrap()["rows"]["hydrastor_alerts"], 1);
+    let alert = alert_row(&pool, "HS-W-3107").await;
+    assert_eq!(
+        alert,
+        (
+            "Warning".to_string(),
+            "Physical used capacity of node sn004 is above 90%.".to_string()
+        )
+    );
 
     swaks(&fixtures.join("system_report.eml"));
     let reports = wait_for("the report's job", Duration::from_secs(30), || async {
@@ -174,6 +191,8 @@ async fn mail_sent_over_smtp_becomes_a_job_and_survives_a_database_outage() {
     })
     .await;
     assert_eq!(reports[0].job_type, "system_report");
+    let report_done = wait_for_done(&pool, reports[0].id).await;
+    assert_eq!(report_done.result.unwrap()["rows"]["hydrastor_grids"], 1);
     let log_dir = dir.path().join("logs");
     let log = std::fs::read_dir(&log_dir)
         .unwrap()
@@ -253,4 +272,44 @@ async fn mail_sent_over_smtp_becomes_a_job_and_survives_a_database_outage() {
         "exactly once"
     );
     assert_eq!(deliveries(&root.join("inbox")).len(), 3);
+    wait_for_done(&pool, outage_jobs[0].id).await;
+    workers.stop.cancel();
+    workers.pool_handle.await.unwrap();
+}
+
+async fn wait_for_done(pool: &shared_modules::db::DbPool, id: i64) -> shared_modules::jobs::Job {
+    wait_for(
+        &format!("job {id} to be done"),
+        Duration::from_secs(30),
+        || async {
+            let mut conn = pool.get().await.unwrap();
+            let job = shared_modules::jobs::find_job(&mut conn, id)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_ne!(job.state, "error", "job {id} failed: {:?}", job.error);
+            (job.state == "done").then_some(job)
+        },
+    )
+    .await
+}
+
+/// (severity, message) of the alert with `event_id`.
+async fn alert_row(pool: &shared_modules::db::DbPool, event_id: &str) -> (String, String) {
+    use diesel_async::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Alert {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        severity: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        message: String,
+    }
+    let mut conn = pool.get().await.unwrap();
+    let a: Alert =
+        diesel::sql_query("SELECT severity, message FROM hydrastor_alerts WHERE event_id = $1")
+            .bind::<diesel::sql_types::Text, _>(event_id)
+            .get_result(&mut conn)
+            .await
+            .unwrap();
+    (a.severity, a.message)
 }

@@ -1,0 +1,86 @@
+//! Where the report text is in a stored mail: a `.txt` or `.txt.gz` attachment, the text
+//! body, or the HTML body, whichever first reads as a report. Quoted-printable, base64 and
+//! charsets were already decoded by the mailhandler when it stored the parts.
+
+use super::html;
+use flate2::read::MultiGzDecoder;
+use std::io::Read;
+use std::path::Path;
+
+/// A decompressed attachment larger than this is not a report: refuse it rather than fill memory.
+const MAX_TEXT_BYTES: u64 = 64 * 1024 * 1024;
+
+pub struct ReportText {
+    /// The file it came from, relative to the delivery (for error messages).
+    pub source: String,
+    pub text: String,
+}
+
+/// Candidates in order of preference; `looks_right` picks the first that reads as the
+/// wanted document (`what`, for the error, which lists what was looked at).
+pub fn find(
+    dir: &Path,
+    what: &str,
+    looks_right: impl Fn(&str) -> bool,
+) -> Result<ReportText, String> {
+    let mut looked = Vec::new();
+    let mut candidates: Vec<String> = std::fs::read_dir(dir.join("attachments"))
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| format!("attachments/{}", e.file_name().to_string_lossy()))
+                .filter(|n| {
+                    let lower = n.to_ascii_lowercase();
+                    lower.ends_with(".txt") || lower.ends_with(".txt.gz") || lower.ends_with(".gz")
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    candidates.sort();
+    candidates.extend(["body.txt".to_string(), "body.html".to_string()]);
+    for name in candidates {
+        let path = dir.join(&name);
+        if !path.is_file() {
+            continue;
+        }
+        let text = read(&path, &name)?;
+        if looks_right(&text) {
+            return Ok(ReportText { source: name, text });
+        }
+        looked.push(name);
+    }
+    Err(if looked.is_empty() {
+        "the mail has no text body and no .txt attachment".to_string()
+    } else {
+        format!(
+            "no {what} found in the mail (looked at {})",
+            looked.join(", ")
+        )
+    })
+}
+
+fn read(path: &Path, name: &str) -> Result<String, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("{name}: {e}"))?;
+    let mut bytes = Vec::new();
+    let lower = name.to_ascii_lowercase();
+    let result = if lower.ends_with(".gz") {
+        MultiGzDecoder::new(file)
+            .take(MAX_TEXT_BYTES + 1)
+            .read_to_end(&mut bytes)
+    } else {
+        file.take(MAX_TEXT_BYTES + 1).read_to_end(&mut bytes)
+    };
+    result.map_err(|e| format!("{name}: cannot read: {e}"))?;
+    if bytes.len() as u64 > MAX_TEXT_BYTES {
+        return Err(format!(
+            "{name}: larger than {} MiB",
+            MAX_TEXT_BYTES / 1024 / 1024
+        ));
+    }
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    Ok(if lower.ends_with(".html") {
+        html::to_text(&text)
+    } else {
+        text
+    })
+}

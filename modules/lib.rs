@@ -1,0 +1,8 @@
+//! Parsing modules, one folder per data type (`<category>/<type>/`, each with its parser,
+//! store, fixtures and README), and the registry the worker dispatches through. Adding a
+//! type: a folder shaped like the others and one line in `registry.rs`.
+
+pub mod hydrastor;
+mod registry;
+
+pub use registry::registry;
