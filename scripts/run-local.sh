@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the DataProcessor locally against the machine's Postgres and shows data flowing:
-# two HYDRAstor mails are delivered exactly as Postfix would hand them over, the workers
+# a HYDRAstor system report and an alert mail are delivered exactly as Postfix would hand them over, the workers
 # process them, and the jobs and the rows they produced are printed. The server keeps
 # running until Ctrl-C. Data lives under .local/ (delete it to start over).
 set -euo pipefail
@@ -33,24 +33,38 @@ done
 echo "== health"
 curl -sS -H "X-Api-Key: $key" http://127.0.0.1:25025/api/1.0/health; echo
 
-echo "== delivering two mails (as Postfix would)"
-for mail in mailhandler/tests/fixtures/system_report.eml mailhandler/tests/fixtures/alert.eml; do
-  $bin/dpctl mail inject "$mail" --sender hs-alerts@grid-a.bobsburgers.example \
-    --recipient bobs_burgers@ingest.hview.example
+echo "== delivering a system report and an alert mail (as Postfix would), stamped with the current time"
+mkdir -p .local/demo
+now=$(date -u '+%Y/%m/%d %H:%M:%S')
+sed -e "s|^Generated: .*|Generated: $now +0000|" modules/hydrastor/system_report/fixtures/plain_body.eml > .local/demo/report.eml
+sed -e "s|^Occurred     : .*|Occurred     : $now +0000|" modules/hydrastor/alert/fixtures/five_severities.eml > .local/demo/alert.eml
+ids=()
+for mail in .local/demo/report.eml .local/demo/alert.eml; do
+  line=$($bin/dpctl mail inject "$mail" --sender hs-reports@grid-a.bobsburgers.example \
+    --recipient bobs_burgers@ingest.hview.example)
+  echo "$line"
+  ids+=("$(echo "$line" | sed -n -E 's/^(queued|already stored) as job ([0-9]+).*/\2/p')")
 done
-sleep 2
+for id in "${ids[@]}"; do
+  for _ in $(seq 1 50); do
+    state=$($bin/dpctl jobs show "$id" --json | sed -n -E 's/^  "state": "([a-z]+)".*/\1/p')
+    case "$state" in done|error) break ;; esac
+    sleep 0.1
+  done
+  echo "== job $id"
+  $bin/dpctl jobs show "$id"
+done
 
 echo "== jobs (dpctl jobs list)"
 $bin/dpctl jobs list --limit 5
 echo "== GET /api/1.0/jobs?limit=2"
 curl -sS -H "X-Api-Key: $key" "http://127.0.0.1:25025/api/1.0/jobs?limit=2"; echo
-echo "== files"
-find .local/mailbox/inbox -newer .local-serve.log -type f | head -20
-if psql -h 127.0.0.1 -U postgres -d dataprocessor -tAc "SELECT to_regclass('hydrastor_grids')" | grep -q hydrastor; then
-  echo "== rows"
+echo "== files of job ${ids[1]} (inbox, and the archive copy made when it was done)"
+inbox=$($bin/dpctl jobs show "${ids[1]}" | sed -n 's/^inbox //p')
+find "$inbox" "${inbox/\/inbox\//\/archive\/}" -type f
+echo "== rows"
   psql -h 127.0.0.1 -U postgres -d dataprocessor -c "SELECT customer, grid_name, status, physical_used_bytes, dedup_ratio, last_report_at FROM hydrastor_grids" \
-    -c "SELECT customer, grid_name, node_name, event_id, severity, occurred_at FROM hydrastor_alerts ORDER BY occurred_at DESC LIMIT 5"
-fi
+    -c "SELECT customer, grid_name, node_name, event_id, severity, occurred_at FROM hydrastor_alerts ORDER BY occurred_at DESC, event_id LIMIT 5"
 echo
 echo "The DataProcessor is running on http://127.0.0.1:25025 (API key: $key); logs in .local/logs."
 echo "Try: $bin/dpctl --config config.json jobs list    Ctrl-C stops it."
