@@ -2,6 +2,7 @@
 //! migrations, the job queue, API keys and logging.
 
 pub mod api_keys;
+pub mod archive;
 pub mod config;
 pub mod db;
 pub mod inbox;

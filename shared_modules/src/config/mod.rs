@@ -25,6 +25,8 @@ pub struct Config {
     pub workers: WorkersConfig,
     pub jobs: JobsConfig,
     pub mailhandler: MailhandlerConfig,
+    /// Limits for uploaded archives (see `archive`).
+    pub archives: crate::archive::Limits,
     pub customers: Vec<CustomerConfig>,
     pub routing: Vec<RoutingRule>,
     /// Per data type settings, keyed `<category>/<type>`.
@@ -131,6 +133,7 @@ impl Default for Config {
             workers: WorkersConfig::default(),
             jobs: JobsConfig::default(),
             mailhandler: MailhandlerConfig::default(),
+            archives: crate::archive::Limits::default(),
             customers: Vec::new(),
             routing: RoutingRule::defaults(),
             types: BTreeMap::new(),

@@ -58,6 +58,13 @@ impl Config {
         if self.mailhandler.deadline_seconds == 0 {
             return Err(err("mailhandler.deadline_seconds", "must be at least 1"));
         }
+        let limits = &self.archives;
+        if limits.max_entries == 0 || limits.max_total_bytes == 0 || limits.max_path_depth == 0 {
+            return Err(err(
+                "archives",
+                "max_entries, max_total_bytes and max_path_depth must be at least 1",
+            ));
+        }
         for (i, customer) in self.customers.iter().enumerate() {
             let key = format!("customers[{i}].name");
             let normal = normalise_segment("customer", &customer.name)
