@@ -6,8 +6,8 @@ use diesel_async::AsyncPgConnection;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use shared_modules::config::{Config, RouteError};
-use shared_modules::inbox::{Staging, quarantine_root};
-use shared_modules::jobs::{JobSource, JobState, NewJob, enqueue};
+use shared_modules::inbox::{Commit, Staging, commit_job, quarantine_root};
+use shared_modules::jobs::{JobSource, JobState, NewJob, job_for_key};
 use shared_modules::paths::{JobLocation, inbox_root};
 use std::path::PathBuf;
 
@@ -179,42 +179,15 @@ pub async fn deliver(
     };
     let promoted = staging.promote(&parent, received_at, &key)?;
     let mut new_job = new_job;
-    new_job.inbox_path = Some(promoted.path.to_string_lossy().to_string());
     new_job.metadata = metadata;
     new_job.dedupe_key = Some(key);
-    let enqueued = match enqueue(conn, &new_job).await {
-        Ok(enqueued) => enqueued,
-        Err(e) => {
-            // A lost connection leaves the commit's outcome unknown: the row may be in.
-            // Ask again on a fresh connection before taking the files away.
-            let path = promoted.path.to_string_lossy().to_string();
-            let key = new_job.dedupe_key.as_deref().unwrap_or_default();
-            return match committed_path(config, key).await {
-                Ok(Some((job_id, Some(p)))) if p == path => {
-                    promoted.committed();
-                    Ok(delivered(decision, job_id, PathBuf::from(path)))
-                }
-                Ok(_) => {
-                    promoted.abandon(root);
-                    Err(e.into())
-                }
-                Err(_) => {
-                    promoted.undecided();
-                    Err(e.into())
-                }
-            };
-        }
-    };
-    if !enqueued.created {
-        // A concurrent delivery of the same mail committed first; ours is surplus.
-        promoted.abandon(root);
-        return Ok(Delivered::Duplicate {
-            job_id: enqueued.job.id,
-        });
-    }
-    let path = promoted.path.clone();
-    promoted.committed();
-    Ok(delivered(decision, enqueued.job.id, path))
+    let confirm = async |key: &str| committed_path(config, key).await.map_err(|e| e.to_string());
+    Ok(
+        match commit_job(conn, root, promoted, new_job, confirm).await? {
+            Commit::Created { job_id, path } => delivered(decision, job_id, path),
+            Commit::Duplicate { job_id } => Delivered::Duplicate { job_id },
+        },
+    )
 }
 
 fn delivered(decision: Decision, job_id: i64, path: PathBuf) -> Delivered {
@@ -234,21 +207,16 @@ async fn committed_path(
     config: &Config,
     key: &str,
 ) -> Result<Option<(i64, Option<String>)>, DeliveryError> {
-    use diesel::prelude::*;
-    use diesel_async::{AsyncConnection, RunQueryDsl};
-    use shared_modules::db::schema::jobs;
+    use diesel_async::AsyncConnection;
     let timeout = std::time::Duration::from_secs(config.database.connect_timeout_seconds);
     let mut conn =
         tokio::time::timeout(timeout, AsyncPgConnection::establish(&config.database.url))
             .await
             .map_err(|_| DeliveryError::Database("no connection to confirm the commit".into()))?
             .map_err(|e| DeliveryError::Database(e.to_string()))?;
-    Ok(jobs::table
-        .filter(jobs::dedupe_key.eq(key))
-        .select((jobs::id, jobs::inbox_path))
-        .first(&mut conn)
-        .await
-        .optional()?)
+    Ok(job_for_key(&mut conn, key)
+        .await?
+        .map(|(id, _, path)| (id, path)))
 }
 
 fn job(
@@ -278,15 +246,7 @@ async fn existing_job(
     conn: &mut AsyncPgConnection,
     key: &str,
 ) -> Result<Option<i64>, DeliveryError> {
-    use diesel::prelude::*;
-    use diesel_async::RunQueryDsl;
-    use shared_modules::db::schema::jobs;
-    Ok(jobs::table
-        .filter(jobs::dedupe_key.eq(key))
-        .select(jobs::id)
-        .first(conn)
-        .await
-        .optional()?)
+    Ok(job_for_key(conn, key).await?.map(|(id, _, _)| id))
 }
 
 /// Postgres text and jsonb cannot hold U+0000; a NUL in a header or a file name becomes

@@ -8,6 +8,8 @@ pub mod db;
 pub mod inbox;
 pub mod jobs;
 pub mod logging;
+#[cfg(feature = "object-store")]
+pub mod object_store;
 pub mod paths;
 
 #[cfg(feature = "testing")]

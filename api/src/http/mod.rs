@@ -5,6 +5,7 @@ mod auth;
 mod error;
 mod health;
 mod jobs;
+mod veritas2hview;
 
 pub use error::ApiError;
 
@@ -14,6 +15,7 @@ use actix_web::{App, HttpServer, web};
 use shared_modules::api_keys::ApiKeys;
 use shared_modules::config::Config;
 use shared_modules::db::DbPool;
+use shared_modules::object_store::ObjectStore;
 use std::sync::Arc;
 
 #[derive(Clone)]
@@ -21,12 +23,19 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub pool: DbPool,
     pub keys: ApiKeys,
+    pub store: Arc<ObjectStore>,
 }
 
 impl AppState {
     pub fn new(config: Arc<Config>, pool: DbPool) -> Self {
         let keys = ApiKeys::from_config(&config.api.keys);
-        Self { config, pool, keys }
+        let store = Arc::new(ObjectStore::new(&config.s3));
+        Self {
+            config,
+            pool,
+            keys,
+            store,
+        }
     }
 }
 
@@ -49,7 +58,11 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
                     .route("/jobs", web::get().to(jobs::list))
                     .route("/jobs/{id}", web::get().to(jobs::show))
                     .route("/jobs/{id}/retry", web::post().to(jobs::retry))
-                    .route("/jobs/{id}/cancel", web::post().to(jobs::cancel)),
+                    .route("/jobs/{id}/cancel", web::post().to(jobs::cancel))
+                    .route(
+                        "/veritas2hview/update",
+                        web::post().to(veritas2hview::update),
+                    ),
             )
             .default_service(web::to(error::not_found));
     }

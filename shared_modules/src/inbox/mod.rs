@@ -7,9 +7,11 @@
 //! `<root>/.pending/` names the directory; `sweep` removes directories whose job never
 //! committed (the sender, e.g. Postfix, still has the mail and delivers it again).
 
+mod commit;
 mod staging;
 mod sweep;
 
+pub use commit::{Commit, commit_job};
 pub use staging::{Promoted, Staging, discard_promoted, fsync_dir};
 pub use sweep::{SweepReport, spawn_sweeper, sweep};
 

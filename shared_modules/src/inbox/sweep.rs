@@ -4,9 +4,8 @@
 
 use super::staging::discard_promoted;
 use super::{PENDING_DIR, STAGING_DIR};
-use crate::db::schema::jobs;
-use diesel::prelude::*;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use crate::jobs::job_for_key;
+use diesel_async::AsyncPgConnection;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -56,12 +55,7 @@ pub async fn sweep(
             continue;
         };
         let target = PathBuf::from(target);
-        let committed_path: Option<Option<String>> = jobs::table
-            .filter(jobs::dedupe_key.eq(key))
-            .select(jobs::inbox_path)
-            .first(conn)
-            .await
-            .optional()?;
+        let committed_path = job_for_key(conn, key).await?.map(|(_, _, path)| path);
         let owned_by_job = committed_path
             .flatten()
             .is_some_and(|p| Path::new(&p) == target);

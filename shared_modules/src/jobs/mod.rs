@@ -26,8 +26,8 @@ pub use listener::{NOTIFY_CHANNEL, spawn_listener};
 pub use listing::{JobFilter, JobPage, list_jobs};
 pub use model::{Job, JobSource, JobState, NewJob};
 pub use queue::{
-    Enqueued, QueueSettings, cancel_job, claim_next, enqueue, find_job, mark_done, mark_failed,
-    renew_leases, retry_job, set_tmp_path,
+    Enqueued, QueueSettings, cancel_job, claim_next, enqueue, find_job, job_for_key, mark_done,
+    mark_failed, renew_leases, retry_job, set_tmp_path,
 };
 pub use reaper::{ReapReport, reap_once, spawn_reaper};
 pub use worker::{WorkerPool, worker_identity};

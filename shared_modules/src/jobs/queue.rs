@@ -294,3 +294,16 @@ pub async fn cancel_job(
     .await?;
     Ok(Some(Ok(job)))
 }
+
+/// The job holding a dedupe key: (id, state, inbox path).
+pub async fn job_for_key(
+    conn: &mut AsyncPgConnection,
+    key: &str,
+) -> QueryResult<Option<(i64, String, Option<String>)>> {
+    jobs::table
+        .filter(jobs::dedupe_key.eq(key))
+        .select((jobs::id, jobs::state, jobs::inbox_path))
+        .first(conn)
+        .await
+        .optional()
+}

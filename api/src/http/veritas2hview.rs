@@ -1,0 +1,204 @@
+//! `POST /api/1.0/veritas2hview/update` `{uid, customer, grid, s3_path}`: a customer uploaded
+//! a NetBackup export to the `veritas2hview` bucket; fetch it into the inbox and queue its job.
+//! The same object (bucket, key, ETag) triggered again, even concurrently, gives the same job.
+
+use super::{ApiError, AppState};
+use actix_web::{HttpResponse, web};
+use diesel::sql_types::Text;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use serde::Deserialize;
+use serde_json::json;
+use shared_modules::db::DbError;
+use shared_modules::inbox::{Commit, Staging, commit_job};
+use shared_modules::jobs::{JobSource, JobState, NewJob, job_for_key};
+use shared_modules::object_store::StoreError;
+use shared_modules::paths::{JobLocation, inbox_root, normalise_segment, sanitise_file_name};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateRequest {
+    uid: String,
+    customer: String,
+    grid: String,
+    s3_path: String,
+}
+
+struct Valid {
+    uid: String,
+    location: JobLocation,
+    key: String,
+}
+
+fn validate(state: &AppState, request: UpdateRequest) -> Result<Valid, ApiError> {
+    let bad = |m: String| ApiError::BadRequest(m);
+    let uid = request.uid.trim();
+    if uid.is_empty() || uid.len() > 128 || uid.chars().any(char::is_control) {
+        return Err(bad("uid must be 1 to 128 printable characters".into()));
+    }
+    let customer =
+        normalise_segment("customer", &request.customer).map_err(|e| bad(e.to_string()))?;
+    if state.config.customer(&customer).is_none() {
+        return Err(bad(format!("customer `{customer}` is not configured")));
+    }
+    let grid = normalise_segment("grid", &request.grid).map_err(|e| bad(e.to_string()))?;
+    let key = request.s3_path.as_str();
+    let hostile = key.is_empty()
+        || key.len() > 1024
+        || key.starts_with('/')
+        || key.contains('\\')
+        || key.chars().any(char::is_control)
+        || key
+            .split('/')
+            .any(|part| part.is_empty() || part == "." || part == "..");
+    if hostile {
+        return Err(bad(format!(
+            "s3_path `{}` must be a key inside the bucket: no leading `/`, no `..`, `.` or empty parts, no backslash",
+            key.chars().take(200).collect::<String>()
+        )));
+    }
+    let location = JobLocation::new(&customer, "hydrastor", "veritas2hview", &grid)
+        .map_err(|e| bad(e.to_string()))?;
+    Ok(Valid {
+        uid: uid.to_string(),
+        location,
+        key: key.to_string(),
+    })
+}
+
+fn store_error(e: StoreError) -> ApiError {
+    match e {
+        StoreError::NotFound { .. } => ApiError::NotFound(e.to_string()),
+        _ => ApiError::Unavailable(e.to_string()),
+    }
+}
+
+pub async fn update(
+    state: web::Data<AppState>,
+    body: web::Json<UpdateRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let valid = validate(&state, body.into_inner())?;
+    let info = state.store.head(&valid.key).await.map_err(store_error)?;
+    let dedupe_key = format!("s3:{}/{}@{}", state.store.bucket, valid.key, info.etag);
+
+    // One download per object at a time, across API processes: hold an advisory lock on the
+    // key for the duration (released with the connection if anything goes wrong).
+    let mut lock = state
+        .pool
+        .get()
+        .await
+        .map_err(|e| ApiError::from(DbError::from(e)))?;
+    diesel::sql_query("SELECT pg_advisory_lock(hashtextextended($1, 0))")
+        .bind::<Text, _>(&dedupe_key)
+        .execute(&mut lock)
+        .await?;
+    let outcome = fetch_and_queue(&state, &valid, &info, &dedupe_key, &mut lock).await;
+    let unlock = diesel::sql_query("SELECT pg_advisory_unlock(hashtextextended($1, 0))")
+        .bind::<Text, _>(&dedupe_key)
+        .execute(&mut lock)
+        .await;
+    if unlock.is_err() {
+        // A connection that may still hold the lock must not go back to the pool.
+        let _ = deadpool::managed::Object::take(lock);
+    }
+    let (job_id, status, created) = outcome?;
+    tracing::info!(job.id = job_id, customer = %valid.location.customer, key = %valid.key, created, "upload trigger");
+    let body = json!({ "job_id": job_id, "status": status, "existing": !created });
+    Ok(if created {
+        HttpResponse::Accepted().json(body)
+    } else {
+        HttpResponse::Ok().json(body)
+    })
+}
+
+async fn fetch_and_queue(
+    state: &AppState,
+    valid: &Valid,
+    info: &shared_modules::object_store::ObjectInfo,
+    dedupe_key: &str,
+    conn: &mut AsyncPgConnection,
+) -> Result<(i64, String, bool), ApiError> {
+    if let Some((id, status)) = existing(conn, dedupe_key).await? {
+        return Ok((id, status, false));
+    }
+    let root = &state.config.paths.root;
+    let original_name = valid
+        .key
+        .rsplit('/')
+        .next()
+        .unwrap_or(&valid.key)
+        .to_string();
+    let file_name = sanitise_file_name(&original_name);
+    let io = |e: std::io::Error| ApiError::Unavailable(format!("cannot store the download: {e}"));
+    let staging = Staging::new(root).map_err(io)?;
+    let (_, file) = staging.create_file(&file_name).map_err(io)?;
+    let bytes = state
+        .store
+        .download(&valid.key, info, file)
+        .await
+        .map_err(store_error)?;
+    let metadata = json!({
+        "uid": valid.uid,
+        "bucket": state.store.bucket,
+        "key": valid.key,
+        "etag": info.etag,
+        "size": bytes,
+        "file": file_name,
+        "original_name": original_name,
+    });
+    staging
+        .write_file(
+            "meta.json",
+            serde_json::to_string_pretty(&metadata)
+                .unwrap_or_default()
+                .as_bytes(),
+        )
+        .map_err(io)?;
+    let received_at = chrono::Utc::now();
+    let parent = inbox_root(root).join(valid.location.relative());
+    let promoted = staging
+        .promote(&parent, received_at, dedupe_key)
+        .map_err(io)?;
+    let job = NewJob {
+        source: JobSource::Upload.as_str().into(),
+        customer: valid.location.customer.clone(),
+        category: valid.location.category.clone(),
+        job_type: valid.location.job_type.clone(),
+        job_group: valid.location.group.clone(),
+        state: JobState::Queued.as_str().into(),
+        inbox_path: None,
+        metadata,
+        dedupe_key: Some(dedupe_key.to_string()),
+        max_attempts: i32::try_from(state.config.jobs.max_attempts).unwrap_or(i32::MAX),
+        timeout_seconds: i32::try_from(state.config.jobs.timeout_seconds).unwrap_or(i32::MAX),
+        error: None,
+    };
+    let url = state.config.database.url.clone();
+    let confirm = async move |key: &str| {
+        let mut fresh = AsyncPgConnection::establish(&url)
+            .await
+            .map_err(|e| e.to_string())?;
+        let found = job_for_key(&mut fresh, key)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(found.map(|(id, _, path)| (id, path)))
+    };
+    match commit_job(conn, root, promoted, job, confirm).await? {
+        Commit::Created { job_id, .. } => Ok((job_id, JobState::Queued.as_str().into(), true)),
+        Commit::Duplicate { job_id } => {
+            let status = existing(conn, dedupe_key)
+                .await?
+                .map(|(_, s)| s)
+                .unwrap_or_default();
+            Ok((job_id, status, false))
+        }
+    }
+}
+
+async fn existing(
+    conn: &mut AsyncPgConnection,
+    key: &str,
+) -> Result<Option<(i64, String)>, diesel::result::Error> {
+    Ok(job_for_key(conn, key)
+        .await?
+        .map(|(id, state, _)| (id, state)))
+}

@@ -1,0 +1,212 @@
+//! The S3-compatible object store customers upload to (Zenko CloudServer in the container,
+//! moto in the tests): path-style addressing, static credentials from the config, and
+//! downloads streamed to disk with the size and ETag checked. Every error names the
+//! bucket and key.
+
+use crate::config::S3Config;
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::retry::RetryConfig;
+use aws_sdk_s3::config::timeout::TimeoutConfig;
+use aws_sdk_s3::config::{
+    BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use md5::{Digest, Md5};
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub size: u64,
+    /// Without the surrounding quotes.
+    pub etag: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("s3://{bucket}/{key} does not exist")]
+    NotFound { bucket: String, key: String },
+    #[error("the object store is unavailable for s3://{bucket}/{key}: {reason}")]
+    Unavailable {
+        bucket: String,
+        key: String,
+        reason: String,
+    },
+    #[error("s3://{bucket}/{key} changed or was cut short during the download: {reason}")]
+    Incomplete {
+        bucket: String,
+        key: String,
+        reason: String,
+    },
+    #[error("cannot write the download of s3://{bucket}/{key}: {source}")]
+    Io {
+        bucket: String,
+        key: String,
+        source: std::io::Error,
+    },
+}
+
+pub struct ObjectStore {
+    client: Client,
+    pub bucket: String,
+}
+
+impl ObjectStore {
+    pub fn new(config: &S3Config) -> Self {
+        use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+            .build_https();
+        let s3 = aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(config.region.clone()))
+            .endpoint_url(&config.endpoint)
+            .force_path_style(true)
+            .credentials_provider(Credentials::new(
+                &config.access_key_id,
+                &config.secret_access_key,
+                None,
+                None,
+                "config",
+            ))
+            .http_client(http)
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(5))
+                    .read_timeout(Duration::from_secs(60))
+                    .build(),
+            )
+            .retry_config(RetryConfig::standard().with_max_attempts(2))
+            // S3-compatible stores (Zenko, moto) do not all speak the newest checksum headers.
+            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+            .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
+            .build();
+        Self {
+            client: Client::from_conf(s3),
+            bucket: config.bucket.clone(),
+        }
+    }
+
+    fn unavailable(&self, key: &str, reason: impl Into<String>) -> StoreError {
+        StoreError::Unavailable {
+            bucket: self.bucket.clone(),
+            key: key.to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    fn classify<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
+        &self,
+        key: &str,
+        err: SdkError<E, R>,
+    ) -> StoreError {
+        match &err {
+            SdkError::ServiceError(service) => {
+                let code = service.err().code().unwrap_or("");
+                if matches!(code, "NotFound" | "NoSuchKey" | "NoSuchBucket") {
+                    StoreError::NotFound {
+                        bucket: self.bucket.clone(),
+                        key: key.to_string(),
+                    }
+                } else {
+                    let message = service.err().message().unwrap_or("");
+                    self.unavailable(key, format!("{code} {message}").trim().to_string())
+                }
+            }
+            _ => self.unavailable(key, error_chain(&err)),
+        }
+    }
+
+    /// Size and ETag of `key`.
+    pub async fn head(&self, key: &str) -> Result<ObjectInfo, StoreError> {
+        let head = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| {
+                // HEAD answers 404 without an error code; the SDK reports it as NotFound.
+                if let SdkError::ServiceError(s) = &e {
+                    if s.err().is_not_found() {
+                        return StoreError::NotFound {
+                            bucket: self.bucket.clone(),
+                            key: key.to_string(),
+                        };
+                    }
+                }
+                self.classify(key, e)
+            })?;
+        let size = head
+            .content_length()
+            .and_then(|n| u64::try_from(n).ok())
+            .unwrap_or(0);
+        let etag = head.e_tag().unwrap_or("").trim_matches('"').to_string();
+        Ok(ObjectInfo { size, etag })
+    }
+
+    /// Streams `key` into `file` (bounded memory), requiring the ETag seen by `head`, and
+    /// checks the size and, for single-part uploads, the MD5. The caller fsyncs and promotes.
+    pub async fn download(
+        &self,
+        key: &str,
+        expected: &ObjectInfo,
+        file: std::fs::File,
+    ) -> Result<u64, StoreError> {
+        let mut request = self.client.get_object().bucket(&self.bucket).key(key);
+        if !expected.etag.is_empty() {
+            request = request.if_match(format!("\"{}\"", expected.etag));
+        }
+        let response = request.send().await.map_err(|e| self.classify(key, e))?;
+        let mut body = response.body;
+        let mut out = tokio::fs::File::from_std(file);
+        let mut md5 = Md5::new();
+        let mut written = 0u64;
+        let io = |source| StoreError::Io {
+            bucket: self.bucket.clone(),
+            key: key.to_string(),
+            source,
+        };
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| self.unavailable(key, error_chain(&e)))?;
+            md5.update(&chunk);
+            out.write_all(&chunk).await.map_err(io)?;
+            written += chunk.len() as u64;
+        }
+        out.flush().await.map_err(io)?;
+        out.sync_all().await.map_err(io)?;
+        let incomplete = |reason: String| StoreError::Incomplete {
+            bucket: self.bucket.clone(),
+            key: key.to_string(),
+            reason,
+        };
+        if written != expected.size {
+            return Err(incomplete(format!(
+                "received {written} bytes, expected {}",
+                expected.size
+            )));
+        }
+        let single_part =
+            expected.etag.len() == 32 && expected.etag.chars().all(|c| c.is_ascii_hexdigit());
+        let digest = hex::encode(md5.finalize());
+        if single_part && !digest.eq_ignore_ascii_case(&expected.etag) {
+            return Err(incomplete(format!(
+                "MD5 {digest} does not match the ETag {}",
+                expected.etag
+            )));
+        }
+        Ok(written)
+    }
+}
+
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
