@@ -1,4 +1,6 @@
-use crate::hydrastor::{alert::AlertModule, system_report::SystemReportModule};
+use crate::hydrastor::{
+    alert::AlertModule, system_report::SystemReportModule, veritas2hview::Veritas2HviewModule,
+};
 use shared_modules::jobs::Registry;
 use std::sync::Arc;
 
@@ -7,5 +9,6 @@ pub fn registry() -> Registry {
     let mut registry = Registry::new();
     registry.register("hydrastor", "system_report", Arc::new(SystemReportModule));
     registry.register("hydrastor", "alert", Arc::new(AlertModule));
+    registry.register("hydrastor", "veritas2hview", Arc::new(Veritas2HviewModule));
     registry
 }

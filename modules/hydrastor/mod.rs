@@ -8,6 +8,7 @@ pub mod sections;
 pub mod system_report;
 pub mod text;
 pub mod values;
+pub mod veritas2hview;
 
 use chrono::FixedOffset;
 
