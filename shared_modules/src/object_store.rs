@@ -128,13 +128,13 @@ impl ObjectStore {
             .await
             .map_err(|e| {
                 // HEAD answers 404 without an error code; the SDK reports it as NotFound.
-                if let SdkError::ServiceError(s) = &e {
-                    if s.err().is_not_found() {
-                        return StoreError::NotFound {
-                            bucket: self.bucket.clone(),
-                            key: key.to_string(),
-                        };
-                    }
+                if let SdkError::ServiceError(s) = &e
+                    && s.err().is_not_found()
+                {
+                    return StoreError::NotFound {
+                        bucket: self.bucket.clone(),
+                        key: key.to_string(),
+                    };
                 }
                 self.classify(key, e)
             })?;

@@ -159,6 +159,9 @@ fn multi_member_gzip_is_read_whole() {
     );
 }
 
+/// Whether an error is the refusal a case expects.
+type IsReason = fn(&ExtractError) -> bool;
+
 #[test]
 fn each_hostile_archive_is_refused_with_its_own_reason() {
     use tar::EntryType::*;
@@ -171,7 +174,7 @@ fn each_hostile_archive_is_refused_with_its_own_reason() {
     for _ in 0..4 {
         nested = zip_with(&[("inner.bin", &nested)]);
     }
-    let cases: Vec<(&str, Vec<u8>, fn(&ExtractError) -> bool)> = vec![
+    let cases: Vec<(&str, Vec<u8>, IsReason)> = vec![
         (
             "absolute",
             tar_with(&[("/etc/passwd", Regular, b"x")]),

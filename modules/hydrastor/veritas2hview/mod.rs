@@ -4,9 +4,9 @@ mod blocks;
 pub mod bpdbjobs;
 mod bperror;
 mod bpimagelist;
-mod reader;
+pub mod reader;
 pub mod sniff;
-mod store;
+pub mod store;
 
 use diesel_async::AsyncPgConnection;
 use reader::{Batch, FileReport};

@@ -1,0 +1,432 @@
+//! The documented upload flow, end to end: `aws s3 cp` to an S3-compatible server (moto),
+//! `curl` to `dataprocessor serve`, rows in Postgres and the job done; then the refusals:
+//! hostile archives, bad requests, a missing object, the object store down.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly on any unexpected error
+
+use serde_json::{Value, json};
+use shared_modules::config::CustomerConfig;
+use shared_modules::testing::{TestDb, test_config, wait_for};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_dataprocessor");
+const KEY: &str = "test-key-0123456789abcdef";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn required(program: &str) {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .output()
+        .unwrap()
+        .status
+        .success();
+    assert!(
+        found,
+        "{program} is required for this test: run scripts/services.sh s3"
+    );
+}
+
+struct Killed(Child);
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn wait_port(port: u16, what: &str) {
+    wait_for(what, Duration::from_secs(60), || async {
+        std::net::TcpStream::connect(("127.0.0.1", port))
+            .ok()
+            .map(|_| ())
+    })
+    .await;
+}
+
+fn aws(endpoint: &str, args: &[&str]) -> Output {
+    Command::new("aws")
+        .args(["--endpoint-url", endpoint])
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", "accessKey1")
+        .env("AWS_SECRET_ACCESS_KEY", "verySecretKey1")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .unwrap()
+}
+
+/// `curl` as the README shows it; returns (HTTP status, JSON body).
+fn curl(url: &str, key: Option<&str>, body: &str) -> (u16, Value) {
+    let mut cmd = Command::new("curl");
+    cmd.args([
+        "-s",
+        "-o",
+        "-",
+        "-w",
+        "\n%{http_code}",
+        "-X",
+        "POST",
+        url,
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        body,
+    ]);
+    if let Some(key) = key {
+        cmd.args(["-H", &format!("X-Api-Key: {key}")]);
+    }
+    let out = String::from_utf8_lossy(&cmd.output().unwrap().stdout).to_string();
+    let (body, code) = out.rsplit_once('\n').unwrap();
+    (
+        code.parse().unwrap(),
+        serde_json::from_str(body).unwrap_or(Value::Null),
+    )
+}
+
+fn get(url: &str) -> Value {
+    let out = Command::new("curl")
+        .args(["-s", url, "-H", &format!("X-Api-Key: {KEY}")])
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../modules/hydrastor/veritas2hview/fixtures")
+}
+
+fn tar_gz(dir: &Path, name: &str, files_dir: &Path) -> PathBuf {
+    let out = dir.join(name);
+    let status = Command::new("tar")
+        .arg("-czf")
+        .arg(&out)
+        .arg("-C")
+        .arg(files_dir)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    out
+}
+
+async fn count(pool: &shared_modules::db::DbPool, sql: &str) -> i64 {
+    use diesel_async::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut conn = pool.get().await.unwrap();
+    diesel::sql_query(sql)
+        .get_result::<N>(&mut conn)
+        .await
+        .unwrap()
+        .n
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_uploaded_with_aws_and_triggered_with_curl_becomes_rows() {
+    required("aws");
+    required("moto_server");
+    let s3_port = free_port();
+    let moto = Killed(
+        Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &s3_port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_port(s3_port, "moto to listen").await;
+    let endpoint = format!("http://127.0.0.1:{s3_port}");
+
+    let db = TestDb::new().await;
+    let pool = db.pool();
+    let dir = tempfile::tempdir().unwrap();
+    let api_port = free_port();
+    let mut config = test_config(&db.url, &dir.path().join("mailbox"));
+    config.api.listen = format!("127.0.0.1:{api_port}");
+    config.s3.endpoint = endpoint.clone();
+    config.s3.access_key_id = "accessKey1".into();
+    config.s3.secret_access_key = "verySecretKey1".into();
+    config.customers = vec![CustomerConfig {
+        name: "bobs_burgers".into(),
+        addresses: vec![],
+        allowed_senders: vec![],
+    }];
+    let config_path = dir.path().join("config.json");
+    std::fs::write(&config_path, serde_json::to_string(&config).unwrap()).unwrap();
+    let _serve = Killed(
+        Command::new(BIN)
+            .args(["--config", config_path.to_str().unwrap(), "serve"])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_port(api_port, "the API to listen").await;
+    let api = format!("http://127.0.0.1:{api_port}/api/1.0");
+
+    // The customer's side: upload the export, then tell the API.
+    assert!(
+        aws(&endpoint, &["s3", "mb", "s3://veritas2hview"])
+            .status
+            .success()
+    );
+    let exports = dir.path().join("exports");
+    std::fs::create_dir_all(&exports).unwrap();
+    for entry in std::fs::read_dir(fixtures()).unwrap().flatten() {
+        if entry.path().extension().is_some_and(|e| e == "txt") {
+            std::fs::copy(entry.path(), exports.join(entry.file_name())).unwrap();
+        }
+    }
+    let export = tar_gz(dir.path(), "dump.tar.gz", &exports);
+    let cp = aws(
+        &endpoint,
+        &[
+            "s3",
+            "cp",
+            export.to_str().unwrap(),
+            "s3://veritas2hview/bobs_burgers/fryer_grid/dump.tar.gz",
+        ],
+    );
+    assert!(
+        cp.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cp.stderr)
+    );
+    let trigger = json!({"uid": "u-1001", "customer": "bobs_burgers", "grid": "fryer_grid", "s3_path": "bobs_burgers/fryer_grid/dump.tar.gz"}).to_string();
+    let (status, body) = curl(&format!("{api}/veritas2hview/update"), Some(KEY), &trigger);
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["status"], "queued");
+    let job_id = body["job_id"].as_i64().unwrap();
+
+    // The same object again, twice at once: the same job.
+    let (a, b) = std::thread::scope(|s| {
+        let one = s.spawn(|| curl(&format!("{api}/veritas2hview/update"), Some(KEY), &trigger));
+        let two = s.spawn(|| curl(&format!("{api}/veritas2hview/update"), Some(KEY), &trigger));
+        (one.join().unwrap(), two.join().unwrap())
+    });
+    assert_eq!((a.0, a.1["job_id"].as_i64()), (200, Some(job_id)));
+    assert_eq!((b.0, b.1["job_id"].as_i64()), (200, Some(job_id)));
+
+    let job = wait_for("the upload job to end", Duration::from_secs(60), || async {
+        let job = get(&format!("{api}/jobs/{job_id}"));
+        matches!(job["state"].as_str(), Some("done" | "error")).then_some(job)
+    })
+    .await;
+    assert_eq!(job["state"], "done", "{job}");
+    assert_eq!(job["source"], "upload");
+    assert_eq!(job["group"], "fryer_grid");
+    let result = &job["result"];
+    assert_eq!(result["rows"]["netbackup_jobs"], 5, "{result}");
+    assert_eq!(result["rows"]["netbackup_storage_units"], 1);
+    assert_eq!(result["bad_records"], 4, "counted, not fatal");
+    assert_eq!(result["skipped"][0]["file"], "dump.tar.gz/./notes.txt");
+    assert_eq!(count(&pool, "SELECT count(*) AS n FROM netbackup_jobs WHERE grid_name = 'fryer_grid' AND customer = 'bobs_burgers'").await, 5);
+    assert_eq!(
+        count(&pool, "SELECT count(*) AS n FROM netbackup_job_tries").await,
+        4
+    );
+    assert_eq!(
+        count(&pool, "SELECT count(*) AS n FROM netbackup_image_fragments").await,
+        3
+    );
+    // The grid correlation: job → storage unit → disk pool → volumes (LSUs).
+    assert_eq!(
+        count(&pool, "SELECT count(*) AS n FROM hydrastor_grid_backups WHERE job_id = 700100 AND disk_pool = 'HYD_DP_01' AND disk_volumes = ARRAY['LSU_BACKUP_01']").await,
+        1
+    );
+
+    // Re-processing the same export leaves the same rows.
+    let before = count(&pool, "SELECT count(*) AS n FROM netbackup_jobs").await;
+    let (status, _) = curl(&format!("{api}/jobs/{job_id}/retry"), Some(KEY), "");
+    assert_eq!(status, 202);
+    let again = wait_for("the reprocessed job", Duration::from_secs(60), || async {
+        let job = get(&format!("{api}/jobs/{job_id}"));
+        (job["state"] == "done" && job["result"]["rows"]["netbackup_jobs"] == 0).then_some(job)
+    })
+    .await;
+    assert_eq!(
+        again["result"]["rows"]["netbackup_jobs"], 0,
+        "nothing changed"
+    );
+    assert_eq!(
+        count(&pool, "SELECT count(*) AS n FROM netbackup_jobs").await,
+        before
+    );
+
+    // A hostile archive is refused with its reason; nothing lands outside the job's tmp dir.
+    let evil_tar = dir.path().join("evil.tar");
+    write_tar_with_raw_name(&evil_tar, "../../../../escaped.txt");
+    let cp = aws(
+        &endpoint,
+        &[
+            "s3",
+            "cp",
+            evil_tar.to_str().unwrap(),
+            "s3://veritas2hview/bobs_burgers/fryer_grid/evil.tar",
+        ],
+    );
+    assert!(cp.status.success());
+    let evil = json!({"uid": "u-1001", "customer": "bobs_burgers", "grid": "fryer_grid", "s3_path": "bobs_burgers/fryer_grid/evil.tar"}).to_string();
+    let (status, body) = curl(&format!("{api}/veritas2hview/update"), Some(KEY), &evil);
+    assert_eq!(status, 202, "{body}");
+    let evil_id = body["job_id"].as_i64().unwrap();
+    let refused = wait_for(
+        "the hostile upload to fail",
+        Duration::from_secs(60),
+        || async {
+            let job = get(&format!("{api}/jobs/{evil_id}"));
+            matches!(job["state"].as_str(), Some("done" | "error")).then_some(job)
+        },
+    )
+    .await;
+    assert_eq!(refused["state"], "error");
+    assert_eq!(refused["attempts"], 1, "bad input is not retried");
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .contains("climbs out of the archive with `..`"),
+        "{refused}"
+    );
+    let escaped: Vec<_> = walk(dir.path())
+        .into_iter()
+        .filter(|p| p.file_name().is_some_and(|n| n == "escaped.txt"))
+        .collect();
+    assert!(escaped.is_empty(), "{escaped:?}");
+
+    // Requests that are refused before anything is stored.
+    let bad = [
+        (
+            json!({"uid": "u", "customer": "nobody", "grid": "g", "s3_path": "a/b"}),
+            400,
+            "bad_request",
+        ),
+        (
+            json!({"uid": "u", "customer": "bobs_burgers", "grid": "../g", "s3_path": "a/b"}),
+            400,
+            "bad_request",
+        ),
+        (
+            json!({"uid": "u", "customer": "bobs_burgers", "grid": "g", "s3_path": "a/../../b"}),
+            400,
+            "bad_request",
+        ),
+        (
+            json!({"uid": "u", "customer": "bobs_burgers", "grid": "g", "s3_path": "/abs"}),
+            400,
+            "bad_request",
+        ),
+        (
+            json!({"uid": "u", "customer": "bobs_burgers", "grid": "g"}),
+            400,
+            "bad_request",
+        ),
+        (
+            json!({"uid": "u", "customer": "bobs_burgers", "grid": "g", "s3_path": "missing/dump.tar.gz"}),
+            404,
+            "not_found",
+        ),
+    ];
+    for (body, want, code) in bad {
+        let (status, answer) = curl(
+            &format!("{api}/veritas2hview/update"),
+            Some(KEY),
+            &body.to_string(),
+        );
+        assert_eq!(
+            (status, answer["error"]["code"].as_str()),
+            (want, Some(code)),
+            "{body}: {answer}"
+        );
+    }
+    let (status, answer) = curl(
+        &format!("{api}/veritas2hview/update"),
+        Some(KEY),
+        &json!({"uid":"u","customer":"bobs_burgers","grid":"g","s3_path":"missing/dump.tar.gz"})
+            .to_string(),
+    );
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("s3://veritas2hview/missing/dump.tar.gz"),
+        "{status} {answer}"
+    );
+    let (status, _) = curl(&format!("{api}/veritas2hview/update"), None, &trigger);
+    assert_eq!(status, 401);
+    let (status, _) = curl(
+        &format!("{api}/veritas2hview/update"),
+        Some("wrong-key-0123456789"),
+        &trigger,
+    );
+    assert_eq!(status, 401);
+    let huge = json!({"uid": "x".repeat(100_000), "customer": "c", "grid": "g", "s3_path": "k"})
+        .to_string();
+    let (status, answer) = curl(&format!("{api}/veritas2hview/update"), Some(KEY), &huge);
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (413, Some("payload_too_large"))
+    );
+
+    // The object store down: 503, and no job is queued.
+    let jobs_before = count(&pool, "SELECT count(*) AS n FROM jobs").await;
+    drop(moto);
+    let other = json!({"uid": "u", "customer": "bobs_burgers", "grid": "fryer_grid", "s3_path": "bobs_burgers/fryer_grid/other.tar.gz"}).to_string();
+    let (status, answer) = curl(&format!("{api}/veritas2hview/update"), Some(KEY), &other);
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (503, Some("unavailable")),
+        "{answer}"
+    );
+    assert_eq!(
+        count(&pool, "SELECT count(*) AS n FROM jobs").await,
+        jobs_before
+    );
+}
+
+/// A tar whose single entry has `name` verbatim (tools refuse to write such names).
+fn write_tar_with_raw_name(path: &Path, name: &str) {
+    let mut header = [0u8; 512];
+    header[..name.len()].copy_from_slice(name.as_bytes());
+    header[100..108].copy_from_slice(b"0000644\0");
+    header[108..116].copy_from_slice(b"0000000\0");
+    header[116..124].copy_from_slice(b"0000000\0");
+    header[124..136].copy_from_slice(b"00000000004\0");
+    header[136..148].copy_from_slice(b"00000000000\0");
+    header[156] = b'0';
+    header[257..263].copy_from_slice(b"ustar\0");
+    header[263..265].copy_from_slice(b"00");
+    header[148..156].copy_from_slice(b"        ");
+    let sum: u32 = header.iter().map(|b| u32::from(*b)).sum();
+    header[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    let mut data = header.to_vec();
+    let mut content = b"evil".to_vec();
+    content.resize(512, 0);
+    data.extend(content);
+    data.extend([0u8; 1024]);
+    std::fs::write(path, data).unwrap();
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.path().is_dir() {
+                out.extend(walk(&e.path()));
+            }
+            out.push(e.path());
+        }
+    }
+    out
+}
