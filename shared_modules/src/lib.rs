@@ -8,6 +8,7 @@ pub mod db;
 pub mod inbox;
 pub mod jobs;
 pub mod logging;
+pub mod metrics;
 #[cfg(feature = "object-store")]
 pub mod object_store;
 pub mod paths;

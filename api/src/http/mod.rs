@@ -5,13 +5,14 @@ mod auth;
 mod error;
 mod health;
 mod jobs;
+mod metrics;
 mod veritas2hview;
 
 pub use error::ApiError;
 
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, HttpResponse, HttpServer, Route, web};
 use shared_modules::api_keys::ApiKeys;
 use shared_modules::config::Config;
 use shared_modules::db::DbPool;
@@ -39,10 +40,40 @@ impl AppState {
     }
 }
 
+/// Every route under `/api/1.0` (method, path, handler). `openapi.json` documents exactly
+/// these (a test holds them together).
+pub fn routes() -> Vec<(&'static str, &'static str, Route)> {
+    vec![
+        ("GET", "/health", web::get().to(health::health)),
+        ("GET", "/jobs", web::get().to(jobs::list)),
+        ("GET", "/jobs/{id}", web::get().to(jobs::show)),
+        ("POST", "/jobs/{id}/retry", web::post().to(jobs::retry)),
+        ("POST", "/jobs/{id}/cancel", web::post().to(jobs::cancel)),
+        (
+            "POST",
+            "/veritas2hview/update",
+            web::post().to(veritas2hview::update),
+        ),
+        ("GET", "/openapi.json", web::get().to(openapi)),
+    ]
+}
+
+pub const OPENAPI: &str = include_str!("../../openapi.json");
+
+async fn openapi() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(OPENAPI)
+}
+
 /// Registers every route and the JSON error handlers; shared by the server and the tests.
 pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg: &mut web::ServiceConfig| {
         let max_body = state.config.api.max_body_bytes;
+        let mut api = web::scope("/api/1.0").wrap(from_fn(auth::require_api_key));
+        for (_, path, route) in routes() {
+            api = api.route(path, route);
+        }
         cfg.app_data(web::Data::new(state))
             .app_data(
                 web::JsonConfig::default()
@@ -51,19 +82,8 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
             )
             .app_data(web::QueryConfig::default().error_handler(error::query_error))
             .app_data(web::PathConfig::default().error_handler(error::path_error))
-            .service(
-                web::scope("/api/1.0")
-                    .wrap(from_fn(auth::require_api_key))
-                    .route("/health", web::get().to(health::health))
-                    .route("/jobs", web::get().to(jobs::list))
-                    .route("/jobs/{id}", web::get().to(jobs::show))
-                    .route("/jobs/{id}/retry", web::post().to(jobs::retry))
-                    .route("/jobs/{id}/cancel", web::post().to(jobs::cancel))
-                    .route(
-                        "/veritas2hview/update",
-                        web::post().to(veritas2hview::update),
-                    ),
-            )
+            .route("/metrics", web::get().to(metrics::metrics))
+            .service(api)
             .default_service(web::to(error::not_found));
     }
 }

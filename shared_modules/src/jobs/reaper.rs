@@ -89,6 +89,19 @@ pub fn spawn_reaper(
                     .map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
             };
+            if let Ok(report) = &result {
+                for (action, n) in [
+                    ("requeued", report.requeued),
+                    ("failed", report.failed),
+                    ("timed_out", report.timed_out),
+                ] {
+                    crate::metrics::count(
+                        "dataprocessor_reaper_actions_total",
+                        &[("action", action)],
+                        n as f64,
+                    );
+                }
+            }
             match result {
                 Ok(report) if report != ReapReport::default() => tracing::info!(
                     requeued = report.requeued,

@@ -8,6 +8,7 @@ use super::queue::{QueueSettings, claim_next, mark_done, mark_failed, renew_leas
 use super::workspace::Workspace;
 use crate::config::Config;
 use crate::db::DbPool;
+use crate::metrics;
 use diesel_async::AsyncConnection;
 use diesel_async::scoped_futures::ScopedFutureExt;
 use std::sync::Arc;
@@ -188,8 +189,33 @@ impl WorkerPool {
         }
         let elapsed = started.elapsed();
         let exit = NewEvent::new(job.id, "run", EventPhase::Exit).duration(elapsed);
+        let outcome_name = match &outcome {
+            Ok(_) => "done",
+            Err(AttemptError::LostLease) => "discarded",
+            Err(AttemptError::Failed(f)) if f.is_permanent() => "error",
+            Err(AttemptError::Failed(_)) => "retry",
+        };
+        metrics::count(
+            "dataprocessor_job_runs_total",
+            &[("type", &job.job_type), ("outcome", outcome_name)],
+            1.0,
+        );
+        metrics::observe(
+            "dataprocessor_job_duration_seconds",
+            &[("type", &job.job_type)],
+            elapsed.as_secs_f64(),
+        );
         match outcome {
             Ok(summary) => {
+                if let Some(rows) = summary["rows"].as_object() {
+                    for (table, n) in rows {
+                        metrics::count(
+                            "dataprocessor_rows_upserted_total",
+                            &[("table", table)],
+                            n.as_f64().unwrap_or(0.0),
+                        );
+                    }
+                }
                 tracing::info!(duration_ms = elapsed.as_millis() as u64, "job done");
                 ctx.event(exit.status("done").message(summary.to_string()))
                     .await;
