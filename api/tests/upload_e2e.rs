@@ -163,6 +163,7 @@ async fn an_export_uploaded_with_aws_and_triggered_with_curl_becomes_rows() {
         addresses: vec![],
         allowed_senders: vec![],
     }];
+    config.logging.directory = Some(dir.path().join("logs"));
     let config_path = dir.path().join("config.json");
     std::fs::write(&config_path, serde_json::to_string(&config).unwrap()).unwrap();
     let _serve = Killed(
@@ -245,6 +246,29 @@ async fn an_export_uploaded_with_aws_and_triggered_with_curl_becomes_rows() {
         count(&pool, "SELECT count(*) AS n FROM hydrastor_grid_backups WHERE job_id = 700100 AND disk_pool = 'HYD_DP_01' AND disk_volumes = ARRAY['LSU_BACKUP_01']").await,
         1
     );
+
+    // The log has a line per event with the job's id, customer and type, and never the key.
+    // The log writer flushes in the background: wait for the line rather than read once.
+    let logs = dir.path().join("logs");
+    let (log, done_line) = wait_for(
+        "the job's `job done` log line",
+        Duration::from_secs(20),
+        || async {
+            let file = std::fs::read_dir(&logs).ok()?.flatten().next()?.path();
+            let log = std::fs::read_to_string(file).ok()?;
+            let line = log
+                .lines()
+                .find(|l| l.contains("job done") && l.contains(&format!("job.id={job_id}")))?
+                .to_string();
+            Some((log, line))
+        },
+    )
+    .await;
+    assert!(
+        done_line.contains("customer=bobs_burgers") && done_line.contains("type=veritas2hview"),
+        "{done_line}"
+    );
+    assert!(!log.contains(KEY), "the API key is never logged");
 
     // Re-processing the same export leaves the same rows.
     let before = count(&pool, "SELECT count(*) AS n FROM netbackup_jobs").await;

@@ -120,7 +120,43 @@ pub async fn deliver(
     recipient: &str,
     received_at: DateTime<Utc>,
 ) -> Result<Delivered, DeliveryError> {
-    let key = dedupe_key(recipient, raw);
+    deliver_keyed(
+        config,
+        conn,
+        raw,
+        sender,
+        recipient,
+        received_at,
+        dedupe_key(recipient, raw),
+    )
+    .await
+}
+
+/// Where a mail would go under the current config: its inbox location, or why it would be
+/// quarantined.
+pub fn route(
+    config: &Config,
+    sender: &str,
+    recipient: &str,
+    raw: &[u8],
+) -> Result<JobLocation, String> {
+    match decide(config, sender, recipient, extract(raw).as_ref()) {
+        Decision::Route { location, .. } => Ok(location),
+        Decision::Quarantine { reason, .. } => Err(reason),
+    }
+}
+
+/// `deliver` under a given dedupe key (a quarantined mail released by an operator is a new
+/// delivery of the same bytes).
+pub async fn deliver_keyed(
+    config: &Config,
+    conn: &mut AsyncPgConnection,
+    raw: &[u8],
+    sender: &str,
+    recipient: &str,
+    received_at: DateTime<Utc>,
+    key: String,
+) -> Result<Delivered, DeliveryError> {
     if let Some(job_id) = existing_job(conn, &key).await? {
         return Ok(Delivered::Duplicate { job_id });
     }

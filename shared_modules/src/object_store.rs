@@ -117,6 +117,17 @@ impl ObjectStore {
         }
     }
 
+    /// Whether the bucket exists and the credentials work.
+    pub async fn check_bucket(&self) -> Result<(), StoreError> {
+        self.client
+            .head_bucket()
+            .bucket(&self.bucket)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| self.classify("", e))
+    }
+
     /// Size and ETag of `key`.
     pub async fn head(&self, key: &str) -> Result<ObjectInfo, StoreError> {
         let head = self

@@ -30,6 +30,9 @@ enum Command {
     /// Feed mail in as Postfix would.
     #[command(subcommand)]
     Mail(commands::mail::MailCommand),
+    /// Quarantined mail: list, release after fixing the config.
+    #[command(subcommand)]
+    Quarantine(commands::quarantine::QuarantineCommand),
     /// Database maintenance.
     #[command(subcommand)]
     Db(commands::db::DbCommand),
@@ -53,6 +56,7 @@ async fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Jobs(cmd) => commands::jobs::run(cmd, &config).await,
         Command::Mail(cmd) => commands::mail::run(cmd, &config).await,
+        Command::Quarantine(cmd) => commands::quarantine::run(cmd, &config).await,
         Command::Db(cmd) => commands::db::run(cmd, &config).await,
         Command::Health => commands::health::run(&config).await,
         Command::Config(cmd) => commands::config::run(cmd, &config).await,

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 /// `host:pid:nonce`: unique per process, readable in `locked_by` and in events.
 pub fn worker_identity() -> String {
@@ -140,10 +141,16 @@ impl WorkerPool {
             .map_err(|e| e.to_string())
     }
 
+    /// Runs one job inside its tracing span (so every log line carries its id, customer
+    /// and type, and only its own: the span is attached to the future, not entered across
+    /// awaits).
     async fn run_job(&self, job: Job) {
-        let started = Instant::now();
         let span = tracing::info_span!("job", job.id = job.id, customer = %job.customer, r#type = %job.job_type);
-        let _entered = span.enter();
+        self.run_job_in_span(job).instrument(span).await
+    }
+
+    async fn run_job_in_span(&self, job: Job) {
+        let started = Instant::now();
         let timeout = Duration::from_secs(u64::try_from(job.timeout_seconds).unwrap_or(1));
         let mut ctx = JobContext::new(
             job.clone(),

@@ -6,7 +6,8 @@ use shared_modules::config::Config;
 #[derive(Subcommand)]
 pub enum ConfigCommand {
     /// Validate the configuration (already done on load), print it with secrets masked,
-    /// and check that the database answers and the data root is writable.
+    /// and check that the database answers, the data root is writable and the S3 bucket
+    /// is reachable. Exit 1 naming what is wrong.
     Check,
 }
 
@@ -32,6 +33,20 @@ pub async fn run(cmd: ConfigCommand, config: &Config) -> Outcome {
                     )
                 })?;
             println!("storage: {} writable", root.display());
+            let store = shared_modules::object_store::ObjectStore::new(&config.s3);
+            store.check_bucket().await.map_err(|e| {
+                super::Failure::new(
+                    super::FAILED,
+                    format!(
+                        "s3: bucket `{}` at {}: {e}",
+                        config.s3.bucket, config.s3.endpoint
+                    ),
+                )
+            })?;
+            println!(
+                "s3: bucket {} at {} reachable",
+                config.s3.bucket, config.s3.endpoint
+            );
             Ok(())
         }
     }

@@ -31,8 +31,19 @@ pub enum JobsCommand {
     },
     /// Queue a finished job (done, error, cancelled) again.
     Retry { id: i64 },
-    /// Run a job again from its inbox copy (same as retry).
-    Reprocess { id: i64 },
+    /// Run jobs again from their inbox copies: the given ids, or every job matching the
+    /// filters (e.g. `--status error --type alert`), with a progress bar.
+    Reprocess {
+        ids: Vec<i64>,
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        customer: Option<String>,
+        #[arg(long = "type")]
+        job_type: Option<String>,
+        #[arg(long)]
+        since: Option<chrono::DateTime<chrono::Utc>>,
+    },
     /// Cancel a queued or running job.
     Cancel { id: i64 },
 }
@@ -119,7 +130,37 @@ pub async fn run(cmd: JobsCommand, config: &Config) -> Outcome {
             }
             Ok(())
         }
-        JobsCommand::Retry { id } | JobsCommand::Reprocess { id } => {
+        JobsCommand::Reprocess {
+            ids,
+            status,
+            customer,
+            job_type,
+            since,
+        } => {
+            let filtered =
+                status.is_some() || customer.is_some() || job_type.is_some() || since.is_some();
+            if ids.is_empty() != filtered {
+                return Err(Failure::new(
+                    2,
+                    "give job ids or filters (--status, --customer, --type, --since), not both",
+                ));
+            }
+            let ids = if filtered {
+                let filter = JobFilter {
+                    state: status,
+                    customer,
+                    job_type,
+                    since,
+                    limit: 1000,
+                    ..Default::default()
+                };
+                matching_ids(&mut c, filter).await?
+            } else {
+                ids
+            };
+            reprocess(&mut c, &ids).await
+        }
+        JobsCommand::Retry { id } => {
             match retry_job(&mut c, id, "retry requested with dpctl").await? {
                 None => Err(Failure::new(NOT_FOUND, format!("job {id} does not exist"))),
                 Some(Err(state)) => Err(Failure::new(
@@ -169,5 +210,43 @@ fn print_table(jobs: &[Job]) {
     }
     if jobs.is_empty() {
         println!("(no jobs)");
+    }
+}
+
+/// Every job id the filter matches (all pages).
+async fn matching_ids(
+    c: &mut diesel_async::AsyncPgConnection,
+    mut filter: JobFilter,
+) -> Result<Vec<i64>, Failure> {
+    let mut ids = Vec::new();
+    loop {
+        let page = list_jobs(c, &filter).await?;
+        ids.extend(page.jobs.iter().map(|j| j.id));
+        match page.next_cursor {
+            Some(cursor) => filter.before_id = Some(cursor),
+            None => return Ok(ids),
+        }
+    }
+}
+
+async fn reprocess(c: &mut diesel_async::AsyncPgConnection, ids: &[i64]) -> Outcome {
+    let mut progress = super::progress::Progress::new("reprocessing", ids.len());
+    let mut refused = Vec::new();
+    for id in ids {
+        match retry_job(c, *id, "reprocess requested with dpctl").await? {
+            Some(Ok(_)) => {}
+            Some(Err(state)) => refused.push(format!("{id} ({state})")),
+            None => refused.push(format!("{id} (does not exist)")),
+        }
+        progress.step();
+    }
+    println!("{} job(s) queued again", ids.len() - refused.len());
+    if refused.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::new(
+            CONFLICT,
+            format!("not reprocessed: {}", refused.join(", ")),
+        ))
     }
 }

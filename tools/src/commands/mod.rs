@@ -6,6 +6,8 @@ pub mod db;
 pub mod health;
 pub mod jobs;
 pub mod mail;
+pub mod progress;
+pub mod quarantine;
 
 use shared_modules::config::Config;
 use shared_modules::db::{DbPool, PooledConn, connect_pool};

@@ -1,0 +1,119 @@
+use super::{CONFLICT, FAILED, Failure, NOT_FOUND, Outcome, conn};
+use clap::Subcommand;
+use diesel_async::AsyncPgConnection;
+use mailhandler::{Delivered, deliver_keyed, route};
+use serde_json::json;
+use shared_modules::config::Config;
+use shared_modules::jobs::{EventPhase, JobFilter, NewEvent, find_job, list_jobs, record_event};
+
+#[derive(Subcommand)]
+pub enum QuarantineCommand {
+    /// Quarantined mail, newest first, with the reason.
+    List {
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Route a quarantined mail again with the current config (after fixing a customer's
+    /// address, allowed senders or a routing rule). It becomes a new queued job; the
+    /// quarantined one is closed as cancelled, pointing to it.
+    Release { id: i64 },
+}
+
+pub async fn run(cmd: QuarantineCommand, config: &Config) -> Outcome {
+    let mut c = conn(config).await?;
+    match cmd {
+        QuarantineCommand::List { limit } => {
+            let filter = JobFilter {
+                state: Some("quarantined".into()),
+                limit,
+                ..Default::default()
+            };
+            let page = list_jobs(&mut c, &filter).await?;
+            println!(
+                "{:>8}  {:<19}  {:<36} {:<36} REASON",
+                "ID", "RECEIVED", "FROM", "TO"
+            );
+            for j in &page.jobs {
+                println!(
+                    "{:>8}  {:<19}  {:<36} {:<36} {}",
+                    j.id,
+                    j.created_at.format("%Y-%m-%d %H:%M:%S"),
+                    j.metadata["sender"].as_str().unwrap_or(""),
+                    j.metadata["recipient"].as_str().unwrap_or(""),
+                    j.error.as_deref().unwrap_or("")
+                );
+            }
+            if page.jobs.is_empty() {
+                println!("(nothing in quarantine)");
+            }
+            Ok(())
+        }
+        QuarantineCommand::Release { id } => release(&mut c, config, id).await,
+    }
+}
+
+async fn release(c: &mut AsyncPgConnection, config: &Config, id: i64) -> Outcome {
+    let job = find_job(c, id)
+        .await?
+        .ok_or_else(|| Failure::new(NOT_FOUND, format!("job {id} does not exist")))?;
+    if job.state != "quarantined" {
+        return Err(Failure::new(
+            CONFLICT,
+            format!("job {id} is {}, not quarantined", job.state),
+        ));
+    }
+    let dir = std::path::PathBuf::from(job.inbox_path.clone().unwrap_or_default());
+    let raw = std::fs::read(dir.join("message.eml")).map_err(|e| {
+        Failure::new(
+            FAILED,
+            format!("cannot read {}: {e}", dir.join("message.eml").display()),
+        )
+    })?;
+    let sender = job.metadata["sender"].as_str().unwrap_or("");
+    let recipient = job.metadata["recipient"].as_str().unwrap_or("");
+    route(config, sender, recipient, &raw).map_err(|reason| {
+        Failure::new(
+            CONFLICT,
+            format!("job {id} would still be quarantined: {reason}"),
+        )
+    })?;
+    let delivered = deliver_keyed(
+        config,
+        c,
+        &raw,
+        sender,
+        recipient,
+        chrono::Utc::now(),
+        format!("release:{id}"),
+    )
+    .await
+    .map_err(|e| Failure::new(mailhandler::exit::TEMPFAIL, e.to_string()))?;
+    let new_id = match delivered {
+        Delivered::Stored { job_id, .. } | Delivered::Duplicate { job_id } => job_id,
+        Delivered::Quarantined { reason, .. } => {
+            return Err(Failure::new(
+                CONFLICT,
+                format!("still quarantined: {reason}"),
+            ));
+        }
+    };
+    diesel_async::RunQueryDsl::execute(
+        diesel::sql_query(
+            "UPDATE jobs SET state = 'cancelled', result = $2, finished_at = now(), updated_at = now()
+             WHERE id = $1 AND state = 'quarantined'",
+        )
+        .bind::<diesel::sql_types::BigInt, _>(id)
+        .bind::<diesel::sql_types::Jsonb, _>(json!({ "released_as": new_id })),
+        c,
+    )
+    .await?;
+    record_event(
+        c,
+        NewEvent::new(id, "release", EventPhase::Info)
+            .status("cancelled")
+            .message(format!("released as job {new_id}")),
+    )
+    .await?;
+    println!("job {id} released as job {new_id}");
+    Ok(())
+}

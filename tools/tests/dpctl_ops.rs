@@ -1,0 +1,210 @@
+//! dpctl for the operator's harder days: releasing quarantined mail after fixing the
+//! config, reprocessing many jobs with progress, and `config check` naming what is wrong.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly on any unexpected error
+
+use shared_modules::config::{Config, CustomerConfig};
+use shared_modules::testing::{TestDb, test_config};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_dpctl");
+
+fn dpctl(config: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+fn write(dir: &Path, config: &Config) -> std::path::PathBuf {
+    let path = dir.join("config.json");
+    std::fs::write(&path, serde_json::to_string(config).unwrap()).unwrap();
+    path
+}
+
+const ALERT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../mailhandler/tests/fixtures/alert.eml"
+);
+
+#[tokio::test]
+async fn a_quarantined_mail_is_released_once_the_customer_is_configured() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(&db.url, dir.path());
+    let path = write(dir.path(), &config);
+    let (code, out, _) = dpctl(
+        &path,
+        &[
+            "mail",
+            "inject",
+            ALERT,
+            "--sender",
+            "a@b.example",
+            "--recipient",
+            "newco@ingest.hview.example",
+        ],
+    );
+    assert_eq!(code, 0);
+    assert!(out.starts_with("quarantined as job "), "{out}");
+    let id = out
+        .trim_start_matches("quarantined as job ")
+        .split(':')
+        .next()
+        .unwrap()
+        .to_string();
+    let (_, list, _) = dpctl(&path, &["quarantine", "list"]);
+    assert!(
+        list.contains("no customer receives mail at <newco@ingest.hview.example>"),
+        "{list}"
+    );
+
+    let (code, _, err) = dpctl(&path, &["quarantine", "release", &id]);
+    assert_eq!(code, 4, "still unroutable: {err}");
+    assert!(err.contains("would still be quarantined"), "{err}");
+
+    config.customers = vec![CustomerConfig {
+        name: "newco".into(),
+        addresses: vec!["newco@ingest.hview.example".into()],
+        allowed_senders: vec![],
+    }];
+    let path = write(dir.path(), &config);
+    let (code, out, err) = dpctl(&path, &["quarantine", "release", &id]);
+    assert_eq!(code, 0, "{err}");
+    let new_id = out.trim().rsplit(' ').next().unwrap().to_string();
+    let (_, show, _) = dpctl(&path, &["jobs", "show", &new_id]);
+    assert!(
+        show.contains("queued  newco/hydrastor/alert/sn004"),
+        "{show}"
+    );
+    let (_, old, _) = dpctl(&path, &["jobs", "show", &id]);
+    assert!(
+        old.contains("cancelled") && old.contains(&format!("released as job {new_id}")),
+        "{old}"
+    );
+    assert_eq!(
+        dpctl(&path, &["quarantine", "release", &id]).0,
+        4,
+        "released once"
+    );
+}
+
+#[tokio::test]
+async fn reprocessing_by_filter_shows_progress_and_requeues_every_match() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let pool = db.pool();
+    let mut conn = pool.get().await.unwrap();
+    for i in 0..25 {
+        let mut job = shared_modules::testing::sleep_job(serde_json::json!({}));
+        job.state = if i % 5 == 0 {
+            "queued".into()
+        } else {
+            "error".into()
+        };
+        shared_modules::jobs::enqueue(&mut conn, &job)
+            .await
+            .unwrap();
+    }
+    let path = write(dir.path(), &test_config(&db.url, dir.path()));
+    let (code, out, err) = dpctl(
+        &path,
+        &["jobs", "reprocess", "--status", "error", "--type", "sleep"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), "20 job(s) queued again");
+    assert!(
+        err.lines().last().unwrap().contains("reprocessing: 20/20"),
+        "{err}"
+    );
+    assert!(
+        err.lines().count() >= 5,
+        "progress is shown along the way: {err}"
+    );
+    let (_, listed, _) = dpctl(&path, &["jobs", "list", "--status", "error"]);
+    assert!(listed.contains("(no jobs)"));
+    assert_eq!(
+        dpctl(&path, &["jobs", "reprocess"]).0,
+        2,
+        "ids or filters are required"
+    );
+    assert_eq!(
+        dpctl(&path, &["jobs", "reprocess", "1", "--status", "error"]).0,
+        2
+    );
+}
+
+#[tokio::test]
+async fn config_check_says_which_part_is_unreachable() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(&db.url, dir.path());
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    config.s3.endpoint = format!("http://127.0.0.1:{dead}");
+    config.s3.secret_access_key = "s3cret-value".into();
+    let path = write(dir.path(), &config);
+    let (code, out, err) = dpctl(&path, &["config", "check"]);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("database: reachable") && out.contains("storage:"),
+        "{out}"
+    );
+    assert!(err.contains("s3: bucket `veritas2hview`"), "{err}");
+    assert!(
+        !out.contains("s3cret-value") && !out.contains("test-key-0123456789abcdef"),
+        "secrets are masked: {out}"
+    );
+
+    // With a real S3-compatible server and the bucket, everything answers.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut moto = Command::new("moto_server")
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("moto_server is required: run scripts/services.sh s3");
+    let endpoint = format!("http://127.0.0.1:{port}");
+    shared_modules::testing::wait_for("moto", std::time::Duration::from_secs(60), || async {
+        std::net::TcpStream::connect(("127.0.0.1", port))
+            .ok()
+            .map(|_| ())
+    })
+    .await;
+    let mb = Command::new("aws")
+        .args([
+            "--endpoint-url",
+            &endpoint,
+            "s3",
+            "mb",
+            "s3://veritas2hview",
+        ])
+        .env("AWS_ACCESS_KEY_ID", "a")
+        .env("AWS_SECRET_ACCESS_KEY", "b")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .status()
+        .unwrap();
+    assert!(mb.success());
+    config.s3.endpoint = endpoint;
+    let path = write(dir.path(), &config);
+    let (code, out, err) = dpctl(&path, &["config", "check"]);
+    let _ = moto.kill();
+    let _ = moto.wait();
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("s3: bucket veritas2hview"), "{out}");
+}
