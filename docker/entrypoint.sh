@@ -1,8 +1,10 @@
-#!/bin/sh
-# Container start: prepare the volumes, start Postfix (which pipes mail to the mailhandler as
-# user hview), then run `dataprocessor serve` as hview in the foreground. SIGTERM reaches
-# serve through tini; serve drains its jobs and exits 0.
-set -eu
+#!/bin/bash
+# Container start: prepare the volumes, configure Postfix (which pipes mail to the
+# mailhandler as user hview), then run Postfix (`start-fg`) and `dataprocessor serve` (as
+# hview) side by side. SIGTERM drains serve (running jobs finish) and stops Postfix; if
+# either one dies on its own, the other is stopped too and the container exits, so the
+# orchestrator restarts it whole.
+set -euo pipefail
 root=${DP__PATHS__ROOT:-/home/mailbox}
 logs=${DP__LOGGING__DIRECTORY:-/var/log/hview}
 mkdir -p "$root" "$logs"
@@ -11,10 +13,25 @@ chown hview:hview "$root" "$logs"
 # Configure Postfix now, with this container's environment (passed on to the mailhandler).
 /etc/hview/postfix/install.sh /usr/local/bin/mailhandler "$DATAPROCESSOR_CONFIG" \
   "inet_interfaces = all" "maillog_file = /dev/stdout"
-
 # Postfix copies these into its queue directory for its chrooted daemons.
 cp /etc/resolv.conf /etc/hosts /etc/services /var/spool/postfix/etc/ 2>/dev/null || true
-postfix start
 
-trap 'postfix stop' EXIT
-setpriv --reuid hview --regid hview --init-groups dataprocessor serve
+postfix start-fg &
+postfix_pid=$!
+setpriv --reuid hview --regid hview --init-groups dataprocessor serve &
+serve_pid=$!
+
+stop() {
+  kill -TERM "$serve_pid" 2>/dev/null || true
+  wait "$serve_pid" 2>/dev/null || true
+  postfix stop 2>/dev/null || true
+  wait "$postfix_pid" 2>/dev/null || true
+}
+trap 'stop; exit 0' TERM INT
+
+set +e
+wait -n "$postfix_pid" "$serve_pid"
+status=$?
+echo "entrypoint: a process exited (status $status); stopping the container" >&2
+stop
+exit "$status"
