@@ -270,33 +270,38 @@ async fn the_reaper_fails_jobs_past_their_timeout_and_requeues_expired_leases() 
     );
 }
 
-/// Waits until this database has a backend listening for jobs (the worker's listener).
-async fn wait_listening(db: &TestDb, pool: &DbPool) {
+/// Waits until this database has a backend listening for jobs (the worker's listener) other
+/// than `not_pid`; returns its pid.
+async fn wait_listening(db: &TestDb, pool: &DbPool, not_pid: i32) -> i32 {
     let name = db.name.clone();
-    wait_for("the listener to LISTEN", Duration::from_secs(10), || async {
+    wait_for("the listener to LISTEN", Duration::from_secs(20), || async {
         let mut conn = pool.get().await.unwrap();
         #[derive(diesel::QueryableByName)]
-        struct N {
-            #[diesel(sql_type = BigInt)]
-            n: i64,
+        struct Pid {
+            #[diesel(sql_type = diesel::sql_types::Integer)]
+            pid: i32,
         }
-        let n: N = diesel::sql_query(
-            "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = $1 AND query ILIKE 'LISTEN %'",
+        let pids: Vec<Pid> = diesel::sql_query(
+            "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND query ILIKE 'LISTEN %' AND state = 'idle'",
         )
         .bind::<diesel::sql_types::Text, _>(&name)
-        .get_result(&mut conn)
+        .load(&mut conn)
         .await
         .unwrap();
-        (n.n > 0).then_some(())
+        pids.into_iter().map(|p| p.pid).find(|p| *p != not_pid)
     })
-    .await;
+    .await
 }
 
-async fn start_delay_ms(pool: &DbPool, id: i64) -> i64 {
-    let started = wait_for("the job to start", Duration::from_secs(10), || async {
-        let j = job(pool, id).await;
-        j.started_at.map(|s| (s, j.created_at))
-    })
+async fn start_delay_ms(pool: &DbPool, id: i64, phase: &str) -> i64 {
+    let started = wait_for(
+        &format!("the job to start ({phase})"),
+        Duration::from_secs(20),
+        || async {
+            let j = job(pool, id).await;
+            j.started_at.map(|s| (s, j.created_at))
+        },
+    )
     .await;
     (started.0 - started.1).num_milliseconds()
 }
@@ -307,9 +312,9 @@ async fn an_idle_worker_starts_a_new_job_through_notify_not_the_poll_and_after_a
     let mut config = test_config(&db.url, dir.path());
     config.workers.poll_interval_seconds = 30.0; // the poll cannot be what wakes it
     let w = start_workers(&config, &pool, sleep_registry(), false);
-    wait_listening(&db, &pool).await;
+    let listener = wait_listening(&db, &pool, 0).await;
     let id = add(&pool, sleep_job(json!({}))).await;
-    let delay = start_delay_ms(&pool, id).await;
+    let delay = start_delay_ms(&pool, id, "first listener").await;
     assert!(delay < 1000, "job started {delay} ms after it was queued");
 
     // Kill the listener's connection, as a Postgres restart would; it must come back.
@@ -320,10 +325,9 @@ async fn an_idle_worker_starts_a_new_job_through_notify_not_the_poll_and_after_a
     .execute(&mut conn)
     .await
     .unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    wait_listening(&db, &pool).await;
+    wait_listening(&db, &pool, listener).await;
     let id = add(&pool, sleep_job(json!({}))).await;
-    let delay = start_delay_ms(&pool, id).await;
+    let delay = start_delay_ms(&pool, id, "after the reconnect").await;
     assert!(
         delay < 1000,
         "after reconnect, job started {delay} ms after it was queued"

@@ -1,0 +1,102 @@
+"""Writes docs/benchmarks.md (and the raw figures as docs/benchmarks.json)."""
+
+import datetime
+import json
+import os
+import platform
+import subprocess
+
+from common import REPO
+
+
+def machine():
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "unknown")
+    mem = next((int(l.split()[1]) for l in open("/proc/meminfo") if l.startswith("MemTotal")), 0) / 1024 / 1024
+    pg = subprocess.run(["psql", "--version"], capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(mem, 1), "kernel": platform.release(),
+            "postgres": pg, "commit": commit, "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+
+
+def f(x, digits=1):
+    return "–" if x is None else f"{x:,.{digits}f}"
+
+
+def row(name, ours, base=None, target="", met=None, digits=1):
+    ratio = f"{ours / base:.2f}×" if base else "–"
+    verdict = "" if met is None else ("yes" if met else "**no**")
+    return f"| {name} | {f(ours, digits)} | {f(base, digits)} | {ratio} | {target} | {verdict} |"
+
+
+HEADER = "| figure | DataProcessor | baseline | ratio | target | met |\n|---|---|---|---|---|---|"
+
+
+def write(results, notes):
+    m = machine()
+    out = [
+        "# Benchmarks",
+        "",
+        f"Measured by `scripts/bench.sh` on {m['date']}, commit `{m['commit']}`: {m['cores']} cores ({m['cpu']}), "
+        f"{m['memory_gib']} GiB, Linux {m['kernel']}, {m['postgres']}, release build. Every case runs against the real "
+        "services (Postgres on loopback, moto as the S3 store, the real `aws` CLI) with its baseline in the same run. "
+        "Figures are measurements of one run, not guarantees.",
+        "",
+    ]
+    if "ingest" in results:
+        r = results["ingest"]
+        out += [f"## Mail ingest (`mailhandler`, {r['mail_kb']} KB mail with 2 attachments, {r['calls']} calls)", "",
+                "Baseline: a process that only copies stdin to a file and fsyncs it (`dd conv=fsync`).", "", HEADER,
+                row("median per call (ms)", r["median_ms"], r["baseline_median_ms"]),
+                row("p99 per call (ms)", r["p99_ms"], r["baseline_p99_ms"]),
+                row("mails/s, 2 concurrent callers", r["concurrent_mails_per_s"], r["baseline_concurrent_mails_per_s"]), ""]
+    if "e2e" in results:
+        r = results["e2e"]
+        out += [f"## End to end ({r['mails']:,} alert mails → jobs done → rows, {r['callers']} callers)", "",
+                "From the first mailhandler call to the last job done; latency from a mailhandler's exit to its job's "
+                "`finished_at`. Baseline: the same mails through the stdin-to-file copier.", "", HEADER,
+                row("mails/s sustained", r["sustained_mails_per_s"], r["baseline_mails_per_s"], "≥ 1,000", r["sustained_mails_per_s"] >= 1000),
+                row("mails/s accepted by the mailhandlers", r["feed_mails_per_s"]),
+                row("latency p50 (ms)", r["latency_p50_ms"]),
+                row("latency p99 (ms)", r["latency_p99_ms"]),
+                row("average job run (ms)", r["avg_job_run_ms"], digits=2),
+                "", f"Rows written: {r['rows']:,} (one per mail). Average step durations (ms): "
+                + ", ".join(f"{k} {v}" for k, v in r["avg_step_ms"].items()) + ".", ""]
+    if "upload" in results:
+        r = results["upload"]
+        out += [f"## Upload ({r['uncompressed_mb']:,.0f} MB `bpdbjobs -all_columns`, {r['compressed_mb']:,.0f} MB tar.gz, "
+                f"{r['records']:,} records)", "",
+                "`aws s3 cp` to moto, trigger, download, extraction, parsing and upserts (rows/s over the job's run). "
+                "Baseline: `gzip -dc | tar -xO | psql \\copy` of the same lines into a one-column table.", "", HEADER,
+                row("rows/s (netbackup_jobs)", r["rows_per_s"], r["baseline_rows_per_s"], "≥ ½ baseline",
+                    r["rows_per_s"] >= r["baseline_rows_per_s"] / 2),
+                row("MB/s (uncompressed)", r["mb_per_s"]),
+                row("job run (s)", r["job_seconds"], r["baseline_seconds"]),
+                row("trigger answer incl. download (s)", r["trigger_seconds"]),
+                row("peak RSS of `dataprocessor serve` (MB)", r["peak_rss_mb"], None, "< 256", r["peak_rss_mb"] < 256), "",
+                f"Rows: {r['rows_jobs']:,} jobs and {r['rows_tries']:,} tries.", ""]
+    if "api" in results:
+        r = results["api"]
+        out += [f"## API (`GET /api/1.0/jobs?limit=50`, {r['jobs']:,} jobs, wrk 2 threads × 32 connections, {r['seconds']} s)", "",
+                "Baseline: `GET /api/1.0/health` (key check, pool, `SELECT 1`).", "", HEADER,
+                row("requests/s", r["listing"]["requests_per_s"], r["baseline"]["requests_per_s"], "≥ 10,000",
+                    r["listing"]["requests_per_s"] >= 10000),
+                row("p99 (ms)", r["listing"]["p99_ms"], r["baseline"]["p99_ms"], "< 20", r["listing"]["p99_ms"] < 20, digits=2),
+                row("p50 (ms)", r["listing"]["p50_ms"], r["baseline"]["p50_ms"], digits=2),
+                row("requests/s with `status` + `customer` filters", r["filtered"]["requests_per_s"]),
+                row("p99 with filters (ms)", r["filtered"]["p99_ms"], digits=2),
+                "", f"Non-2xx answers: {r['listing']['errors']} (listing), {r['baseline']['errors']} (baseline).", ""]
+    if "recovery" in results:
+        r, b = results["recovery"]["killed"], results["recovery"]["baseline"]
+        out += [f"## Recovery (`kill -9` of `dataprocessor serve` half way through {r['jobs']:,} jobs, then restart)", "",
+                "Lease 5 s, reaper every 1 s. Baseline: the same jobs without the kill.", "", HEADER,
+                row("seconds until all done", r["seconds_to_all_done"], b["seconds_to_all_done"]),
+                row("seconds from restart until all done", r["seconds_after_restart"]),
+                row("jobs run twice", r["jobs_run_twice"], None, "", None, 0),
+                row("rows duplicated", r["rows_duplicated"], None, "0", r["rows_duplicated"] == 0, 0),
+                row("jobs lost", r["jobs_lost"], None, "0", r["jobs_lost"] == 0, 0),
+                row("rows missing", r["rows_missing"], None, "0", r["rows_missing"] == 0, 0), ""]
+    if notes:
+        out += ["## Notes", "", notes, ""]
+    (REPO / "docs").mkdir(exist_ok=True)
+    (REPO / "docs" / "benchmarks.md").write_text("\n".join(out))
+    (REPO / "docs" / "benchmarks.json").write_text(json.dumps({"machine": m, "results": results}, indent=2) + "\n")

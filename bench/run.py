@@ -1,0 +1,44 @@
+#!/usr/bin/env python3
+"""Runs the DataProcessor benchmarks and writes docs/benchmarks.md. See scripts/bench.sh."""
+
+import argparse
+import json
+from pathlib import Path
+
+import api
+import mail
+import recovery
+import report
+import upload
+from common import REPO, log
+
+CASES = ["ingest", "e2e", "upload", "api", "recovery"]
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("cases", nargs="*", default=CASES, help=f"any of {', '.join(CASES)}")
+    p.add_argument("--quick", action="store_true", help="small sizes: checks the harness, not for the report")
+    p.add_argument("--notes", type=Path, help="markdown appended to the report under Notes")
+    args = p.parse_args()
+    q = args.quick
+    runners = {
+        "ingest": lambda: mail.ingest(20 if q else 200),
+        "e2e": lambda: mail.end_to_end(300 if q else 10_000),
+        "upload": lambda: upload.upload(5_000_000 if q else 1_000_000_000),
+        "api": lambda: api.api(20_000 if q else 1_000_000, 3 if q else 15),
+        "recovery": lambda: recovery.recovery(300 if q else 5_000),
+    }
+    previous = REPO / "docs" / "benchmarks.json"
+    results = json.loads(previous.read_text())["results"] if previous.exists() else {}
+    for case in args.cases:
+        log(f"== {case}")
+        results[case] = runners[case]()
+        log(json.dumps(results[case]))
+    notes = args.notes.read_text() if args.notes else None
+    report.write(results, notes)
+    log("wrote docs/benchmarks.md")
+
+
+if __name__ == "__main__":
+    main()
