@@ -350,4 +350,10 @@ async fn stopping_the_pool_lets_a_running_job_finish() {
         "done",
         "the pool returned only after the job finished"
     );
+    let job = job(&pool, id).await;
+    let took = job.finished_at.unwrap() - job.started_at.unwrap();
+    assert!(
+        took.num_milliseconds() >= 800,
+        "finished_at is when the job ended, not when its transaction began: {took}"
+    );
 }

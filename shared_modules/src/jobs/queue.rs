@@ -141,7 +141,8 @@ pub async fn renew_leases(
 }
 
 /// Marks a job done with its result summary and where its files went; run inside the
-/// transaction of its upserts. Returns false when the job is no longer this worker's (lease
+/// transaction of its upserts (which began before the module ran: hence `clock_timestamp()`,
+/// not `now()`, the transaction's start, for the finish time). Returns false when the job is no longer this worker's (lease
 /// lost, cancelled, timed out).
 pub async fn mark_done(
     conn: &mut AsyncPgConnection,
@@ -151,7 +152,7 @@ pub async fn mark_done(
 ) -> QueryResult<bool> {
     let n = diesel::sql_query(
         "UPDATE jobs SET state = 'done', result = $4, archive_path = $5, error = NULL,
-                locked_by = NULL, locked_until = NULL, finished_at = now(), updated_at = now()
+                locked_by = NULL, locked_until = NULL, finished_at = clock_timestamp(), updated_at = clock_timestamp()
          WHERE id = $1 AND state = 'running' AND locked_by = $2 AND attempts = $3",
     )
     .bind::<BigInt, _>(job.id)
@@ -195,7 +196,7 @@ pub async fn mark_failed(
     let row: Option<NewState> = diesel::sql_query(concat!(
         "UPDATE jobs SET
             state = CASE WHEN $4 OR attempts >= max_attempts THEN 'error' ELSE 'queued' END,
-            finished_at = CASE WHEN $4 OR attempts >= max_attempts THEN now() END,
+            finished_at = CASE WHEN $4 OR attempts >= max_attempts THEN clock_timestamp() END,
             run_after = CASE WHEN $4 OR attempts >= max_attempts THEN run_after ELSE ",
         backoff_sql!("$6", "$7"),
         " END,
