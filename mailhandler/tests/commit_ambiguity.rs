@@ -59,7 +59,7 @@ async fn a_commit_whose_answer_is_lost_keeps_the_files_and_the_redelivery_finds_
             #[diesel(sql_type = diesel::sql_types::BigInt)]
             n: i64,
         }
-        let n: N = diesel::sql_query("SELECT count(*) AS n FROM pg_stat_activity WHERE query LIKE 'INSERT INTO \"jobs\"%'")
+        let n: N = diesel::sql_query("SELECT count(*) AS n FROM pg_stat_activity WHERE state = 'active' AND pid <> pg_backend_pid() AND query ILIKE '%insert into jobs%'")
             .get_result(&mut c)
             .await
             .unwrap();

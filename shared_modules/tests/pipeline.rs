@@ -114,8 +114,8 @@ async fn a_job_runs_on_its_tmp_copy_is_archived_and_leaves_tmp_clean() {
             "copy:ok",
             "module:ok",
             "archive:ok",
-            "store:committed",
             "cleanup:ok",
+            "store:committed",
             "run:done"
         ]
     );

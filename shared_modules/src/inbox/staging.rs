@@ -56,8 +56,9 @@ impl Staging {
         &self.dir
     }
 
-    /// Writes and fsyncs `relative` (already a safe name; `sub/name` allowed). Never
-    /// overwrites: an existing name is an error.
+    /// Writes `relative` (already a safe name; `sub/name` allowed); `promote` fsyncs every
+    /// file and directory once before the rename. Never overwrites: an existing name is an
+    /// error.
     pub fn write_file(&self, relative: &str, bytes: &[u8]) -> io::Result<PathBuf> {
         let path = self.dir.join(relative);
         if let Some(parent) = path.parent() {
@@ -68,7 +69,6 @@ impl Staging {
             .create_new(true)
             .open(&path)?;
         file.write_all(bytes)?;
-        file.sync_all()?;
         Ok(path)
     }
 

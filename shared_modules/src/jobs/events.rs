@@ -89,6 +89,17 @@ pub async fn record_event(conn: &mut AsyncPgConnection, event: NewEvent) -> Quer
     Ok(())
 }
 
+/// Several events in one statement (a job's trail is written with its outcome).
+pub async fn record_events(conn: &mut AsyncPgConnection, events: &[NewEvent]) -> QueryResult<()> {
+    if !events.is_empty() {
+        diesel::insert_into(job_events::table)
+            .values(events)
+            .execute(conn)
+            .await?;
+    }
+    Ok(())
+}
+
 /// A job's events in the order they happened.
 pub async fn events_of(conn: &mut AsyncPgConnection, job_id: i64) -> QueryResult<Vec<JobEvent>> {
     job_events::table

@@ -1,14 +1,13 @@
 //! What a parsing module implements, and the registry the worker dispatches through.
 
-use super::events::{NewEvent, record_event};
+use super::events::NewEvent;
 use super::model::Job;
 use crate::config::Config;
-use crate::db::DbPool;
 use diesel_async::AsyncPgConnection;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// Why an attempt failed. Permanent failures (bad input) end the job in `error` at once;
 /// transient ones (database trouble) are retried with backoff up to `max_attempts`.
@@ -49,33 +48,36 @@ pub struct JobContext {
     /// The tmp copy of the job's inbox directory, which the module reads (None for a job
     /// without files).
     pub work_dir: Option<std::path::PathBuf>,
-    pool: DbPool,
+    /// The attempt's event trail, written with its outcome (one statement, in the same
+    /// transaction as `done`, or with the failure).
+    events: Mutex<Vec<NewEvent>>,
 }
 
 impl JobContext {
-    pub fn new(job: Job, config: Arc<Config>, worker_id: String, pool: DbPool) -> Self {
+    pub fn new(job: Job, config: Arc<Config>, worker_id: String) -> Self {
         Self {
             job,
             config,
             worker_id,
             work_dir: None,
-            pool,
+            events: Mutex::new(Vec::new()),
         }
     }
 
-    /// Records an event on its own connection, so it stays even if the job's transaction
-    /// rolls back. Failing to record is logged, never fatal.
-    pub async fn event(&self, event: NewEvent) {
+    /// Adds a step to the job's trail.
+    pub fn event(&self, event: NewEvent) {
         let event = event.worker(&self.worker_id);
-        let result = match self.pool.get().await {
-            Ok(mut conn) => record_event(&mut conn, event)
-                .await
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
-        if let Err(e) = result {
-            tracing::warn!(job.id = self.job.id, error = %e, "could not record job event");
+        if let Ok(mut events) = self.events.lock() {
+            events.push(event);
         }
+    }
+
+    /// The events recorded so far, to be written.
+    pub fn take_events(&self) -> Vec<NewEvent> {
+        self.events
+            .lock()
+            .map(|mut e| std::mem::take(&mut *e))
+            .unwrap_or_default()
     }
 }
 

@@ -20,14 +20,14 @@ mod reaper;
 mod worker;
 mod workspace;
 
-pub use events::{EventPhase, JobEvent, NewEvent, events_of, record_event};
+pub use events::{EventPhase, JobEvent, NewEvent, events_of, record_event, record_events};
 pub use handler::{HandlerFuture, JobContext, JobFailure, JobHandler, Registry};
 pub use listener::{NOTIFY_CHANNEL, spawn_listener};
 pub use listing::{JobFilter, JobPage, list_jobs};
 pub use model::{Job, JobSource, JobState, NewJob};
 pub use queue::{
     Enqueued, QueueSettings, cancel_job, claim_next, enqueue, find_job, job_for_key, mark_done,
-    mark_failed, renew_leases, retry_job, set_tmp_path,
+    mark_failed, renew_leases, retry_job,
 };
 pub use reaper::{ReapReport, reap_once, spawn_reaper};
 pub use worker::{WorkerPool, worker_identity};

@@ -6,7 +6,7 @@ use super::model::{Job, JobState, NewJob};
 use crate::config::JobsConfig;
 use crate::db::schema::jobs;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Double, Integer, Jsonb, Text};
+use diesel::sql_types::{BigInt, Double, Integer, Jsonb, Nullable, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 /// The numbers the queue needs from `jobs.*` in the config.
@@ -48,27 +48,38 @@ pub struct Enqueued {
     pub created: bool,
 }
 
-/// Inserts a job, or returns the existing one with the same dedupe key.
+/// Inserts a job with its first event in one statement (one commit: this is on the
+/// mailhandler's path), or returns the existing job with the same dedupe key.
 pub async fn enqueue(conn: &mut AsyncPgConnection, new: &NewJob) -> QueryResult<Enqueued> {
-    let inserted: Option<Job> = diesel::insert_into(jobs::table)
-        .values(new)
-        .on_conflict(jobs::dedupe_key)
-        .do_nothing()
-        .returning(Job::as_returning())
-        .get_result(conn)
-        .await
-        .optional()?;
+    let inserted: Option<Job> = diesel::sql_query(
+        "WITH inserted AS (
+            INSERT INTO jobs (source, customer, category, job_type, job_group, state, inbox_path, metadata,
+                              dedupe_key, max_attempts, timeout_seconds, error)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+            ON CONFLICT (dedupe_key) DO NOTHING
+            RETURNING *),
+         event AS (
+            INSERT INTO job_events (job_id, step, phase, status, message)
+            SELECT id, CASE WHEN state = 'quarantined' THEN 'quarantine' ELSE 'enqueue' END, 'info', state, error
+            FROM inserted)
+         SELECT * FROM inserted",
+    )
+    .bind::<Text, _>(&new.source)
+    .bind::<Text, _>(&new.customer)
+    .bind::<Text, _>(&new.category)
+    .bind::<Text, _>(&new.job_type)
+    .bind::<Text, _>(&new.job_group)
+    .bind::<Text, _>(&new.state)
+    .bind::<Nullable<Text>, _>(&new.inbox_path)
+    .bind::<Jsonb, _>(&new.metadata)
+    .bind::<Nullable<Text>, _>(&new.dedupe_key)
+    .bind::<Integer, _>(new.max_attempts)
+    .bind::<Integer, _>(new.timeout_seconds)
+    .bind::<Nullable<Text>, _>(&new.error)
+    .get_result(conn)
+    .await
+    .optional()?;
     if let Some(job) = inserted {
-        let step = if job.state == JobState::Quarantined.as_str() {
-            "quarantine"
-        } else {
-            "enqueue"
-        };
-        let mut event = NewEvent::new(job.id, step, EventPhase::Info).status(&job.state);
-        if let Some(reason) = &job.error {
-            event = event.message(reason.clone());
-        }
-        record_event(conn, event).await?;
         return Ok(Enqueued { job, created: true });
     }
     let key = new.dedupe_key.as_deref().unwrap_or_default();
@@ -92,36 +103,35 @@ pub async fn find_job(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Opti
         .optional()
 }
 
-/// Takes the oldest claimable job, if any, and leases it to `worker`.
+/// Takes the oldest claimable job, if any, and leases it to `worker` (with its `claim`
+/// event, in the same statement).
 pub async fn claim_next(
     conn: &mut AsyncPgConnection,
     worker: &str,
     settings: QueueSettings,
 ) -> QueryResult<Option<Job>> {
-    let job: Option<Job> = diesel::sql_query(
-        "UPDATE jobs SET state = 'running', attempts = attempts + 1, locked_by = $1,
-                locked_until = now() + make_interval(secs => $2), started_at = now(),
-                finished_at = NULL, updated_at = now()
-         WHERE id = (SELECT id FROM jobs
-                     WHERE state = 'queued' AND run_after <= now()
-                     ORDER BY run_after, id
-                     LIMIT 1
-                     FOR UPDATE SKIP LOCKED)
-         RETURNING *",
+    diesel::sql_query(
+        "WITH claimed AS (
+            UPDATE jobs SET state = 'running', attempts = attempts + 1, locked_by = $1,
+                   locked_until = now() + make_interval(secs => $2), started_at = clock_timestamp(),
+                   finished_at = NULL, updated_at = now()
+            WHERE id = (SELECT id FROM jobs
+                        WHERE state = 'queued' AND run_after <= now()
+                        ORDER BY run_after, id
+                        LIMIT 1
+                        FOR UPDATE SKIP LOCKED)
+            RETURNING *),
+         event AS (
+            INSERT INTO job_events (job_id, step, phase, status, worker, message)
+            SELECT id, 'claim', 'info', 'running', $1, format('attempt %s of %s', attempts, max_attempts)
+            FROM claimed)
+         SELECT * FROM claimed",
     )
     .bind::<Text, _>(worker)
     .bind::<Double, _>(settings.lease_seconds)
     .get_result(conn)
     .await
-    .optional()?;
-    if let Some(job) = &job {
-        let event = NewEvent::new(job.id, "claim", EventPhase::Info)
-            .status("running")
-            .worker(worker)
-            .message(format!("attempt {} of {}", job.attempts, job.max_attempts));
-        record_event(conn, event).await?;
-    }
-    Ok(job)
+    .optional()
 }
 
 /// Extends the lease of every job `worker` holds; returns how many.
@@ -149,9 +159,10 @@ pub async fn mark_done(
     job: &Job,
     summary: &serde_json::Value,
     archive_path: Option<&str>,
+    tmp_path: Option<&str>,
 ) -> QueryResult<bool> {
     let n = diesel::sql_query(
-        "UPDATE jobs SET state = 'done', result = $4, archive_path = $5, error = NULL,
+        "UPDATE jobs SET state = 'done', result = $4, archive_path = $5, tmp_path = $6, error = NULL,
                 locked_by = NULL, locked_until = NULL, finished_at = clock_timestamp(), updated_at = clock_timestamp()
          WHERE id = $1 AND state = 'running' AND locked_by = $2 AND attempts = $3",
     )
@@ -159,23 +170,11 @@ pub async fn mark_done(
     .bind::<Text, _>(job.locked_by.as_deref().unwrap_or_default())
     .bind::<Integer, _>(job.attempts)
     .bind::<Jsonb, _>(summary)
-    .bind::<diesel::sql_types::Nullable<Text>, _>(archive_path)
+    .bind::<Nullable<Text>, _>(archive_path)
+    .bind::<Nullable<Text>, _>(tmp_path)
     .execute(conn)
     .await?;
     Ok(n == 1)
-}
-
-/// Records where an attempt copied the job's files to work on them.
-pub async fn set_tmp_path(
-    conn: &mut AsyncPgConnection,
-    job_id: i64,
-    tmp_path: &str,
-) -> QueryResult<()> {
-    diesel::update(jobs::table.find(job_id))
-        .set(jobs::tmp_path.eq(tmp_path))
-        .execute(conn)
-        .await?;
-    Ok(())
 }
 
 /// Records a failed attempt. A permanent failure, or a transient one on the last attempt,

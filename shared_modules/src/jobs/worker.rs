@@ -1,10 +1,10 @@
 //! The worker pool: `concurrency` loops that claim and run jobs, one heartbeat that renews
 //! the leases of this process's jobs, and a graceful stop.
 
-use super::events::{EventPhase, NewEvent, record_event};
+use super::events::{EventPhase, NewEvent, record_events};
 use super::handler::{JobContext, JobFailure, Registry};
 use super::model::{Job, JobState};
-use super::queue::{QueueSettings, claim_next, mark_done, mark_failed, renew_leases, set_tmp_path};
+use super::queue::{QueueSettings, claim_next, mark_done, mark_failed, renew_leases};
 use super::workspace::Workspace;
 use crate::config::Config;
 use crate::db::DbPool;
@@ -152,14 +152,8 @@ impl WorkerPool {
     async fn run_job_in_span(&self, job: Job) {
         let started = Instant::now();
         let timeout = Duration::from_secs(u64::try_from(job.timeout_seconds).unwrap_or(1));
-        let mut ctx = JobContext::new(
-            job.clone(),
-            self.config.clone(),
-            self.worker_id.clone(),
-            self.pool.clone(),
-        );
-        ctx.event(NewEvent::new(job.id, "run", EventPhase::Enter))
-            .await;
+        let mut ctx = JobContext::new(job.clone(), self.config.clone(), self.worker_id.clone());
+        ctx.event(NewEvent::new(job.id, "run", EventPhase::Enter));
         let workspace = Workspace::plan(
             &self.config,
             job.inbox_path.as_deref(),
@@ -168,34 +162,23 @@ impl WorkerPool {
         );
         let outcome = match workspace.as_ref() {
             Err(reason) => Err(AttemptError::Failed(JobFailure::permanent(reason.clone()))),
-            Ok(workspace) => {
-                match tokio::time::timeout(timeout, self.attempt(&mut ctx, workspace.as_ref()))
-                    .await
-                {
-                    Ok(outcome) => outcome,
-                    Err(_) => Err(AttemptError::Failed(JobFailure::permanent(format!(
-                        "timeout after {} s",
-                        job.timeout_seconds
-                    )))),
-                }
-            }
+            Ok(workspace) => match tokio::time::timeout(
+                timeout,
+                self.attempt(&mut ctx, workspace.as_ref(), started),
+            )
+            .await
+            {
+                Ok(outcome) => outcome,
+                Err(_) => Err(AttemptError::Failed(JobFailure::permanent(format!(
+                    "timeout after {} s",
+                    job.timeout_seconds
+                )))),
+            },
         };
-        if let Ok(Some(workspace)) = &workspace {
-            let cleanup = NewEvent::new(job.id, "cleanup", EventPhase::Info);
-            match workspace.cleanup() {
-                Ok(()) => ctx.event(cleanup.status("ok")).await,
-                Err(e) => {
-                    ctx.event(
-                        cleanup
-                            .status("error")
-                            .message(format!("cannot remove {}: {e}", workspace.tmp.display())),
-                    )
-                    .await
-                }
-            }
+        if let (Err(_), Ok(Some(workspace))) = (&outcome, &workspace) {
+            cleanup(&ctx, workspace);
         }
         let elapsed = started.elapsed();
-        let exit = NewEvent::new(job.id, "run", EventPhase::Exit).duration(elapsed);
         let outcome_name = match &outcome {
             Ok(_) => "done",
             Err(AttemptError::LostLease) => "discarded",
@@ -212,6 +195,7 @@ impl WorkerPool {
             &[("type", &job.job_type)],
             elapsed.as_secs_f64(),
         );
+        let exit = NewEvent::new(job.id, "run", EventPhase::Exit).duration(elapsed);
         match outcome {
             Ok(summary) => {
                 if let Some(rows) = summary["rows"].as_object() {
@@ -224,8 +208,6 @@ impl WorkerPool {
                     }
                 }
                 tracing::info!(duration_ms = elapsed.as_millis() as u64, "job done");
-                ctx.event(exit.status("done").message(summary.to_string()))
-                    .await;
             }
             Err(AttemptError::LostLease) => {
                 tracing::warn!(
@@ -234,25 +216,25 @@ impl WorkerPool {
                 ctx.event(
                     exit.status("discarded")
                         .message("lease lost; result discarded"),
-                )
-                .await;
+                );
+                self.write_events(&ctx).await;
             }
             Err(AttemptError::Failed(failure)) => {
-                let state = self.record_failure(&job, &failure).await;
+                let state = self.record_failure(&ctx, &failure, exit).await;
                 let state_name = state.map(JobState::as_str).unwrap_or("discarded");
                 tracing::warn!(error = %failure, permanent = failure.is_permanent(), state = state_name, "job attempt failed");
-                ctx.event(exit.status(state_name).message(failure.to_string()))
-                    .await;
             }
         }
     }
 
-    /// Copies the job's files to tmp, runs the module on them, archives the original, and
-    /// marks the job done in the module's transaction. Each step is an event with its duration.
+    /// Copies the job's files to tmp, runs the module on them, archives the original, cleans
+    /// tmp, and marks the job done with its whole event trail in the module's transaction:
+    /// one commit for the job's rows, its state and its trail.
     async fn attempt(
         &self,
         ctx: &mut JobContext,
         workspace: Option<&Workspace>,
+        started: Instant,
     ) -> Result<serde_json::Value, AttemptError> {
         let job = ctx.job.clone();
         let handler = self
@@ -283,50 +265,60 @@ impl WorkerPool {
         let mut conn = self.pool.get().await.map_err(|e| {
             AttemptError::Failed(JobFailure::transient(format!("database unavailable: {e}")))
         })?;
-        if let Some(workspace) = workspace {
-            set_tmp_path(&mut conn, job.id, &workspace.tmp.to_string_lossy()).await?;
-        }
         let ctx = &*ctx;
         conn.transaction::<_, AttemptError, _>(|tx| {
             async move {
-                let started = Instant::now();
+                let module_started = Instant::now();
                 let result = handler.run(ctx, tx).await;
-                let module_event =
-                    NewEvent::new(job.id, "module", EventPhase::Exit).duration(started.elapsed());
+                let module_event = NewEvent::new(job.id, "module", EventPhase::Exit)
+                    .duration(module_started.elapsed());
                 let summary = match result {
                     Ok(summary) => {
-                        ctx.event(module_event.status("ok")).await;
+                        ctx.event(module_event.status("ok"));
                         summary
                     }
                     Err(failure) => {
-                        ctx.event(module_event.status("error").message(failure.to_string()))
-                            .await;
+                        ctx.event(module_event.status("error").message(failure.to_string()));
                         return Err(AttemptError::Failed(failure));
                     }
                 };
                 let mut archive_path = None;
-                if let Some(workspace) = workspace.filter(|w| w.archive.is_some()) {
-                    let archive = workspace.clone();
-                    step(ctx, "archive", move || archive.archive())
-                        .await
-                        .map_err(|e| {
-                            AttemptError::Failed(JobFailure::transient(format!("archive: {e}")))
-                        })?;
-                    archive_path = workspace
-                        .archive
-                        .as_ref()
-                        .map(|p| p.to_string_lossy().to_string());
+                let mut tmp_path = None;
+                if let Some(workspace) = workspace {
+                    if workspace.archive.is_some() {
+                        let archive = workspace.clone();
+                        step(ctx, "archive", move || archive.archive())
+                            .await
+                            .map_err(|e| {
+                                AttemptError::Failed(JobFailure::transient(format!("archive: {e}")))
+                            })?;
+                        archive_path = workspace
+                            .archive
+                            .as_ref()
+                            .map(|p| p.to_string_lossy().to_string());
+                    }
+                    cleanup(ctx, workspace);
+                    tmp_path = Some(workspace.tmp.to_string_lossy().to_string());
                 }
-                if !mark_done(tx, &job, &summary, archive_path.as_deref()).await? {
+                if !mark_done(
+                    tx,
+                    &job,
+                    &summary,
+                    archive_path.as_deref(),
+                    tmp_path.as_deref(),
+                )
+                .await?
+                {
                     return Err(AttemptError::LostLease);
                 }
-                record_event(
-                    tx,
-                    NewEvent::new(job.id, "store", EventPhase::Info)
-                        .status("committed")
-                        .worker(&ctx.worker_id),
-                )
-                .await?;
+                ctx.event(NewEvent::new(job.id, "store", EventPhase::Info).status("committed"));
+                ctx.event(
+                    NewEvent::new(job.id, "run", EventPhase::Exit)
+                        .duration(started.elapsed())
+                        .status("done")
+                        .message(summary.to_string()),
+                );
+                record_events(tx, &ctx.take_events()).await?;
                 Ok(summary)
             }
             .scope_boxed()
@@ -334,20 +326,60 @@ impl WorkerPool {
         .await
     }
 
-    async fn record_failure(&self, job: &Job, failure: &JobFailure) -> Option<JobState> {
-        // Database trouble here must not lose the outcome for long: retry a few times, then
-        // leave it to the reaper (the lease expires, the job is retried).
-        for attempt in 0..5u32 {
-            let result = match self.pool.get().await {
-                Ok(mut conn) => mark_failed(
-                    &mut conn,
-                    job,
-                    &failure.to_string(),
-                    failure.is_permanent(),
-                    self.settings(),
-                )
+    /// Writes the trail of an attempt whose outcome is already recorded (or lost).
+    async fn write_events(&self, ctx: &JobContext) {
+        let events = ctx.take_events();
+        let result = match self.pool.get().await {
+            Ok(mut conn) => record_events(&mut conn, &events)
                 .await
                 .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "could not record the job's events");
+        }
+    }
+
+    /// Records the failed attempt and its trail in one transaction. Database trouble here
+    /// must not lose the outcome for long: retry a few times, then leave it to the reaper
+    /// (the lease expires, the job is retried).
+    async fn record_failure(
+        &self,
+        ctx: &JobContext,
+        failure: &JobFailure,
+        exit: NewEvent,
+    ) -> Option<JobState> {
+        let mut events = ctx.take_events();
+        for attempt in 0..5u32 {
+            let result = match self.pool.get().await {
+                Ok(mut conn) => {
+                    let events = &mut events;
+                    let exit = exit.clone();
+                    conn.transaction::<_, diesel::result::Error, _>(|tx| {
+                        async move {
+                            let state = mark_failed(
+                                tx,
+                                &ctx.job,
+                                &failure.to_string(),
+                                failure.is_permanent(),
+                                self.settings(),
+                            )
+                            .await?;
+                            let name = state.map(JobState::as_str).unwrap_or("discarded");
+                            let mut trail = events.clone();
+                            trail.push(
+                                exit.status(name)
+                                    .message(failure.to_string())
+                                    .worker(&ctx.worker_id),
+                            );
+                            record_events(tx, &trail).await?;
+                            Ok(state)
+                        }
+                        .scope_boxed()
+                    })
+                    .await
+                    .map_err(|e| e.to_string())
+                }
                 Err(e) => Err(e.to_string()),
             };
             match result {
@@ -362,6 +394,19 @@ impl WorkerPool {
     }
 }
 
+/// Removes the job's tmp copy; a failure to do so is recorded, never fatal.
+fn cleanup(ctx: &JobContext, workspace: &Workspace) {
+    let event = NewEvent::new(ctx.job.id, "cleanup", EventPhase::Info);
+    match workspace.cleanup() {
+        Ok(()) => ctx.event(event.status("ok")),
+        Err(e) => ctx.event(
+            event
+                .status("error")
+                .message(format!("cannot remove {}: {e}", workspace.tmp.display())),
+        ),
+    }
+}
+
 /// Runs blocking file work off the async threads and records it as an event with its duration.
 async fn step<F>(ctx: &JobContext, name: &str, work: F) -> std::io::Result<()>
 where
@@ -373,11 +418,8 @@ where
         .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
     let event = NewEvent::new(ctx.job.id, name, EventPhase::Exit).duration(started.elapsed());
     match &result {
-        Ok(()) => ctx.event(event.status("ok")).await,
-        Err(e) => {
-            ctx.event(event.status("error").message(e.to_string()))
-                .await
-        }
+        Ok(()) => ctx.event(event.status("ok")),
+        Err(e) => ctx.event(event.status("error").message(e.to_string())),
     }
     result
 }
