@@ -1,6 +1,8 @@
 use diesel_async::AsyncPgConnection;
-use diesel_async::pooled_connection::AsyncDieselConnectionManager;
 use diesel_async::pooled_connection::deadpool::{Object, Pool, PoolError};
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+};
 use std::time::Duration;
 
 pub type DbPool = Pool<AsyncPgConnection>;
@@ -35,7 +37,12 @@ pub fn is_unavailable(err: &DbError) -> bool {
 
 /// A pool that fails fast (`connect_timeout`) when Postgres is down instead of hanging.
 pub fn connect_pool(url: &str, size: usize, connect_timeout: Duration) -> anyhow::Result<DbPool> {
-    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+    // No test query on every checkout (a round trip per request): a connection with a broken
+    // transaction is still discarded, and a dead one fails on first use, which callers
+    // already treat as "database unavailable".
+    let mut config = ManagerConfig::default();
+    config.recycling_method = RecyclingMethod::Fast;
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
     let pool = Pool::builder(manager)
         .max_size(size)
         .wait_timeout(Some(connect_timeout))
