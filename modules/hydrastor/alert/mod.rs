@@ -37,10 +37,7 @@ impl JobHandler for AlertModule {
     ) -> HandlerFuture<'a> {
         Box::pin(async move {
             let job = &ctx.job;
-            let dir = ctx
-                .work_dir
-                .as_deref()
-                .ok_or_else(|| JobFailure::permanent("the job has no files"))?;
+            let dir = ctx.files()?;
             let read = read(dir).map_err(JobFailure::permanent)?;
             let written =
                 store::store(conn, &job.customer, &read.alerts, job.id, job.created_at).await?;

@@ -51,10 +51,7 @@ impl JobHandler for SystemReportModule {
     ) -> HandlerFuture<'a> {
         Box::pin(async move {
             let job = &ctx.job;
-            let dir = ctx
-                .work_dir
-                .as_deref()
-                .ok_or_else(|| JobFailure::permanent("the job has no files"))?;
+            let dir = ctx.files()?;
             let read = read(dir, &job.job_group).map_err(JobFailure::permanent)?;
             let complete = store::Complete {
                 customer: &job.customer,

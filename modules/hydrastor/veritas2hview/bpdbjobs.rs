@@ -80,11 +80,16 @@ pub struct Job {
     pub file_list: Vec<String>,
     /// Known tail fields not in a column, and every field past the known names by position.
     pub extra: Value,
+    /// Stored as rows of their own (`netbackup_job_tries`).
+    #[serde(skip)]
     pub tries: Vec<Try>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Try {
+    /// The job's key, repeated so a try is a row of its own.
+    pub master_server: String,
+    pub job_id: i64,
     pub try_number: i32,
     pub pid: Option<i64>,
     pub storage_unit: Option<String>,
@@ -212,6 +217,8 @@ pub fn walk(fields: &[String]) -> Result<Job, WalkError> {
         let kbytes_written = int(c.next()?, "trybyteswritten")?;
         let files_written = int(c.next()?, "tryfileswritten")?;
         tries.push(Try {
+            master_server: master_server.clone(),
+            job_id,
             try_number: i32::try_from(n).unwrap_or(i32::MAX),
             pid,
             storage_unit,
@@ -334,7 +341,7 @@ mod tests {
         assert_eq!(ratio_from_percent(90.0), Some(10.0));
         assert_eq!(ratio_from_percent(0.0), None);
         let t = Try {
-            try_number: 1, pid: None, storage_unit: None, server: None, started_at: None, elapsed_seconds: None,
+            master_server: "m".into(), job_id: 1, try_number: 1, pid: None, storage_unit: None, server: None, started_at: None, elapsed_seconds: None,
             ended_at: None, status: None, status_description: None, kbytes_written: None, files_written: None,
             status_lines: vec!["Report=PDDO Stats for (h): scanned: 100 KB, CR sent: 10 KB, dedup: 75.0%, cache hits: 0".into()],
         };

@@ -56,10 +56,7 @@ impl JobHandler for Veritas2HviewModule {
     ) -> HandlerFuture<'a> {
         Box::pin(async move {
             let job = &ctx.job;
-            let dir = ctx
-                .work_dir
-                .clone()
-                .ok_or_else(|| JobFailure::permanent("the job has no files"))?;
+            let dir = ctx.files()?.to_path_buf();
             let (upload, original) = upload_in(&dir)?;
             let limits = ctx.config.archives;
             let dest = dir.join("extracted");

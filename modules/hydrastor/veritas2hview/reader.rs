@@ -13,7 +13,8 @@ const SHOWN_BAD_RECORDS: usize = 5;
 
 pub struct Batch {
     pub spec: &'static TableSpec,
-    pub rows: Vec<Value>,
+    /// Each row as a JSON object, already serialized (the store sends them as they are).
+    pub rows: Vec<String>,
 }
 
 /// What reading one file gave.
@@ -41,11 +42,12 @@ impl FileReport {
 /// Buffers rows per table and sends full batches; `None` once the receiver is gone.
 struct Out {
     tx: Sender<Batch>,
-    pending: Vec<(&'static TableSpec, Vec<Value>)>,
+    pending: Vec<(&'static TableSpec, Vec<String>)>,
 }
 
 impl Out {
-    fn push(&mut self, spec: &'static TableSpec, row: Value) -> Option<()> {
+    fn push(&mut self, spec: &'static TableSpec, row: &impl serde::Serialize) -> Option<()> {
+        let row = serde_json::to_string(row).ok()?;
         let slot = match self
             .pending
             .iter()
@@ -126,14 +128,9 @@ fn jobs(reader: impl BufRead, report: &mut FileReport, out: &mut Out) -> Option<
             Ok(job) => {
                 report.records += 1;
                 for t in &job.tries {
-                    let mut row = serde_json::to_value(t).ok()?;
-                    row["master_server"] = json!(job.master_server);
-                    row["job_id"] = json!(job.job_id);
-                    out.push(&store::TRIES, row)?;
+                    out.push(&store::TRIES, t)?;
                 }
-                let mut row = serde_json::to_value(&job).ok()?;
-                row.as_object_mut()?.remove("tries");
-                out.push(&store::JOBS, row)
+                out.push(&store::JOBS, &job)
             }
             Err(bpdbjobs::WalkError::Incomplete) => {
                 report.bad(
@@ -191,7 +188,7 @@ fn images(reader: impl BufRead, report: &mut FileReport, out: &mut Out) -> Optio
                 Ok(image) => {
                     report.records += 1;
                     current = Some(image.backup_id.clone());
-                    out.push(&store::IMAGES, serde_json::to_value(image).ok()?)?;
+                    out.push(&store::IMAGES, &image)?;
                 }
                 Err(e) => {
                     current = None;
@@ -202,9 +199,7 @@ fn images(reader: impl BufRead, report: &mut FileReport, out: &mut Out) -> Optio
                 .as_deref()
                 .map(|id| bpimagelist::fragment(&line, id))
             {
-                Some(Ok(fragment)) => {
-                    out.push(&store::FRAGMENTS, serde_json::to_value(fragment).ok()?)?
-                }
+                Some(Ok(fragment)) => out.push(&store::FRAGMENTS, &fragment)?,
                 Some(Err(e)) => report.bad(number, e),
                 None => report.bad(number, "FRAG line without a readable IMAGE line before it"),
             },
@@ -227,7 +222,7 @@ fn backstat(reader: impl BufRead, report: &mut FileReport, out: &mut Out) -> Opt
         match bperror::row(&line) {
             Ok(Some(row)) => {
                 if let Some(previous) = last.replace(row) {
-                    out.push(&store::BACKSTAT, serde_json::to_value(previous).ok()?)?;
+                    out.push(&store::BACKSTAT, &previous)?;
                 }
                 report.records += 1;
             }
@@ -236,7 +231,7 @@ fn backstat(reader: impl BufRead, report: &mut FileReport, out: &mut Out) -> Opt
         }
     }
     if let Some(row) = last {
-        out.push(&store::BACKSTAT, serde_json::to_value(row).ok()?)?;
+        out.push(&store::BACKSTAT, &row)?;
     }
     Some(())
 }
@@ -257,7 +252,7 @@ fn label_blocks(
         match block_row(&block, format) {
             Ok((spec, row)) => {
                 report.records += 1;
-                out.push(spec, row)?;
+                out.push(spec, &row)?;
             }
             Err(e) => report.bad(block.line, e),
         }

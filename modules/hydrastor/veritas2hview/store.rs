@@ -1,10 +1,9 @@
 //! Batched upserts: each batch of rows (JSON objects) is one `INSERT … SELECT FROM
-//! jsonb_to_recordset(…) ON CONFLICT (natural key) DO UPDATE … WHERE something differs`,
+//! json_to_recordset(…) ON CONFLICT (natural key) DO UPDATE … WHERE something differs`,
 //! so a re-upload of the same export changes nothing, and a newer one updates what changed.
 
-use diesel::sql_types::{BigInt, Jsonb, Text};
+use diesel::sql_types::{BigInt, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use serde_json::Value;
 
 /// A table's natural key and data columns (name, SQL type). Every table also has
 /// `customer`, `grid_name` and `job_id_of_upload`.
@@ -209,7 +208,7 @@ impl TableSpec {
             "INSERT INTO {table} (customer, grid_name, job_id_of_upload, {inserted})
              SELECT $1, $2, $3, {inserted} FROM (
                  SELECT DISTINCT ON ({key_list}) *
-                 FROM ROWS FROM (jsonb_to_recordset($4) AS ({definitions})) WITH ORDINALITY AS r({names}, ord)
+                 FROM ROWS FROM (json_to_recordset($4::json) AS ({definitions})) WITH ORDINALITY AS r({names}, ord)
                  ORDER BY {key_list}, ord DESC) AS latest
              ON CONFLICT (customer, {key_list}) DO UPDATE SET {set}, job_id_of_upload = EXCLUDED.job_id_of_upload
              WHERE ({ours}) IS DISTINCT FROM ({theirs})"
@@ -229,16 +228,26 @@ pub async fn upsert(
     conn: &mut AsyncPgConnection,
     spec: &TableSpec,
     owner: &Owner<'_>,
-    rows: Vec<Value>,
+    rows: Vec<String>,
 ) -> diesel::QueryResult<usize> {
     if rows.is_empty() {
         return Ok(0);
     }
+    // The rows are already JSON: join them into an array as text, parsed once by Postgres.
+    let mut array = String::with_capacity(rows.iter().map(|r| r.len() + 1).sum::<usize>() + 2);
+    array.push('[');
+    for (i, row) in rows.iter().enumerate() {
+        if i > 0 {
+            array.push(',');
+        }
+        array.push_str(row);
+    }
+    array.push(']');
     diesel::sql_query(spec.sql())
         .bind::<Text, _>(owner.customer)
         .bind::<Text, _>(owner.grid)
         .bind::<BigInt, _>(owner.job_id)
-        .bind::<Jsonb, _>(Value::Array(rows))
+        .bind::<Text, _>(array)
         .execute(conn)
         .await
 }

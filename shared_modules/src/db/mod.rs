@@ -1,8 +1,10 @@
 //! Postgres access: the connection pool, the embedded migrations and the table definitions.
 
 mod migrations;
+mod periodic;
 mod pool;
 pub mod schema;
 
 pub use migrations::{MIGRATIONS, run_migrations};
+pub use periodic::spawn_every;
 pub use pool::{DbError, DbPool, PooledConn, connect_pool, is_unavailable};

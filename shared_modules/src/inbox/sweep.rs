@@ -78,25 +78,16 @@ pub fn spawn_sweeper(
     every: Duration,
     stop: tokio_util::sync::CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = stop.cancelled() => return,
-                _ = tokio::time::sleep(every) => {}
+    crate::db::spawn_every("inbox sweeper", pool, every, stop, move |mut conn| {
+        let root = root.clone();
+        async move {
+            let report = sweep(&mut conn, &root, grace)
+                .await
+                .map_err(|e| e.to_string())?;
+            if report != SweepReport::default() {
+                tracing::info!(?report, "inbox sweeper acted");
             }
-            let result = match pool.get().await {
-                Ok(mut conn) => sweep(&mut conn, &root, grace)
-                    .await
-                    .map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
-            };
-            match result {
-                Ok(report) if report != SweepReport::default() => {
-                    tracing::info!(?report, "inbox sweeper acted")
-                }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "inbox sweeper could not run"),
-            }
+            Ok(())
         }
     })
 }

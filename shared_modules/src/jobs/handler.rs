@@ -64,6 +64,13 @@ impl JobContext {
         }
     }
 
+    /// The tmp copy of the job's files, for modules that read files.
+    pub fn files(&self) -> Result<&std::path::Path, JobFailure> {
+        self.work_dir
+            .as_deref()
+            .ok_or_else(|| JobFailure::permanent("the job has no files"))
+    }
+
     /// Adds a step to the job's trail.
     pub fn event(&self, event: NewEvent) {
         let event = event.worker(&self.worker_id);

@@ -3,7 +3,7 @@
 //! `error` with the reason. Safe to run in several processes at once.
 
 use super::queue::{QueueSettings, backoff_sql};
-use crate::db::DbPool;
+use crate::db::{DbPool, spawn_every};
 use diesel::QueryableByName;
 use diesel::sql_types::{Double, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -77,41 +77,29 @@ pub fn spawn_reaper(
     every: Duration,
     stop: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = stop.cancelled() => return,
-                _ = tokio::time::sleep(every) => {}
-            }
-            let result = match pool.get().await {
-                Ok(mut conn) => reap_once(&mut conn, settings)
-                    .await
-                    .map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
-            };
-            if let Ok(report) = &result {
-                for (action, n) in [
-                    ("requeued", report.requeued),
-                    ("failed", report.failed),
-                    ("timed_out", report.timed_out),
-                ] {
-                    crate::metrics::count(
-                        "dataprocessor_reaper_actions_total",
-                        &[("action", action)],
-                        n as f64,
-                    );
-                }
-            }
-            match result {
-                Ok(report) if report != ReapReport::default() => tracing::info!(
-                    requeued = report.requeued,
-                    failed = report.failed,
-                    timed_out = report.timed_out,
-                    "reaper acted"
-                ),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "reaper could not run"),
-            }
+    spawn_every("reaper", pool, every, stop, move |mut conn| async move {
+        let report = reap_once(&mut conn, settings)
+            .await
+            .map_err(|e| e.to_string())?;
+        for (action, n) in [
+            ("requeued", report.requeued),
+            ("failed", report.failed),
+            ("timed_out", report.timed_out),
+        ] {
+            crate::metrics::count(
+                "dataprocessor_reaper_actions_total",
+                &[("action", action)],
+                n as f64,
+            );
         }
+        if report != ReapReport::default() {
+            tracing::info!(
+                requeued = report.requeued,
+                failed = report.failed,
+                timed_out = report.timed_out,
+                "reaper acted"
+            );
+        }
+        Ok(())
     })
 }
