@@ -19,7 +19,8 @@ def main():
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("cases", nargs="*", default=CASES, help=f"any of {', '.join(CASES)}")
     p.add_argument("--quick", action="store_true", help="small sizes: checks the harness, not for the report")
-    p.add_argument("--notes", type=Path, help="markdown appended to the report under Notes")
+    p.add_argument("--notes", type=Path, default=REPO / "docs" / "benchmark-notes.md",
+                   help="markdown appended to the report under Notes (default: docs/benchmark-notes.md)")
     args = p.parse_args()
     q = args.quick
     runners = {
@@ -35,7 +36,7 @@ def main():
         log(f"== {case}")
         results[case] = runners[case]()
         log(json.dumps(results[case]))
-    notes = args.notes.read_text() if args.notes else None
+    notes = args.notes.read_text() if args.notes and args.notes.exists() else None
     report.write(results, notes)
     log("wrote docs/benchmarks.md")
 
