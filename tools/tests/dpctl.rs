@@ -3,26 +3,13 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on any unexpected error
 
+mod common;
+
+use common::dpctl;
+
 use shared_modules::config::CustomerConfig;
 use shared_modules::testing::{TestDb, test_config};
 use std::path::Path;
-use std::process::Command;
-
-const BIN: &str = env!("CARGO_BIN_EXE_dpctl");
-
-fn dpctl(config: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(BIN)
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).to_string(),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    )
-}
 
 #[tokio::test]
 async fn an_operator_injects_a_mail_then_lists_shows_cancels_and_retries_its_job() {

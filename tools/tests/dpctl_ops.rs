@@ -3,26 +3,14 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on any unexpected error
 
+mod common;
+
+use common::dpctl;
+
 use shared_modules::config::{Config, CustomerConfig};
 use shared_modules::testing::{TestDb, test_config};
 use std::path::Path;
 use std::process::{Command, Stdio};
-
-const BIN: &str = env!("CARGO_BIN_EXE_dpctl");
-
-fn dpctl(config: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(BIN)
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).to_string(),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    )
-}
 
 fn write(dir: &Path, config: &Config) -> std::path::PathBuf {
     let path = dir.join("config.json");
