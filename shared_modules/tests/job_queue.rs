@@ -356,4 +356,19 @@ async fn stopping_the_pool_lets_a_running_job_finish() {
         took.num_milliseconds() >= 800,
         "finished_at is when the job ended, not when its transaction began: {took}"
     );
+    // Each step is stamped when it happened, though the trail is written at the end.
+    let mut conn = pool.get().await.unwrap();
+    let events = events_of(&mut conn, id).await.unwrap();
+    let at = |step: &str, phase: &str| {
+        events
+            .iter()
+            .find(|e| e.step == step && e.phase == phase)
+            .unwrap()
+            .at
+    };
+    let module_took = at("module", "exit") - at("run", "enter");
+    assert!(
+        module_took.num_milliseconds() >= 800,
+        "the module's exit is stamped when it ended: {module_took}"
+    );
 }

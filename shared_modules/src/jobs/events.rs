@@ -25,6 +25,8 @@ impl EventPhase {
 #[diesel(table_name = job_events)]
 pub struct NewEvent {
     pub job_id: i64,
+    /// When the step happened (events are written later, with the attempt's outcome).
+    pub at: DateTime<Utc>,
     pub step: String,
     pub phase: String,
     pub status: Option<String>,
@@ -37,6 +39,7 @@ impl NewEvent {
     pub fn new(job_id: i64, step: &str, phase: EventPhase) -> Self {
         Self {
             job_id,
+            at: Utc::now(),
             step: step.to_string(),
             phase: phase.as_str().to_string(),
             status: None,
