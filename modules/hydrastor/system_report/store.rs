@@ -21,14 +21,28 @@ pub struct Complete<'a> {
 const FIGURES: &str = "serial_number, model, software_version, status, physical_capacity_bytes, physical_used_bytes, \
                        physical_free_bytes, logical_used_bytes, dedup_ratio";
 
-fn figures_changed(table: &str) -> String {
-    let cols: Vec<&str> = FIGURES.split(',').map(str::trim).collect();
-    let ours = cols
+/// The columns of `FIGURES`.
+fn figures() -> Vec<&'static str> {
+    FIGURES.split(',').map(str::trim).collect()
+}
+
+/// `a = EXCLUDED.a, b = EXCLUDED.b, …`
+fn set_from_new(columns: &[&str]) -> String {
+    columns
+        .iter()
+        .map(|c| format!("{c} = EXCLUDED.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Whether the new row differs from the stored one in any of `columns`.
+fn changed(table: &str, columns: &[&str]) -> String {
+    let ours = columns
         .iter()
         .map(|c| format!("{table}.{c}"))
         .collect::<Vec<_>>()
         .join(", ");
-    let theirs = cols
+    let theirs = columns
         .iter()
         .map(|c| format!("EXCLUDED.{c}"))
         .collect::<Vec<_>>()
@@ -36,13 +50,15 @@ fn figures_changed(table: &str) -> String {
     format!("({ours}) IS DISTINCT FROM ({theirs})")
 }
 
-fn set_figures() -> String {
-    FIGURES
-        .split(',')
-        .map(str::trim)
-        .map(|c| format!("{c} = EXCLUDED.{c}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+/// The rule of the latest-state tables: take the new row only when its report is newer, or
+/// as new and different; an older report never turns the state back, and the same report
+/// again changes nothing.
+fn newer_or_changed(table: &str, columns: &[&str]) -> String {
+    format!(
+        "{table}.last_report_at < EXCLUDED.last_report_at
+            OR ({table}.last_report_at = EXCLUDED.last_report_at AND {})",
+        changed(table, columns)
+    )
 }
 
 macro_rules! bind_figures {
@@ -68,8 +84,8 @@ pub async fn store(conn: &mut AsyncPgConnection, c: &Complete<'_>) -> diesel::Qu
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
          ON CONFLICT (customer, grid_name, report_time) DO UPDATE SET {}, extra = EXCLUDED.extra, job_id = EXCLUDED.job_id
          WHERE {} OR hydrastor_system_reports.extra IS DISTINCT FROM EXCLUDED.extra",
-        set_figures(),
-        figures_changed("hydrastor_system_reports")
+        set_from_new(&figures()),
+        changed("hydrastor_system_reports", &figures())
     );
     let query = diesel::sql_query(report_sql)
         .bind::<Text, _>(c.customer)
@@ -85,10 +101,9 @@ pub async fn store(conn: &mut AsyncPgConnection, c: &Complete<'_>) -> diesel::Qu
         "INSERT INTO hydrastor_grids (customer, grid_name, last_report_at, {FIGURES})
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
          ON CONFLICT (customer, grid_name) DO UPDATE SET {}, last_report_at = EXCLUDED.last_report_at, updated_at = now()
-         WHERE hydrastor_grids.last_report_at < EXCLUDED.last_report_at
-            OR (hydrastor_grids.last_report_at = EXCLUDED.last_report_at AND {})",
-        set_figures(),
-        figures_changed("hydrastor_grids")
+         WHERE {}",
+        set_from_new(&figures()),
+        newer_or_changed("hydrastor_grids", &figures())
     );
     let query = diesel::sql_query(grid_sql)
         .bind::<Text, _>(c.customer)
@@ -117,17 +132,20 @@ async fn store_node(
     c: &Complete<'_>,
     n: &Node,
 ) -> diesel::QueryResult<usize> {
-    diesel::sql_query(
+    const COLUMNS: [&str; 4] = [
+        "role",
+        "status",
+        "physical_capacity_bytes",
+        "physical_used_bytes",
+    ];
+    diesel::sql_query(format!(
         "INSERT INTO hydrastor_nodes (customer, grid_name, node_name, role, status, physical_capacity_bytes, physical_used_bytes, last_report_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-         ON CONFLICT (customer, grid_name, node_name) DO UPDATE SET role = EXCLUDED.role, status = EXCLUDED.status,
-             physical_capacity_bytes = EXCLUDED.physical_capacity_bytes, physical_used_bytes = EXCLUDED.physical_used_bytes,
-             last_report_at = EXCLUDED.last_report_at
-         WHERE hydrastor_nodes.last_report_at < EXCLUDED.last_report_at
-            OR (hydrastor_nodes.last_report_at = EXCLUDED.last_report_at
-                AND (hydrastor_nodes.role, hydrastor_nodes.status, hydrastor_nodes.physical_capacity_bytes, hydrastor_nodes.physical_used_bytes)
-                    IS DISTINCT FROM (EXCLUDED.role, EXCLUDED.status, EXCLUDED.physical_capacity_bytes, EXCLUDED.physical_used_bytes))",
-    )
+         ON CONFLICT (customer, grid_name, node_name) DO UPDATE SET {}, last_report_at = EXCLUDED.last_report_at
+         WHERE {}",
+        set_from_new(&COLUMNS),
+        newer_or_changed("hydrastor_nodes", &COLUMNS)
+    ))
     .bind::<Text, _>(c.customer)
     .bind::<Text, _>(c.grid_name)
     .bind::<Text, _>(&n.name)
@@ -145,17 +163,15 @@ async fn store_filesystem(
     c: &Complete<'_>,
     f: &FileSystem,
 ) -> diesel::QueryResult<usize> {
-    diesel::sql_query(
+    const COLUMNS: [&str; 4] = ["fs_type", "status", "logical_used_bytes", "dedup_ratio"];
+    diesel::sql_query(format!(
         "INSERT INTO hydrastor_filesystems (customer, grid_name, fs_name, fs_type, status, logical_used_bytes, dedup_ratio, last_report_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-         ON CONFLICT (customer, grid_name, fs_name) DO UPDATE SET fs_type = EXCLUDED.fs_type, status = EXCLUDED.status,
-             logical_used_bytes = EXCLUDED.logical_used_bytes, dedup_ratio = EXCLUDED.dedup_ratio,
-             last_report_at = EXCLUDED.last_report_at
-         WHERE hydrastor_filesystems.last_report_at < EXCLUDED.last_report_at
-            OR (hydrastor_filesystems.last_report_at = EXCLUDED.last_report_at
-                AND (hydrastor_filesystems.fs_type, hydrastor_filesystems.status, hydrastor_filesystems.logical_used_bytes, hydrastor_filesystems.dedup_ratio)
-                    IS DISTINCT FROM (EXCLUDED.fs_type, EXCLUDED.status, EXCLUDED.logical_used_bytes, EXCLUDED.dedup_ratio))",
-    )
+         ON CONFLICT (customer, grid_name, fs_name) DO UPDATE SET {}, last_report_at = EXCLUDED.last_report_at
+         WHERE {}",
+        set_from_new(&COLUMNS),
+        newer_or_changed("hydrastor_filesystems", &COLUMNS)
+    ))
     .bind::<Text, _>(c.customer)
     .bind::<Text, _>(c.grid_name)
     .bind::<Text, _>(&f.name)
