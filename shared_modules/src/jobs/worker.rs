@@ -394,8 +394,12 @@ impl WorkerPool {
     }
 }
 
-/// Removes the job's tmp copy; a failure to do so is recorded, never fatal.
+/// Removes the job's tmp copy if there is one (a failure after the in-transaction cleanup
+/// finds none: no second event); a failure to remove is recorded, never fatal.
 fn cleanup(ctx: &JobContext, workspace: &Workspace) {
+    if !workspace.tmp.exists() {
+        return;
+    }
     let event = NewEvent::new(ctx.job.id, "cleanup", EventPhase::Info);
     match workspace.cleanup() {
         Ok(()) => ctx.event(event.status("ok")),
