@@ -90,6 +90,59 @@ async fn jobs_are_listed_newest_first_filtered_and_paged() {
     assert_eq!(odd["jobs"][0]["type"], "sleep");
 }
 
+/// Equal as JSON, where two strings that are the same instant in different RFC 3339 forms
+/// (`Z` or `+00:00`) count as equal.
+fn same_value(a: &Value, b: &Value) -> bool {
+    let instant = |v: &Value| {
+        v.as_str()
+            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+    };
+    match (instant(a), instant(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+#[actix_web::test]
+async fn a_listed_job_has_every_field_and_value_of_the_job_shown_alone() {
+    let (db, state, ids, _dir) = state_with_jobs(3).await;
+    // Fill the nullable and JSON columns, with text that needs escaping in JSON.
+    let sql = format!(
+        "UPDATE jobs SET state = 'error', error = 'bad \"quote\" and \\ back\nslash', \
+         result = '{{\"rows\": 3, \"nested\": [1, null]}}', started_at = now(), \
+         finished_at = now(), locked_by = 'w1', metadata = '{{\"subject\": \"ü ✓\"}}' \
+         WHERE id = {}",
+        ids[1]
+    );
+    let mut conn = db.pool().get().await.unwrap();
+    diesel_async::RunQueryDsl::execute(diesel::sql_query(sql), &mut conn)
+        .await
+        .unwrap();
+    let (status, page) = call(state.clone(), "GET", "/api/1.0/jobs", true).await;
+    assert_eq!(status, 200);
+    let listed = page["jobs"].as_array().unwrap();
+    assert_eq!(listed.len(), 3);
+    for entry in listed {
+        let id = entry["id"].as_i64().unwrap();
+        let (_, mut shown) = call(state.clone(), "GET", &format!("/api/1.0/jobs/{id}"), true).await;
+        shown.as_object_mut().unwrap().remove("events");
+        let (entry, shown) = (entry.as_object().unwrap(), shown.as_object().unwrap());
+        let mut keys: Vec<&String> = entry.keys().collect();
+        let mut shown_keys: Vec<&String> = shown.keys().collect();
+        keys.sort();
+        shown_keys.sort();
+        assert_eq!(keys, shown_keys, "job {id}");
+        for (key, value) in shown {
+            assert!(
+                same_value(&entry[key], value),
+                "job {id} {key}: {} vs {value}",
+                entry[key]
+            );
+        }
+    }
+    assert_eq!(listed[1]["result"]["nested"], json!([1, null]));
+}
+
 #[actix_web::test]
 async fn one_job_shows_its_events_and_can_be_cancelled_then_retried() {
     let (_db, state, ids, _dir) = state_with_jobs(1).await;
