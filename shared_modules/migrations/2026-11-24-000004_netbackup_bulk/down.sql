@@ -1,0 +1,9 @@
+ALTER TABLE netbackup_jobs ADD CONSTRAINT netbackup_jobs_job_id_of_upload_fkey FOREIGN KEY (job_id_of_upload) REFERENCES jobs (id) ON DELETE SET NULL;
+ALTER TABLE netbackup_job_tries ADD CONSTRAINT netbackup_job_tries_job_id_of_upload_fkey FOREIGN KEY (job_id_of_upload) REFERENCES jobs (id) ON DELETE SET NULL;
+ALTER TABLE netbackup_images ADD CONSTRAINT netbackup_images_job_id_of_upload_fkey FOREIGN KEY (job_id_of_upload) REFERENCES jobs (id) ON DELETE SET NULL;
+ALTER TABLE netbackup_image_fragments ADD CONSTRAINT netbackup_image_fragments_job_id_of_upload_fkey FOREIGN KEY (job_id_of_upload) REFERENCES jobs (id) ON DELETE SET NULL;
+ALTER TABLE netbackup_storage_units ADD CONSTRAINT netbackup_storage_units_job_id_of_upload_fkey FOREIGN KEY (job_id_of_upload) REFERENCES jobs (id) ON DELETE SET NULL;
+ALTER TABLE netbackup_disk_pools ADD CONSTRAINT netbackup_disk_pools_job_id_of_upload_fkey FOREIGN KEY (job_id_of_upload) REFERENCES jobs (id) ON DELETE SET NULL;
+ALTER TABLE netbackup_disk_volumes ADD CONSTRAINT netbackup_disk_volumes_job_id_of_upload_fkey FOREIGN KEY (job_id_of_upload) REFERENCES jobs (id) ON DELETE SET NULL;
+ALTER TABLE netbackup_storage_servers ADD CONSTRAINT netbackup_storage_servers_job_id_of_upload_fkey FOREIGN KEY (job_id_of_upload) REFERENCES jobs (id) ON DELETE SET NULL;
+ALTER TABLE netbackup_backstat ADD CONSTRAINT netbackup_backstat_job_id_of_upload_fkey FOREIGN KEY (job_id_of_upload) REFERENCES jobs (id) ON DELETE SET NULL;
