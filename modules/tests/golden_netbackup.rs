@@ -23,12 +23,10 @@ fn read(bytes: &[u8], name: &str) -> Value {
     let report = reader::read(std::io::Cursor::new(bytes.to_vec()), name, format, tx);
     let mut tables: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
     while let Ok(batch) = rx.try_recv() {
-        tables.entry(batch.spec.table).or_default().extend(
-            batch
-                .rows
-                .iter()
-                .map(|r| serde_json::from_str::<Value>(r).unwrap()),
-        );
+        tables
+            .entry(batch.spec.table)
+            .or_default()
+            .extend(batch.rows());
     }
     json!({ "report": report, "rows": tables })
 }

@@ -25,12 +25,12 @@ fn read(name: &str) -> (reader::FileReport, Vec<(String, Value)>) {
     let report = reader::read(std::io::Cursor::new(bytes), name, format, tx);
     let mut rows = Vec::new();
     while let Ok(batch) = rx.try_recv() {
-        rows.extend(batch.rows.into_iter().map(|r| {
-            (
-                batch.spec.table.to_string(),
-                serde_json::from_str::<Value>(&r).unwrap(),
-            )
-        }));
+        rows.extend(
+            batch
+                .rows()
+                .into_iter()
+                .map(|r| (batch.spec.table.to_string(), r)),
+        );
     }
     assert_eq!(report.bad_records, 0, "{name}: {:?}", report.first_bad);
     (report, rows)

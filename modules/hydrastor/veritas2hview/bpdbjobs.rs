@@ -7,9 +7,14 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
+use std::borrow::Cow;
 
 /// Splits on unescaped commas; `\,` → `,`, `\\` → `\`, any other `\x` is kept as is.
-pub fn split(line: &str) -> Vec<String> {
+/// Fields are borrowed from the line unless an escape had to be undone.
+pub fn split(line: &str) -> Vec<Cow<'_, str>> {
+    if !line.contains('\\') {
+        return line.split(',').map(Cow::Borrowed).collect();
+    }
     let mut fields = Vec::new();
     let mut current = String::new();
     let mut chars = line.chars().peekable();
@@ -18,11 +23,11 @@ pub fn split(line: &str) -> Vec<String> {
             '\\' if matches!(chars.peek(), Some(',') | Some('\\')) => {
                 current.push(chars.next().unwrap_or('\\'))
             }
-            ',' => fields.push(std::mem::take(&mut current)),
+            ',' => fields.push(Cow::Owned(std::mem::take(&mut current))),
             _ => current.push(c),
         }
     }
-    fields.push(current);
+    fields.push(Cow::Owned(current));
     fields
 }
 
@@ -160,7 +165,7 @@ fn dedup_from_status_lines(tries: &[Try]) -> Option<f64> {
 }
 
 struct Cursor<'a> {
-    fields: &'a [String],
+    fields: &'a [Cow<'a, str>],
     at: usize,
 }
 
@@ -183,7 +188,7 @@ impl<'a> Cursor<'a> {
 }
 
 /// Walks one record (already split).
-pub fn walk(fields: &[String]) -> Result<Job, WalkError> {
+pub fn walk(fields: &[Cow<'_, str>]) -> Result<Job, WalkError> {
     if fields.len() < HEAD + 2 {
         return Err(WalkError::Incomplete);
     }
@@ -240,19 +245,19 @@ pub fn walk(fields: &[String]) -> Result<Job, WalkError> {
             .iter()
             .position(|n| *n == name)
             .and_then(|i| tail.get(i))
-            .map(String::as_str)
+            .map(|f| f.as_ref())
             .unwrap_or("")
     };
     let mut extra = serde_json::Map::new();
     for (name, value) in TAIL_NAMES.iter().zip(tail) {
         if !["parentjob", "kbpersec", "backupid"].contains(name) && !value.trim().is_empty() {
-            extra.insert((*name).to_string(), Value::String(value.clone()));
+            extra.insert((*name).to_string(), Value::String(value.to_string()));
         }
     }
     let beyond: Vec<Value> = tail
         .iter()
         .skip(TAIL_NAMES.len())
-        .map(|v| Value::String(v.clone()))
+        .map(|v| Value::String(v.to_string()))
         .collect();
     let most_columns = file_count == 0 && try_count == 0;
     let dedup_ratio = if most_columns {

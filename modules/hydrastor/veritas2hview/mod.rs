@@ -4,12 +4,14 @@ mod blocks;
 pub mod bpdbjobs;
 mod bperror;
 mod bpimagelist;
+pub mod columns;
 pub mod reader;
 pub mod sniff;
 pub mod store;
 
+use columns::Batch;
 use diesel_async::AsyncPgConnection;
-use reader::{Batch, FileReport};
+use reader::FileReport;
 use serde_json::{Map, Value, json};
 use shared_modules::archive::{self, Extracted};
 use shared_modules::jobs::{HandlerFuture, JobContext, JobFailure, JobHandler};
@@ -127,8 +129,9 @@ async fn read_and_store(
         Ok(reader::read(reader, &name, format, tx))
     });
     while let Some(batch) = rx.recv().await {
-        let written = store::upsert(conn, batch.spec, owner, batch.rows).await?;
-        let entry = rows.entry(batch.spec.table).or_insert(json!(0));
+        let table = batch.spec.table;
+        let written = store::upsert(conn, owner, batch).await?;
+        let entry = rows.entry(table).or_insert(json!(0));
         *entry = json!(entry.as_u64().unwrap_or(0) + written as u64);
     }
     parser

@@ -1,6 +1,7 @@
 //! Reading one recognised export file as a stream of row batches (bounded memory: a few
 //! thousand rows at a time), counting the records that cannot be read.
 
+use super::columns::{Batch, Columns};
 use super::sniff::Format;
 use super::store::{self, TableSpec};
 use super::{blocks, bpdbjobs, bperror, bpimagelist};
@@ -8,14 +9,9 @@ use serde_json::{Value, json};
 use std::io::BufRead;
 use tokio::sync::mpsc::Sender;
 
-pub const BATCH_ROWS: usize = 2000;
+/// Rows per statement: larger batches spend less on round trips; memory stays a few MB.
+pub const BATCH_ROWS: usize = 5000;
 const SHOWN_BAD_RECORDS: usize = 5;
-
-pub struct Batch {
-    pub spec: &'static TableSpec,
-    /// Each row as a JSON object, already serialized (the store sends them as they are).
-    pub rows: Vec<String>,
-}
 
 /// What reading one file gave.
 #[derive(Debug, Default, serde::Serialize)]
@@ -42,35 +38,58 @@ impl FileReport {
 /// Buffers rows per table and sends full batches; `None` once the receiver is gone.
 struct Out {
     tx: Sender<Batch>,
-    pending: Vec<(&'static TableSpec, Vec<String>)>,
+    pending: Vec<Columns>,
+}
+
+/// A row as the parsers give it: a struct, or a JSON object for the block formats.
+enum Row<'a, T> {
+    Struct(&'a T),
+    Object(&'a Value),
 }
 
 impl Out {
     fn push(&mut self, spec: &'static TableSpec, row: &impl serde::Serialize) -> Option<()> {
-        let row = serde_json::to_string(row).ok()?;
-        let slot = match self
-            .pending
-            .iter()
-            .position(|(s, _)| std::ptr::eq(*s, spec))
-        {
+        self.add(spec, Row::Struct(row))
+    }
+
+    fn push_object(&mut self, spec: &'static TableSpec, row: &Value) -> Option<()> {
+        self.add::<()>(spec, Row::Object(row))
+    }
+
+    fn add<T: serde::Serialize>(
+        &mut self,
+        spec: &'static TableSpec,
+        row: Row<'_, T>,
+    ) -> Option<()> {
+        let slot = match self.pending.iter().position(|c| std::ptr::eq(c.spec, spec)) {
             Some(i) => i,
             None => {
-                self.pending.push((spec, Vec::new()));
+                self.pending.push(Columns::new(spec));
                 self.pending.len() - 1
             }
         };
-        self.pending[slot].1.push(row);
-        if self.pending[slot].1.len() >= BATCH_ROWS {
-            let rows = std::mem::take(&mut self.pending[slot].1);
-            self.tx.blocking_send(Batch { spec, rows }).ok()?;
+        let columns = &mut self.pending[slot];
+        // The parsers' own types always fit their tables: a failure here is a bug, not
+        // bad input, and stops the reading (the job fails and says why).
+        let added = match row {
+            Row::Struct(row) => columns.push(row),
+            Row::Object(row) => columns.push_object(row),
+        };
+        if let Err(e) = added {
+            tracing::error!(table = spec.table, error = %e, "a parsed row does not fit its table");
+            return None;
+        }
+        if columns.len() >= BATCH_ROWS {
+            let full = std::mem::replace(columns, Columns::new(spec));
+            self.tx.blocking_send(full.finish()).ok()?;
         }
         Some(())
     }
 
     fn flush(mut self) -> Option<()> {
-        for (spec, rows) in self.pending.drain(..) {
-            if !rows.is_empty() {
-                self.tx.blocking_send(Batch { spec, rows }).ok()?;
+        for columns in self.pending.drain(..) {
+            if !columns.is_empty() {
+                self.tx.blocking_send(columns.finish()).ok()?;
             }
         }
         Some(())
@@ -252,7 +271,7 @@ fn label_blocks(
         match block_row(&block, format) {
             Ok((spec, row)) => {
                 report.records += 1;
-                out.push(spec, &row)?;
+                out.push_object(spec, &row)?;
             }
             Err(e) => report.bad(block.line, e),
         }

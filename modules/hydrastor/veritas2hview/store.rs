@@ -1,7 +1,9 @@
-//! Batched upserts: each batch of rows (JSON objects) is one `INSERT … SELECT FROM
-//! json_to_recordset(…) ON CONFLICT (natural key) DO UPDATE … WHERE something differs`,
-//! so a re-upload of the same export changes nothing, and a newer one updates what changed.
+//! Batched upserts: each batch of rows (one text array per column) is one `INSERT … SELECT
+//! FROM unnest(…) ON CONFLICT (natural key) DO UPDATE … WHERE something differs`, so a
+//! re-upload of the same export changes nothing, and a newer one updates what changed.
 
+use super::columns::Batch;
+use diesel::pg::Pg;
 use diesel::sql_types::{BigInt, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
@@ -158,6 +160,14 @@ pub const BACKSTAT: TableSpec = TableSpec {
 };
 
 impl TableSpec {
+    /// The key columns, then the data columns: the order of a batch's columns.
+    pub fn all_columns(&self) -> impl Iterator<Item = (&'static str, &'static str)> + '_ {
+        self.key.iter().chain(self.columns).copied()
+    }
+
+    /// Parameters: $1 customer, $2 grid, $3 job id, then one joined text per column (see
+    /// `columns`), split and cast here. Rows arrive without duplicate keys (`Columns` keeps
+    /// the last).
     fn sql(&self) -> String {
         let key: Vec<&str> = self.key.iter().map(|(n, _)| *n).collect();
         let data: Vec<&str> = self
@@ -166,24 +176,18 @@ impl TableSpec {
             .map(|(n, _)| *n)
             .chain(["grid_name"])
             .collect();
-        let definitions = self
-            .key
-            .iter()
-            .chain(self.columns)
-            .map(|(n, t)| format!("{n} {t}"))
-            .collect::<Vec<_>>()
-            .join(", ");
         let names = self
-            .key
-            .iter()
-            .chain(self.columns)
-            .map(|(n, _)| *n)
+            .all_columns()
+            .map(|(n, _)| n)
             .collect::<Vec<_>>()
             .join(", ");
-        let inserted = key
-            .iter()
-            .chain(&data[..data.len() - 1])
-            .copied()
+        let arrays = (0..self.all_columns().count())
+            .map(|i| format!("(string_to_array(${}, E'\\x1f', E'\\x1e'))[2:]", i + 4))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let casts = self
+            .all_columns()
+            .map(|(n, t)| format!("{n}::{t}"))
             .collect::<Vec<_>>()
             .join(", ");
         let table = self.table;
@@ -203,13 +207,9 @@ impl TableSpec {
             .collect::<Vec<_>>()
             .join(", ");
         let key_list = key.join(", ");
-        // The last row wins when a batch holds the same key twice.
         format!(
-            "INSERT INTO {table} (customer, grid_name, job_id_of_upload, {inserted})
-             SELECT $1, $2, $3, {inserted} FROM (
-                 SELECT DISTINCT ON ({key_list}) *
-                 FROM ROWS FROM (json_to_recordset($4::json) AS ({definitions})) WITH ORDINALITY AS r({names}, ord)
-                 ORDER BY {key_list}, ord DESC) AS latest
+            "INSERT INTO {table} (customer, grid_name, job_id_of_upload, {names})
+             SELECT $1, $2, $3, {casts} FROM unnest({arrays}) AS r({names})
              ON CONFLICT (customer, {key_list}) DO UPDATE SET {set}, job_id_of_upload = EXCLUDED.job_id_of_upload
              WHERE ({ours}) IS DISTINCT FROM ({theirs})"
         )
@@ -223,31 +223,24 @@ pub struct Owner<'a> {
     pub job_id: i64,
 }
 
-/// Upserts `rows`; returns how many rows were inserted or changed.
+/// Upserts a batch; returns how many rows were inserted or changed.
 pub async fn upsert(
     conn: &mut AsyncPgConnection,
-    spec: &TableSpec,
     owner: &Owner<'_>,
-    rows: Vec<String>,
+    batch: Batch,
 ) -> diesel::QueryResult<usize> {
-    if rows.is_empty() {
+    if batch.len == 0 {
         return Ok(0);
     }
-    // The rows are already JSON: join them into an array as text, parsed once by Postgres.
-    let mut array = String::with_capacity(rows.iter().map(|r| r.len() + 1).sum::<usize>() + 2);
-    array.push('[');
-    for (i, row) in rows.iter().enumerate() {
-        if i > 0 {
-            array.push(',');
-        }
-        array.push_str(row);
-    }
-    array.push(']');
-    diesel::sql_query(spec.sql())
+    let query = diesel::sql_query(batch.spec.sql())
+        .into_boxed::<Pg>()
         .bind::<Text, _>(owner.customer)
         .bind::<Text, _>(owner.grid)
-        .bind::<BigInt, _>(owner.job_id)
-        .bind::<Text, _>(array)
+        .bind::<BigInt, _>(owner.job_id);
+    batch
+        .columns
+        .into_iter()
+        .fold(query, |query, column| query.bind::<Text, _>(column))
         .execute(conn)
         .await
 }
