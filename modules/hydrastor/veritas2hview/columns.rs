@@ -82,27 +82,10 @@ impl Columns {
                 let size = column.iter().flatten().map(|v| v.len() + 1).sum::<usize>() + len;
                 let mut joined = String::with_capacity(size);
                 for value in column {
+                    joined.push(VALUE);
                     match value {
-                        Some(text) => {
-                            joined.push(VALUE);
-                            // The separators (and NUL, which Postgres text cannot hold) would
-                            // corrupt the batch: they become U+FFFD, as invalid UTF-8 does.
-                            if text.contains([VALUE, NULL, '\0']) {
-                                joined.extend(text.chars().map(|c| {
-                                    if matches!(c, VALUE | NULL | '\0') {
-                                        '\u{FFFD}'
-                                    } else {
-                                        c
-                                    }
-                                }));
-                            } else {
-                                joined.push_str(&text);
-                            }
-                        }
-                        None => {
-                            joined.push(VALUE);
-                            joined.push(NULL);
-                        }
+                        Some(text) => joined.push_str(&text),
+                        None => joined.push(NULL),
                     }
                 }
                 joined
@@ -115,7 +98,14 @@ impl Columns {
         }
     }
 
-    fn insert(&mut self, cells: Vec<Option<String>>) {
+    fn insert(&mut self, mut cells: Vec<Option<String>>) {
+        // The separators (and NUL, which Postgres text cannot hold) would corrupt the
+        // batch: they become U+FFFD, as invalid UTF-8 does, before keys are compared.
+        for text in cells.iter_mut().flatten() {
+            if text.contains([VALUE, NULL, '\0']) {
+                *text = text.replace([VALUE, NULL, '\0'], "\u{FFFD}");
+            }
+        }
         let key = cells[..self.spec.key.len()].to_vec();
         match self.rows_by_key.get(&key) {
             Some(&row) => {
@@ -673,5 +663,19 @@ mod tests {
         assert_eq!(rows[0]["policy"], "x\u{FFFD}y\u{FFFD}z\u{FFFD}");
         assert_eq!(rows[1]["client"], Value::Null);
         assert_eq!(rows[1]["backup_id"], "b");
+    }
+
+    #[test]
+    fn a_value_that_does_not_fit_its_column_is_an_error_naming_what_it_is() {
+        let mut c = Columns::new(&store::IMAGES);
+        let err = c
+            .push_object(&json!({ "backup_id": "a", "client": { "nested": 1 } }))
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("must be a number, a text or empty"),
+            "{err}"
+        );
+        assert!(c.is_empty(), "nothing half-added");
     }
 }

@@ -134,8 +134,12 @@ async fn read_and_store(
         let entry = rows.entry(table).or_insert(json!(0));
         *entry = json!(entry.as_u64().unwrap_or(0) + written as u64);
     }
-    parser
+    let report = parser
         .await
         .map_err(|e| JobFailure::transient(e.to_string()))?
-        .map_err(|e| JobFailure::transient(format!("{}: {e}", file.original)))
+        .map_err(|e| JobFailure::transient(format!("{}: {e}", file.original)))?;
+    match &report.stopped {
+        Some(why) => Err(JobFailure::permanent(format!("{}: {why}", file.original))),
+        None => Ok(report),
+    }
 }

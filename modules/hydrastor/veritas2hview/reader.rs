@@ -24,6 +24,10 @@ pub struct FileReport {
     pub first_bad: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub summary: Option<Value>,
+    /// Why reading stopped before the end, when a parsed row could not be stored: the
+    /// job fails with it rather than store part of the file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
 }
 
 impl FileReport {
@@ -35,10 +39,12 @@ impl FileReport {
     }
 }
 
-/// Buffers rows per table and sends full batches; `None` once the receiver is gone.
+/// Buffers rows per table and sends full batches; `None` once the receiver is gone or a
+/// row could not be added (`stopped` says why).
 struct Out {
     tx: Sender<Batch>,
     pending: Vec<Columns>,
+    stopped: Option<String>,
 }
 
 /// A row as the parsers give it: a struct, or a JSON object for the block formats.
@@ -70,13 +76,13 @@ impl Out {
         };
         let columns = &mut self.pending[slot];
         // The parsers' own types always fit their tables: a failure here is a bug, not
-        // bad input, and stops the reading (the job fails and says why).
+        // bad input, and stops the reading.
         let added = match row {
             Row::Struct(row) => columns.push(row),
             Row::Object(row) => columns.push_object(row),
         };
         if let Err(e) = added {
-            tracing::error!(table = spec.table, error = %e, "a parsed row does not fit its table");
+            self.stopped = Some(format!("a parsed row does not fit {}: {e}", spec.table));
             return None;
         }
         if columns.len() >= BATCH_ROWS {
@@ -86,7 +92,7 @@ impl Out {
         Some(())
     }
 
-    fn flush(mut self) -> Option<()> {
+    fn flush(&mut self) -> Option<()> {
         for columns in self.pending.drain(..) {
             if !columns.is_empty() {
                 self.tx.blocking_send(columns.finish()).ok()?;
@@ -114,6 +120,7 @@ pub fn read(reader: impl BufRead, file: &str, format: Format, tx: Sender<Batch>)
     let mut out = Out {
         tx,
         pending: Vec::new(),
+        stopped: None,
     };
     let finished = match format {
         Format::BpdbjobsReport => jobs(reader, &mut report, &mut out),
@@ -129,6 +136,7 @@ pub fn read(reader: impl BufRead, file: &str, format: Format, tx: Sender<Batch>)
         }
     };
     finished.and_then(|()| out.flush());
+    report.stopped = out.stopped;
     report
 }
 
