@@ -194,6 +194,82 @@ async fn one_job_shows_its_events_and_can_be_cancelled_then_retried() {
     assert_eq!((status, body["status"].as_str()), (202, Some("queued")));
 }
 
+/// The state of job `id` in a `GET /jobs` answer.
+async fn listed_state(state: &AppState, id: i64) -> String {
+    let (_, page) = call(state.clone(), "GET", "/api/1.0/jobs?limit=10", true).await;
+    page["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["id"] == id)
+        .map(|j| j["state"].as_str().unwrap().to_string())
+        .unwrap()
+}
+
+#[actix_web::test]
+async fn the_listing_is_shared_for_its_period_and_cleared_by_the_apis_own_changes() {
+    let (db, _, ids, dir) = state_with_jobs(2).await;
+    let pool = db.pool();
+    let with_cache = |ms: u64| {
+        let mut config = test_config(&db.url, dir.path());
+        config.api.listing_cache_ms = ms;
+        AppState::new(Arc::new(config), pool.clone())
+    };
+    let change_behind_the_api = |id: i64, to: &'static str| {
+        let pool = pool.clone();
+        async move {
+            let mut conn = pool.get().await.unwrap();
+            let sql = format!("UPDATE jobs SET state = '{to}' WHERE id = {id}");
+            diesel_async::RunQueryDsl::execute(diesel::sql_query(sql), &mut conn)
+                .await
+                .unwrap();
+        }
+    };
+
+    // A long period, so that the test does not depend on timing.
+    let cached = with_cache(3_600_000);
+    assert_eq!(listed_state(&cached, ids[0]).await, "queued");
+    change_behind_the_api(ids[0], "error").await;
+    assert_eq!(
+        listed_state(&cached, ids[0]).await,
+        "queued",
+        "within the period, the shared answer"
+    );
+    let (_, job) = call(
+        cached.clone(),
+        "GET",
+        &format!("/api/1.0/jobs/{}", ids[0]),
+        true,
+    )
+    .await;
+    assert_eq!(
+        job["state"], "error",
+        "one job is always read from the database"
+    );
+    let (status, _) = call(
+        cached.clone(),
+        "POST",
+        &format!("/api/1.0/jobs/{}/cancel", ids[1]),
+        true,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        listed_state(&cached, ids[1]).await,
+        "cancelled",
+        "cleared by the cancel"
+    );
+    assert_eq!(listed_state(&cached, ids[0]).await, "error");
+
+    let uncached = with_cache(0);
+    change_behind_the_api(ids[0], "done").await;
+    assert_eq!(
+        listed_state(&uncached, ids[0]).await,
+        "done",
+        "0 turns it off"
+    );
+}
+
 #[actix_web::test]
 async fn every_error_is_the_json_envelope() {
     let (_db, state, _ids, _dir) = state_with_jobs(0).await;

@@ -1,7 +1,9 @@
 //! `GET /jobs`, `GET /jobs/{id}`, `POST /jobs/{id}/retry`, `POST /jobs/{id}/cancel`.
 
+use super::listing_cache::Lookup;
 use super::{ApiError, AppState};
-use actix_web::{HttpResponse, web};
+use actix_web::web::Bytes;
+use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
@@ -34,6 +36,7 @@ async fn conn(state: &AppState) -> Result<shared_modules::db::PooledConn, ApiErr
 
 pub async fn list(
     state: web::Data<AppState>,
+    request: HttpRequest,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
@@ -65,11 +68,25 @@ pub async fn list(
         before_id,
         limit,
     };
+    let key = request.query_string();
+    if let Lookup::Hit(body) = state.listing.lookup(key) {
+        return Ok(json_body(body));
+    }
     let page = list_jobs(&mut *conn(&state).await?, &filter).await?;
-    Ok(HttpResponse::Ok().json(json!({
+    let body = serde_json::to_vec(&json!({
         "jobs": page.jobs,
         "next_cursor": page.next_cursor.map(|c| c.to_string()),
-    })))
+    }))
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let body = Bytes::from(body);
+    state.listing.store(key, body.clone());
+    Ok(json_body(body))
+}
+
+fn json_body(body: Bytes) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body)
 }
 
 pub async fn show(
@@ -104,6 +121,7 @@ pub async fn retry(
             "job {id} is {state}; only done, error or cancelled jobs can be retried"
         ))),
         Some(Ok(job)) => {
+            state.listing.clear();
             Ok(HttpResponse::Accepted().json(json!({ "job_id": job.id, "status": job.state })))
         }
     }
@@ -120,6 +138,7 @@ pub async fn cancel(
             "job {id} is {state}; only queued or running jobs can be cancelled"
         ))),
         Some(Ok(job)) => {
+            state.listing.clear();
             Ok(HttpResponse::Ok().json(json!({ "job_id": job.id, "status": job.state })))
         }
     }

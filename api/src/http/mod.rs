@@ -5,6 +5,7 @@ mod auth;
 mod error;
 mod health;
 mod jobs;
+mod listing_cache;
 mod metrics;
 mod veritas2hview;
 
@@ -25,17 +26,22 @@ pub struct AppState {
     pub pool: DbPool,
     pub keys: ApiKeys,
     pub store: Arc<ObjectStore>,
+    pub listing: Arc<listing_cache::ListingCache>,
 }
 
 impl AppState {
     pub fn new(config: Arc<Config>, pool: DbPool) -> Self {
         let keys = ApiKeys::from_config(&config.api.keys);
         let store = Arc::new(ObjectStore::new(&config.s3));
+        let listing = Arc::new(listing_cache::ListingCache::new(
+            std::time::Duration::from_millis(config.api.listing_cache_ms),
+        ));
         Self {
             config,
             pool,
             keys,
             store,
+            listing,
         }
     }
 }

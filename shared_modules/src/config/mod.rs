@@ -55,6 +55,8 @@ pub struct ApiConfig {
     /// Plain keys or `sha256:<hex of the key>`.
     pub keys: Vec<String>,
     pub max_body_bytes: usize,
+    /// How long (ms) a `GET /jobs` answer may be given again to the same query; 0 = off.
+    pub listing_cache_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -166,6 +168,7 @@ impl Default for ApiConfig {
             listen: "0.0.0.0:25025".into(),
             keys: Vec::new(),
             max_body_bytes: 64 * 1024,
+            listing_cache_ms: 250,
         }
     }
 }
