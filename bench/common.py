@@ -84,12 +84,18 @@ class Env:
             "customers": [{"name": "bench", "addresses": ["bench@ingest.hview.example"], "allowed_senders": []}],
             "logging": {"level": "warn", "directory": str(self.dir / "logs")},
         }
-        for section, values in overrides.items():
-            config.setdefault(section, {}).update(values)
         self.config = self.dir / "config.json"
         self.config.write_text(json.dumps(config, indent=2))
+        self.reconfigure(**overrides)
         subprocess.run([BIN / "dataprocessor", "--config", self.config, "migrate"], check=True, capture_output=True)
         self.serve_proc = None
+
+    def reconfigure(self, **overrides):
+        """Changes config sections (taken into account by the next `serve`)."""
+        config = json.loads(self.config.read_text())
+        for section, values in overrides.items():
+            config.setdefault(section, {}).update(values)
+        self.config.write_text(json.dumps(config, indent=2))
 
     def serve(self):
         self.serve_proc = subprocess.Popen(
