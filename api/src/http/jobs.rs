@@ -69,9 +69,10 @@ pub async fn list(
         limit,
     };
     let key = request.query_string();
-    if let Lookup::Hit(body) = state.listing.lookup(key) {
-        return Ok(json_body(body));
-    }
+    let ticket = match state.listing.lookup(key) {
+        Lookup::Hit(body) => return Ok(json_body(body)),
+        Lookup::Miss(ticket) => ticket,
+    };
     let page = list_jobs(&mut *conn(&state).await?, &filter).await?;
     let body = serde_json::to_vec(&json!({
         "jobs": page.jobs,
@@ -79,7 +80,7 @@ pub async fn list(
     }))
     .map_err(|e| ApiError::Internal(e.to_string()))?;
     let body = Bytes::from(body);
-    state.listing.store(key, body.clone());
+    state.listing.store(key, body.clone(), ticket);
     Ok(json_body(body))
 }
 

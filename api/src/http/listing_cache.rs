@@ -14,7 +14,14 @@ const MAX_ENTRIES: usize = 256;
 
 pub struct ListingCache {
     ttl: Duration,
-    entries: Mutex<HashMap<String, Entry>>,
+    entries: Mutex<Entries>,
+}
+
+#[derive(Default)]
+struct Entries {
+    by_query: HashMap<String, Entry>,
+    /// Bumped by `clear`: an answer read before a clear is not stored after it.
+    epoch: u64,
 }
 
 struct Entry {
@@ -27,20 +34,24 @@ struct Entry {
 pub enum Lookup {
     /// A fresh answer, or an expired one while another request reads the page again.
     Hit(Bytes),
-    /// Read the page and `store` it.
-    Miss,
+    /// Read the page and `store` it with this ticket.
+    Miss(Ticket),
 }
+
+/// When a missed page was looked up (see `Entries::epoch`).
+#[derive(Clone, Copy)]
+pub struct Ticket(u64);
 
 impl ListingCache {
     /// `ttl` zero turns the cache off.
     pub fn new(ttl: Duration) -> ListingCache {
         ListingCache {
             ttl,
-            entries: Mutex::new(HashMap::new()),
+            entries: Mutex::new(Entries::default()),
         }
     }
 
-    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+    fn entries(&self) -> std::sync::MutexGuard<'_, Entries> {
         // A panic while holding the lock leaves only a map of answers: still usable.
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -49,17 +60,18 @@ impl ListingCache {
         self.lookup_at(key, Instant::now())
     }
 
-    pub fn store(&self, key: &str, body: Bytes) {
-        self.store_at(key, body, Instant::now())
+    pub fn store(&self, key: &str, body: Bytes, ticket: Ticket) {
+        self.store_at(key, body, ticket, Instant::now())
     }
 
     fn lookup_at(&self, key: &str, now: Instant) -> Lookup {
-        if self.ttl.is_zero() {
-            return Lookup::Miss;
-        }
         let mut entries = self.entries();
-        let Some(entry) = entries.get_mut(key) else {
-            return Lookup::Miss;
+        let ticket = Ticket(entries.epoch);
+        if self.ttl.is_zero() {
+            return Lookup::Miss(ticket);
+        }
+        let Some(entry) = entries.by_query.get_mut(key) else {
+            return Lookup::Miss(ticket);
         };
         let age = now.saturating_duration_since(entry.stored);
         // An expired answer is given out only while its refresh is under way, and not
@@ -68,18 +80,18 @@ impl ListingCache {
             return Lookup::Hit(entry.body.clone());
         }
         entry.refreshing = true;
-        Lookup::Miss
+        Lookup::Miss(ticket)
     }
 
-    fn store_at(&self, key: &str, body: Bytes, now: Instant) {
-        if self.ttl.is_zero() {
+    fn store_at(&self, key: &str, body: Bytes, ticket: Ticket, now: Instant) {
+        let mut entries = self.entries();
+        if self.ttl.is_zero() || ticket.0 != entries.epoch {
             return;
         }
-        let mut entries = self.entries();
-        if entries.len() >= MAX_ENTRIES && !entries.contains_key(key) {
-            entries.clear();
+        if entries.by_query.len() >= MAX_ENTRIES && !entries.by_query.contains_key(key) {
+            entries.by_query.clear();
         }
-        entries.insert(
+        entries.by_query.insert(
             key.to_string(),
             Entry {
                 stored: now,
@@ -91,7 +103,9 @@ impl ListingCache {
 
     /// After a change made through this API: the next listing reads the database.
     pub fn clear(&self) {
-        self.entries().clear();
+        let mut entries = self.entries();
+        entries.by_query.clear();
+        entries.epoch += 1;
     }
 }
 
@@ -104,8 +118,12 @@ mod tests {
     fn hit(cache: &ListingCache, key: &str, at: Instant) -> Option<Bytes> {
         match cache.lookup_at(key, at) {
             Lookup::Hit(body) => Some(body),
-            Lookup::Miss => None,
+            Lookup::Miss(_) => None,
         }
+    }
+
+    fn ticket(cache: &ListingCache) -> Ticket {
+        Ticket(cache.entries().epoch)
     }
 
     #[test]
@@ -113,7 +131,7 @@ mod tests {
         let cache = ListingCache::new(TTL);
         let t = Instant::now();
         assert!(hit(&cache, "limit=50", t).is_none());
-        cache.store_at("limit=50", Bytes::from_static(b"page 1"), t);
+        cache.store_at("limit=50", Bytes::from_static(b"page 1"), ticket(&cache), t);
         let soon = t + TTL / 2;
         assert_eq!(
             hit(&cache, "limit=50", soon).as_deref(),
@@ -133,7 +151,12 @@ mod tests {
             Some(&b"page 1"[..]),
             "the others get the old answer meanwhile"
         );
-        cache.store_at("limit=50", Bytes::from_static(b"page 2"), later);
+        cache.store_at(
+            "limit=50",
+            Bytes::from_static(b"page 2"),
+            ticket(&cache),
+            later,
+        );
         assert_eq!(
             hit(&cache, "limit=50", later).as_deref(),
             Some(&b"page 2"[..])
@@ -144,7 +167,7 @@ mod tests {
     fn a_refresh_that_never_comes_back_does_not_pin_the_old_answer() {
         let cache = ListingCache::new(TTL);
         let t = Instant::now();
-        cache.store_at("q", Bytes::from_static(b"old"), t);
+        cache.store_at("q", Bytes::from_static(b"old"), ticket(&cache), t);
         assert!(hit(&cache, "q", t + TTL).is_none());
         assert!(
             hit(&cache, "q", t + TTL * 2).is_none(),
@@ -156,11 +179,11 @@ mod tests {
     fn clear_and_a_zero_ttl_leave_nothing_to_give() {
         let t = Instant::now();
         let cache = ListingCache::new(TTL);
-        cache.store_at("q", Bytes::from_static(b"x"), t);
+        cache.store_at("q", Bytes::from_static(b"x"), ticket(&cache), t);
         cache.clear();
         assert!(hit(&cache, "q", t).is_none());
         let off = ListingCache::new(Duration::ZERO);
-        off.store_at("q", Bytes::from_static(b"x"), t);
+        off.store_at("q", Bytes::from_static(b"x"), ticket(&off), t);
         assert!(hit(&off, "q", t).is_none());
     }
 
@@ -168,8 +191,20 @@ mod tests {
     fn the_cache_stays_bounded() {
         let cache = ListingCache::new(TTL);
         for i in 0..MAX_ENTRIES + 10 {
-            cache.store(&format!("q{i}"), Bytes::from_static(b"x"));
+            cache.store(&format!("q{i}"), Bytes::from_static(b"x"), ticket(&cache));
         }
-        assert!(cache.entries().len() <= MAX_ENTRIES);
+        assert!(cache.entries().by_query.len() <= MAX_ENTRIES);
+    }
+
+    #[test]
+    fn a_page_read_before_a_clear_is_not_stored_after_it() {
+        let cache = ListingCache::new(TTL);
+        let t = Instant::now();
+        let Lookup::Miss(before) = cache.lookup_at("q", t) else {
+            panic!("nothing stored yet");
+        };
+        cache.clear();
+        cache.store_at("q", Bytes::from_static(b"stale"), before, t);
+        assert!(hit(&cache, "q", t).is_none());
     }
 }
