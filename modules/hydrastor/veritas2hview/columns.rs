@@ -15,7 +15,7 @@ use std::fmt::Display;
 pub struct Columns {
     pub spec: &'static TableSpec,
     /// One vector per column of `spec.all_columns()`, all of the same length.
-    pub values: Vec<Vec<Option<String>>>,
+    values: Vec<Vec<Option<String>>>,
     /// Where each key has its row, so a key seen again replaces its row (the last wins, as
     /// one statement cannot update a row twice).
     rows_by_key: HashMap<Vec<Option<String>>, usize>,
