@@ -45,13 +45,13 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         Duration::from_secs(60),
         stop.clone(),
     );
-    let workers = Arc::new(WorkerPool {
-        config: config.clone(),
-        pool: pool.clone(),
-        registry: Arc::new(modules::registry()),
+    let workers = Arc::new(WorkerPool::new(
+        config.clone(),
+        pool.clone(),
+        Arc::new(modules::registry()),
         wake,
-        worker_id: worker_identity(),
-    });
+        worker_identity(),
+    ));
     tracing::info!(worker = %workers.worker_id, concurrency = config.workers.concurrency, "workers starting");
     let workers_task = tokio::spawn(workers.run(stop.clone()));
 

@@ -268,7 +268,7 @@ fn job(
         category: location.category.clone(),
         job_type: location.job_type.clone(),
         job_group: location.group.clone(),
-        state: state.as_str().into(),
+        state,
         inbox_path: None,
         metadata: json!({}),
         dedupe_key: None,

@@ -56,7 +56,7 @@ impl World {
             category: "hydrastor".into(),
             job_type: job_type.into(),
             job_group: group.into(),
-            state: "queued".into(),
+            state: shared_modules::jobs::JobState::Queued,
             inbox_path: Some(inbox.to_string_lossy().to_string()),
             metadata: json!({}),
             dedupe_key: None,

@@ -15,21 +15,17 @@ async fn main() -> anyhow::Result<()> {
         std::time::Duration::from_secs(5),
     )?;
     let mut registry = Registry::new();
-    registry.register(
-        "test",
-        "sleep",
-        Arc::new(shared_modules::testing::SleepHandler),
-    );
+    registry.register("test", "sleep", shared_modules::testing::SleepHandler)?;
     let wake = Arc::new(tokio::sync::Notify::new());
     let stop = CancellationToken::new();
     let _listener = spawn_listener(config.database.url.clone(), wake.clone(), stop.clone());
-    let workers = Arc::new(WorkerPool {
+    let workers = Arc::new(WorkerPool::new(
         config,
         pool,
-        registry: Arc::new(registry),
+        Arc::new(registry),
         wake,
-        worker_id: worker_identity(),
-    });
+        worker_identity(),
+    ));
     println!("worker {} ready", workers.worker_id);
     workers.run(stop).await;
     Ok(())

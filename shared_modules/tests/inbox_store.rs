@@ -82,10 +82,10 @@ async fn the_sweeper_removes_a_promoted_directory_whose_job_never_committed_and_
     let kept_path = kept.path.clone();
     std::mem::forget(kept);
 
-    // A staging directory of a crashed process.
-    let stale = Staging::new(root.path()).unwrap();
-    stale.write_file("message.eml", b"half").unwrap();
-    std::mem::forget(stale);
+    // A staging directory of a crashed process (its lock died with it).
+    let stale = root.path().join(".staging/4242-0-1");
+    std::fs::create_dir_all(&stale).unwrap();
+    std::fs::write(stale.join("message.eml"), b"half").unwrap();
 
     let young = sweep(&mut conn, root.path(), Duration::from_secs(3600))
         .await
@@ -114,5 +114,31 @@ async fn the_sweeper_removes_a_promoted_directory_whose_job_never_committed_and_
             .unwrap()
             .next()
             .is_none()
+    );
+}
+
+/// A download that takes longer than the grace period is still being written: the sweeper
+/// must leave it alone (it removed it once, and the upload was lost).
+#[tokio::test]
+async fn the_sweeper_never_removes_a_staging_directory_still_being_written() {
+    let db = TestDb::new().await;
+    let pool = db.pool();
+    let mut conn = pool.get().await.unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let staging = Staging::new(root.path()).unwrap();
+    let (path, mut file) = staging.create_file("dump.tar.gz").unwrap();
+    std::io::Write::write_all(&mut file, b"first bytes").unwrap();
+    let report = sweep(&mut conn, root.path(), Duration::ZERO).await.unwrap();
+    assert_eq!(
+        report.staging_removed, 0,
+        "a staging directory being written was removed"
+    );
+    std::io::Write::write_all(&mut file, b", more bytes").unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), b"first bytes, more bytes");
+    let dir = staging.path().to_path_buf();
+    drop(staging);
+    assert!(
+        !dir.exists(),
+        "a dropped staging directory is removed by its owner"
     );
 }

@@ -7,9 +7,10 @@ use diesel::sql_types::BigInt;
 use diesel_async::RunQueryDsl;
 use serde_json::json;
 use shared_modules::db::DbPool;
-use shared_modules::jobs::{Job, QueueSettings, enqueue, events_of, find_job, reap_once};
+use shared_modules::jobs::{QueueSettings, enqueue, events_of, reap_once};
 use shared_modules::testing::{
-    TEST_EFFECTS_TABLE, TestDb, sleep_job, sleep_registry, start_workers, test_config, wait_for,
+    TEST_EFFECTS_TABLE, TestDb, add_job as add, effect_runs, job_by_id as job, sleep_job,
+    sleep_registry, start_workers, test_config, wait_for, wait_job_state as wait_state,
 };
 use std::time::Duration;
 
@@ -22,39 +23,6 @@ async fn setup() -> (TestDb, DbPool, tempfile::TempDir) {
         .await
         .unwrap();
     (db, pool, tempfile::tempdir().unwrap())
-}
-
-async fn job(pool: &DbPool, id: i64) -> Job {
-    let mut conn = pool.get().await.unwrap();
-    find_job(&mut conn, id).await.unwrap().expect("job exists")
-}
-
-async fn add(pool: &DbPool, new: shared_modules::jobs::NewJob) -> i64 {
-    let mut conn = pool.get().await.unwrap();
-    enqueue(&mut conn, &new).await.unwrap().job.id
-}
-
-async fn wait_state(pool: &DbPool, id: i64, state: &str, within: Duration) -> Job {
-    wait_for(&format!("job {id} to be {state}"), within, || async {
-        let j = job(pool, id).await;
-        (j.state == state).then_some(j)
-    })
-    .await
-}
-
-async fn effect_runs(pool: &DbPool, id: i64) -> i32 {
-    #[derive(diesel::QueryableByName)]
-    struct Runs {
-        #[diesel(sql_type = diesel::sql_types::Integer)]
-        runs: i32,
-    }
-    let mut conn = pool.get().await.unwrap();
-    diesel::sql_query("SELECT runs FROM test_effects WHERE job_id = $1")
-        .bind::<BigInt, _>(id)
-        .get_result::<Runs>(&mut conn)
-        .await
-        .map(|r| r.runs)
-        .unwrap_or(0)
 }
 
 #[tokio::test]

@@ -7,38 +7,35 @@ use diesel_async::AsyncPgConnection;
 use serde_json::json;
 use shared_modules::config::TypeConfig;
 use shared_modules::jobs::{
-    HandlerFuture, JobContext, JobFailure, JobHandler, Registry, enqueue, events_of, find_job,
+    JobContext, JobFailure, JobHandler, Registry, enqueue, events_of, find_job,
 };
 use shared_modules::testing::{TestDb, sleep_job, start_workers, test_config, wait_for};
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// Reads `message.eml` from the work dir; fails permanently when it says "bad".
 struct ReadsWorkDir;
 
 impl JobHandler for ReadsWorkDir {
-    fn run<'a>(
-        &'a self,
-        ctx: &'a JobContext,
-        _conn: &'a mut AsyncPgConnection,
-    ) -> HandlerFuture<'a> {
-        Box::pin(async move {
-            let dir = ctx
-                .work_dir
-                .clone()
-                .ok_or_else(|| JobFailure::permanent("no work dir"))?;
-            assert!(
-                dir.starts_with(ctx.config.paths.root.join("tmp")),
-                "the module works on the tmp copy"
-            );
-            let text = std::fs::read_to_string(dir.join("message.eml"))
-                .map_err(|e| JobFailure::permanent(e.to_string()))?;
-            if text == "bad" {
-                return Err(JobFailure::permanent("message.eml:1: bad input"));
-            }
-            Ok(json!({ "bytes": text.len() }))
-        })
+    async fn run(
+        &self,
+        ctx: &JobContext,
+        _conn: &mut AsyncPgConnection,
+    ) -> Result<serde_json::Value, JobFailure> {
+        let dir = ctx
+            .work_dir
+            .clone()
+            .ok_or_else(|| JobFailure::permanent("no work dir"))?;
+        assert!(
+            dir.starts_with(ctx.config.paths.root.join("tmp")),
+            "the module works on the tmp copy"
+        );
+        let text = std::fs::read_to_string(dir.join("message.eml"))
+            .map_err(|e| JobFailure::permanent(e.to_string()))?;
+        if text == "bad" {
+            return Err(JobFailure::permanent("message.eml:1: bad input"));
+        }
+        Ok(json!({ "bytes": text.len() }))
     }
 }
 
@@ -63,7 +60,7 @@ async fn run_one(
     let mut conn = pool.get().await.unwrap();
     let id = enqueue(&mut conn, &new).await.unwrap().job.id;
     let mut registry = Registry::new();
-    registry.register("test", "files", Arc::new(ReadsWorkDir));
+    registry.register("test", "files", ReadsWorkDir).unwrap();
     let workers = start_workers(&config, &pool, registry, false);
     let job = wait_for("the job to end", Duration::from_secs(10), || async {
         let mut conn = pool.get().await.unwrap();

@@ -94,9 +94,9 @@ async fn reprocessing_by_filter_shows_progress_and_requeues_every_match() {
     for i in 0..25 {
         let mut job = shared_modules::testing::sleep_job(serde_json::json!({}));
         job.state = if i % 5 == 0 {
-            "queued".into()
+            shared_modules::jobs::JobState::Queued
         } else {
-            "error".into()
+            shared_modules::jobs::JobState::Error
         };
         shared_modules::jobs::enqueue(&mut conn, &job)
             .await

@@ -5,6 +5,7 @@ mod auth;
 mod error;
 mod health;
 mod jobs;
+mod key_locks;
 mod listing_cache;
 mod metrics;
 mod veritas2hview;
@@ -27,6 +28,8 @@ pub struct AppState {
     pub keys: ApiKeys,
     pub store: Arc<ObjectStore>,
     pub listing: Arc<listing_cache::ListingCache>,
+    /// Objects being downloaded by a trigger: one download per object at a time.
+    pub downloads: Arc<key_locks::KeyLocks>,
 }
 
 impl AppState {
@@ -42,6 +45,7 @@ impl AppState {
             keys,
             store,
             listing,
+            downloads: Arc::default(),
         }
     }
 }

@@ -1,11 +1,11 @@
 //! `POST /api/1.0/veritas2hview/update` `{uid, customer, grid, s3_path}`: a customer uploaded
 //! a NetBackup export to the `veritas2hview` bucket; fetch it into the inbox and queue its job.
 //! The same object (bucket, key, ETag) triggered again, even concurrently, gives the same job.
+//! No database connection is held while the object downloads.
 
 use super::{ApiError, AppState};
 use actix_web::{HttpResponse, web};
-use diesel::sql_types::Text;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection};
 use serde::Deserialize;
 use serde_json::json;
 use shared_modules::db::DbError;
@@ -79,28 +79,10 @@ pub async fn update(
     let valid = validate(&state, body.into_inner())?;
     let info = state.store.head(&valid.key).await.map_err(store_error)?;
     let dedupe_key = format!("s3:{}/{}@{}", state.store.bucket, valid.key, info.etag);
-
-    // One download per object at a time, across API processes: hold an advisory lock on the
-    // key for the duration (released with the connection if anything goes wrong).
-    let mut lock = state
-        .pool
-        .get()
-        .await
-        .map_err(|e| ApiError::from(DbError::from(e)))?;
-    diesel::sql_query("SELECT pg_advisory_lock(hashtextextended($1, 0))")
-        .bind::<Text, _>(&dedupe_key)
-        .execute(&mut lock)
-        .await?;
-    let outcome = fetch_and_queue(&state, &valid, &info, &dedupe_key, &mut lock).await;
-    let unlock = diesel::sql_query("SELECT pg_advisory_unlock(hashtextextended($1, 0))")
-        .bind::<Text, _>(&dedupe_key)
-        .execute(&mut lock)
-        .await;
-    if unlock.is_err() {
-        // A connection that may still hold the lock must not go back to the pool.
-        let _ = deadpool::managed::Object::take(lock);
-    }
-    let (job_id, status, created) = outcome?;
+    // One download per object at a time; waiting holds no database connection, and the
+    // download holds none either (a slow store must not starve the pool).
+    let _one_at_a_time = state.downloads.lock(&dedupe_key).await;
+    let (job_id, status, created) = fetch_and_queue(&state, &valid, &info, &dedupe_key).await?;
     tracing::info!(job.id = job_id, customer = %valid.location.customer, key = %valid.key, created, "upload trigger");
     let body = json!({ "job_id": job_id, "status": status, "existing": !created });
     Ok(if created {
@@ -110,14 +92,21 @@ pub async fn update(
     })
 }
 
+async fn conn(state: &AppState) -> Result<shared_modules::db::PooledConn, ApiError> {
+    state
+        .pool
+        .get()
+        .await
+        .map_err(|e| ApiError::from(DbError::from(e)))
+}
+
 async fn fetch_and_queue(
     state: &AppState,
     valid: &Valid,
     info: &shared_modules::object_store::ObjectInfo,
     dedupe_key: &str,
-    conn: &mut AsyncPgConnection,
-) -> Result<(i64, String, bool), ApiError> {
-    if let Some((id, status)) = existing(conn, dedupe_key).await? {
+) -> Result<(i64, JobState, bool), ApiError> {
+    if let Some((id, status)) = existing(&mut *conn(state).await?, dedupe_key).await? {
         return Ok((id, status, false));
     }
     let root = &state.config.paths.root;
@@ -165,7 +154,7 @@ async fn fetch_and_queue(
         category: valid.location.category.clone(),
         job_type: valid.location.job_type.clone(),
         job_group: valid.location.group.clone(),
-        state: JobState::Queued.as_str().into(),
+        state: JobState::Queued,
         inbox_path: None,
         metadata,
         dedupe_key: Some(dedupe_key.to_string()),
@@ -183,13 +172,13 @@ async fn fetch_and_queue(
             .map_err(|e| e.to_string())?;
         Ok(found.map(|(id, _, path)| (id, path)))
     };
-    match commit_job(conn, root, promoted, job, confirm).await? {
-        Commit::Created { job_id, .. } => Ok((job_id, JobState::Queued.as_str().into(), true)),
+    let mut conn = conn(state).await?;
+    match commit_job(&mut conn, root, promoted, job, confirm).await? {
+        Commit::Created { job_id, .. } => Ok((job_id, JobState::Queued, true)),
         Commit::Duplicate { job_id } => {
-            let status = existing(conn, dedupe_key)
+            let status = existing(&mut conn, dedupe_key)
                 .await?
-                .map(|(_, s)| s)
-                .unwrap_or_default();
+                .map_or(JobState::Queued, |(_, s)| s);
             Ok((job_id, status, false))
         }
     }
@@ -198,7 +187,7 @@ async fn fetch_and_queue(
 async fn existing(
     conn: &mut AsyncPgConnection,
     key: &str,
-) -> Result<Option<(i64, String)>, diesel::result::Error> {
+) -> Result<Option<(i64, JobState)>, diesel::result::Error> {
     Ok(job_for_key(conn, key)
         .await?
         .map(|(id, state, _)| (id, state)))

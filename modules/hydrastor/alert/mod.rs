@@ -7,7 +7,7 @@ use crate::hydrastor::{grid_zone, text};
 use diesel_async::AsyncPgConnection;
 use parse::Alert;
 use serde_json::json;
-use shared_modules::jobs::{HandlerFuture, JobContext, JobFailure, JobHandler};
+use shared_modules::jobs::{JobContext, JobFailure, JobHandler};
 use std::path::Path;
 
 pub struct AlertModule;
@@ -30,22 +30,20 @@ pub fn read(dir: &Path) -> Result<Read, String> {
 }
 
 impl JobHandler for AlertModule {
-    fn run<'a>(
-        &'a self,
-        ctx: &'a JobContext,
-        conn: &'a mut AsyncPgConnection,
-    ) -> HandlerFuture<'a> {
-        Box::pin(async move {
-            let job = &ctx.job;
-            let dir = ctx.files()?;
-            let read = read(dir).map_err(JobFailure::permanent)?;
-            let written =
-                store::store(conn, &job.customer, &read.alerts, job.id, job.created_at).await?;
-            Ok(json!({
-                "source": read.source,
-                "alerts": read.alerts.len(),
-                "rows": { "hydrastor_alerts": written },
-            }))
-        })
+    async fn run(
+        &self,
+        ctx: &JobContext,
+        conn: &mut AsyncPgConnection,
+    ) -> Result<serde_json::Value, JobFailure> {
+        let job = &ctx.job;
+        let dir = ctx.files()?;
+        let read = read(dir).map_err(JobFailure::permanent)?;
+        let written =
+            store::store(conn, &job.customer, &read.alerts, job.id, job.created_at).await?;
+        Ok(json!({
+            "source": read.source,
+            "alerts": read.alerts.len(),
+            "rows": { "hydrastor_alerts": written },
+        }))
     }
 }

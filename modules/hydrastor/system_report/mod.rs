@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use diesel_async::AsyncPgConnection;
 use parse::SystemReport;
 use serde_json::json;
-use shared_modules::jobs::{HandlerFuture, JobContext, JobFailure, JobHandler};
+use shared_modules::jobs::{JobContext, JobFailure, JobHandler};
 use std::path::Path;
 
 pub struct SystemReportModule;
@@ -44,32 +44,30 @@ pub fn read(dir: &Path, subject_grid: &str) -> Result<Read, String> {
 }
 
 impl JobHandler for SystemReportModule {
-    fn run<'a>(
-        &'a self,
-        ctx: &'a JobContext,
-        conn: &'a mut AsyncPgConnection,
-    ) -> HandlerFuture<'a> {
-        Box::pin(async move {
-            let job = &ctx.job;
-            let dir = ctx.files()?;
-            let read = read(dir, &job.job_group).map_err(JobFailure::permanent)?;
-            let complete = store::Complete {
-                customer: &job.customer,
-                grid_name: &read.grid_name,
-                report_time: read.report_time,
-                report: &read.report,
-                job_id: job.id,
-            };
-            let rows = store::store(conn, &complete).await?;
-            Ok(json!({
-                "source": read.source,
-                "grid": read.grid_name,
-                "report_time": read.report_time,
-                "nodes": read.report.nodes.len(),
-                "filesystems": read.report.filesystems.len(),
-                "unknown_sections": read.report.extra.keys().collect::<Vec<_>>(),
-                "rows": rows,
-            }))
-        })
+    async fn run(
+        &self,
+        ctx: &JobContext,
+        conn: &mut AsyncPgConnection,
+    ) -> Result<serde_json::Value, JobFailure> {
+        let job = &ctx.job;
+        let dir = ctx.files()?;
+        let read = read(dir, &job.job_group).map_err(JobFailure::permanent)?;
+        let complete = store::Complete {
+            customer: &job.customer,
+            grid_name: &read.grid_name,
+            report_time: read.report_time,
+            report: &read.report,
+            job_id: job.id,
+        };
+        let rows = store::store(conn, &complete).await?;
+        Ok(json!({
+            "source": read.source,
+            "grid": read.grid_name,
+            "report_time": read.report_time,
+            "nodes": read.report.nodes.len(),
+            "filesystems": read.report.filesystems.len(),
+            "unknown_sections": read.report.extra.keys().collect::<Vec<_>>(),
+            "rows": rows,
+        }))
     }
 }

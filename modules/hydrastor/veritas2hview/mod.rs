@@ -14,7 +14,7 @@ use diesel_async::AsyncPgConnection;
 use reader::FileReport;
 use serde_json::{Map, Value, json};
 use shared_modules::archive::{self, Extracted};
-use shared_modules::jobs::{HandlerFuture, JobContext, JobFailure, JobHandler};
+use shared_modules::jobs::{JobContext, JobFailure, JobHandler};
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
@@ -51,61 +51,60 @@ fn upload_in(dir: &Path) -> Result<(std::path::PathBuf, String), JobFailure> {
 }
 
 impl JobHandler for Veritas2HviewModule {
-    fn run<'a>(
-        &'a self,
-        ctx: &'a JobContext,
-        conn: &'a mut AsyncPgConnection,
-    ) -> HandlerFuture<'a> {
-        Box::pin(async move {
-            let job = &ctx.job;
-            let dir = ctx.files()?.to_path_buf();
-            let (upload, original) = upload_in(&dir)?;
-            let limits = ctx.config.archives;
-            let dest = dir.join("extracted");
-            let files = tokio::task::spawn_blocking(
-                move || -> Result<Vec<Extracted>, archive::ExtractError> {
-                    std::fs::create_dir_all(&dest)?;
-                    archive::extract(&upload, &original, &dest, limits)
-                },
-            )
-            .await
-            .map_err(|e| JobFailure::transient(e.to_string()))?
-            .map_err(|e| {
-                if e.is_permanent() {
-                    JobFailure::permanent(e.to_string())
-                } else {
-                    JobFailure::transient(e.to_string())
-                }
-            })?;
-
-            let owner = store::Owner {
-                customer: &job.customer,
-                grid: &job.job_group,
-                job_id: job.id,
-            };
-            let mut rows: Map<String, Value> = Map::new();
-            let mut reports = Vec::new();
-            let mut skipped = Vec::new();
-            for file in files {
-                let line =
-                    first_line(&file.path).map_err(|e| JobFailure::transient(e.to_string()))?;
-                let Some(format) = sniff::sniff(&line) else {
-                    skipped.push(json!({ "file": file.original, "reason": "not a recognised NetBackup export" }));
-                    continue;
-                };
-                let report = read_and_store(conn, &owner, &file, format, &mut rows).await?;
-                if report.records == 0 && report.bad_records > 0 {
-                    return Err(JobFailure::permanent(format!(
-                        "{}: no record could be read ({})",
-                        report.file,
-                        report.first_bad.join("; ")
-                    )));
-                }
-                reports.push(report);
+    async fn run(
+        &self,
+        ctx: &JobContext,
+        conn: &mut AsyncPgConnection,
+    ) -> Result<serde_json::Value, JobFailure> {
+        let job = &ctx.job;
+        let dir = ctx.files()?.to_path_buf();
+        let (upload, original) = upload_in(&dir)?;
+        let limits = ctx.config.archives;
+        let dest = dir.join("extracted");
+        let files = tokio::task::spawn_blocking(
+            move || -> Result<Vec<Extracted>, archive::ExtractError> {
+                std::fs::create_dir_all(&dest)?;
+                archive::extract(&upload, &original, &dest, limits)
+            },
+        )
+        .await
+        .map_err(|e| JobFailure::transient(e.to_string()))?
+        .map_err(|e| {
+            if e.is_permanent() {
+                JobFailure::permanent(e.to_string())
+            } else {
+                JobFailure::transient(e.to_string())
             }
-            let bad: u64 = reports.iter().map(|r| r.bad_records).sum();
-            Ok(json!({ "files": reports, "skipped": skipped, "bad_records": bad, "rows": rows }))
-        })
+        })?;
+
+        let owner = store::Owner {
+            customer: &job.customer,
+            grid: &job.job_group,
+            job_id: job.id,
+        };
+        let mut rows: Map<String, Value> = Map::new();
+        let mut reports = Vec::new();
+        let mut skipped = Vec::new();
+        for file in files {
+            let line = first_line(&file.path).map_err(|e| JobFailure::transient(e.to_string()))?;
+            let Some(format) = sniff::sniff(&line) else {
+                skipped.push(
+                    json!({ "file": file.original, "reason": "not a recognised NetBackup export" }),
+                );
+                continue;
+            };
+            let report = read_and_store(conn, &owner, &file, format, &mut rows).await?;
+            if report.records == 0 && report.bad_records > 0 {
+                return Err(JobFailure::permanent(format!(
+                    "{}: no record could be read ({})",
+                    report.file,
+                    report.first_bad.join("; ")
+                )));
+            }
+            reports.push(report);
+        }
+        let bad: u64 = reports.iter().map(|r| r.bad_records).sum();
+        Ok(json!({ "files": reports, "skipped": skipped, "bad_records": bad, "rows": rows }))
     }
 }
 

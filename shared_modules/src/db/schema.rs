@@ -26,6 +26,7 @@ diesel::table! {
         started_at -> Nullable<Timestamptz>,
         finished_at -> Nullable<Timestamptz>,
         updated_at -> Timestamptz,
+        progress -> Nullable<Jsonb>,
     }
 }
 

@@ -1,7 +1,7 @@
 use super::{PENDING_DIR, STAGING_DIR};
 use crate::paths::datetime_dir_name;
 use chrono::{DateTime, Utc};
-use rustix::fs::{CWD, RenameFlags, renameat_with};
+use rustix::fs::{CWD, FlockOperation, RenameFlags, flock, renameat_with};
 use sha2::{Digest, Sha256};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -9,11 +9,14 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// A private directory on the same filesystem as `inbox/`, filled before it becomes visible.
-/// Dropped without `promote`: it is removed.
+/// Dropped without `promote`: it is removed. While it exists its writer holds an exclusive
+/// `flock` on it, so the sweeper never removes a delivery still being written, however
+/// long a download takes.
 pub struct Staging {
     root: PathBuf,
     dir: PathBuf,
     promoted: bool,
+    _lock: File,
 }
 
 pub struct Promoted {
@@ -45,10 +48,13 @@ impl Staging {
         fs::create_dir_all(&parent)?;
         let dir = parent.join(unique_name());
         fs::create_dir(&dir)?;
+        let lock = File::open(&dir)?;
+        flock(&lock, FlockOperation::NonBlockingLockExclusive)?;
         Ok(Staging {
             root: root.to_path_buf(),
             dir,
             promoted: false,
+            _lock: lock,
         })
     }
 
@@ -218,4 +224,16 @@ fn create_dir_all_synced(dir: &Path) -> io::Result<()> {
         fsync_dir(parent)?;
     }
     Ok(())
+}
+
+/// True while some process still writes into the staging directory `dir` (it holds the
+/// lock `Staging` takes).
+pub fn in_use(dir: &Path) -> bool {
+    let Ok(handle) = File::open(dir) else {
+        return false;
+    };
+    match flock(&handle, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => false,
+        Err(e) => e == rustix::io::Errno::WOULDBLOCK,
+    }
 }

@@ -1,8 +1,8 @@
 //! Cleans what a crashed delivery left behind: staging directories, and inbox directories
-//! whose job row never committed. Only entries older than `grace` are touched, so a
-//! delivery still in progress (bounded by the mailhandler's deadline) is never disturbed.
+//! whose job row never committed. Only entries older than `grace` are touched, and never a
+//! staging directory whose writer still holds its lock (a slow download may take hours).
 
-use super::staging::discard_promoted;
+use super::staging::{discard_promoted, in_use};
 use super::{PENDING_DIR, STAGING_DIR};
 use crate::jobs::job_for_key;
 use diesel_async::AsyncPgConnection;
@@ -33,7 +33,8 @@ pub async fn sweep(
     let mut report = SweepReport::default();
     if let Ok(entries) = fs::read_dir(root.join(STAGING_DIR)) {
         for entry in entries.flatten() {
-            if older_than(&entry.path(), grace) && fs::remove_dir_all(entry.path()).is_ok() {
+            let path = entry.path();
+            if older_than(&path, grace) && !in_use(&path) && fs::remove_dir_all(&path).is_ok() {
                 report.staging_removed += 1;
             }
         }

@@ -1,5 +1,6 @@
 //! What a parsing module implements, and the registry the worker dispatches through.
 
+use super::attempts::Attempt;
 use super::events::NewEvent;
 use super::model::Job;
 use crate::config::Config;
@@ -31,6 +32,27 @@ impl JobFailure {
     pub fn is_permanent(&self) -> bool {
         matches!(self, JobFailure::Permanent(_))
     }
+
+    /// A task of the job's (a parser on a blocking thread) that panicked or was stopped:
+    /// a panic is a bug the same input would hit again, so it is permanent.
+    pub fn from_join(e: tokio::task::JoinError) -> Self {
+        match e.try_into_panic() {
+            Ok(payload) => JobFailure::permanent(format!(
+                "the module panicked: {}",
+                panic_message(payload.as_ref())
+            )),
+            Err(e) => JobFailure::transient(format!("the module's task was stopped: {e}")),
+        }
+    }
+}
+
+/// The text a panic was raised with (`panic!("…")` gives a `&str` or a `String`).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_string())
 }
 
 /// A database error inside a handler is treated as transient: the job is retried.
@@ -48,6 +70,8 @@ pub struct JobContext {
     /// The tmp copy of the job's inbox directory, which the module reads (None for a job
     /// without files).
     pub work_dir: Option<std::path::PathBuf>,
+    /// This attempt as the heartbeat sees it: its cancellation and its progress.
+    pub attempt: Arc<Attempt>,
     /// The attempt's event trail, written with its outcome (one statement, in the same
     /// transaction as `done`, or with the failure).
     events: Mutex<Vec<NewEvent>>,
@@ -55,11 +79,22 @@ pub struct JobContext {
 
 impl JobContext {
     pub fn new(job: Job, config: Arc<Config>, worker_id: String) -> Self {
+        let attempt = Arc::new(Attempt::new(job.id, job.attempts));
+        Self::for_attempt(job, config, worker_id, attempt)
+    }
+
+    pub fn for_attempt(
+        job: Job,
+        config: Arc<Config>,
+        worker_id: String,
+        attempt: Arc<Attempt>,
+    ) -> Self {
         Self {
             job,
             config,
             worker_id,
             work_dir: None,
+            attempt,
             events: Mutex::new(Vec::new()),
         }
     }
@@ -69,6 +104,22 @@ impl JobContext {
         self.work_dir
             .as_deref()
             .ok_or_else(|| JobFailure::permanent("the job has no files"))
+    }
+
+    /// Err once the job was cancelled (or taken from this worker): long modules call this
+    /// between batches, and the error rolls their transaction back.
+    pub fn check_cancelled(&self) -> Result<(), JobFailure> {
+        if self.attempt.cancel.is_cancelled() {
+            Err(JobFailure::permanent("cancelled while running"))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Replaces what the job reports as done so far (`{"bytes_read": …, "rows": …}`); the
+    /// heartbeat writes it to the job row within a second or so.
+    pub fn progress(&self, progress: serde_json::Value) {
+        self.attempt.set_progress(progress);
     }
 
     /// Adds a step to the job's trail.
@@ -88,21 +139,52 @@ impl JobContext {
     }
 }
 
+/// A module's entry point, written as `async fn run(&self, ctx, conn) -> Result<…>`. `conn`
+/// is inside the transaction that also marks the job `done`, so a job's rows and its
+/// completion commit together (or not at all). The returned JSON is the job's result
+/// summary (rows upserted, files skipped, …).
+pub trait JobHandler: Send + Sync + 'static {
+    fn run(
+        &self,
+        ctx: &JobContext,
+        conn: &mut AsyncPgConnection,
+    ) -> impl Future<Output = Result<serde_json::Value, JobFailure>> + Send;
+}
+
 pub type HandlerFuture<'a> =
     Pin<Box<dyn Future<Output = Result<serde_json::Value, JobFailure>> + Send + 'a>>;
 
-/// A module's entry point. `conn` is inside the transaction that also marks the job `done`,
-/// so a job's rows and its completion commit together (or not at all). The returned JSON is
-/// the job's result summary (rows upserted, files skipped, …).
-pub trait JobHandler: Send + Sync {
-    fn run<'a>(&'a self, ctx: &'a JobContext, conn: &'a mut AsyncPgConnection)
-    -> HandlerFuture<'a>;
+/// The one adapter from a module's `async fn` to what the registry stores.
+pub trait DynJobHandler: Send + Sync {
+    fn run_boxed<'a>(
+        &'a self,
+        ctx: &'a JobContext,
+        conn: &'a mut AsyncPgConnection,
+    ) -> HandlerFuture<'a>;
+}
+
+impl<H: JobHandler> DynJobHandler for H {
+    fn run_boxed<'a>(
+        &'a self,
+        ctx: &'a JobContext,
+        conn: &'a mut AsyncPgConnection,
+    ) -> HandlerFuture<'a> {
+        Box::pin(self.run(ctx, conn))
+    }
+}
+
+/// Two modules claimed the same (category, type).
+#[derive(Debug, thiserror::Error)]
+#[error("a handler for {category}/{job_type} is already registered")]
+pub struct DuplicateHandler {
+    pub category: String,
+    pub job_type: String,
 }
 
 /// Handlers keyed by (category, type).
 #[derive(Default, Clone)]
 pub struct Registry {
-    handlers: HashMap<(String, String), Arc<dyn JobHandler>>,
+    handlers: HashMap<(String, String), Arc<dyn DynJobHandler>>,
 }
 
 impl Registry {
@@ -110,18 +192,25 @@ impl Registry {
         Self::default()
     }
 
-    pub fn register(
+    /// Adds `handler` for `category/job_type`; a second handler for the same pair is refused.
+    pub fn register<H: JobHandler>(
         &mut self,
         category: &str,
         job_type: &str,
-        handler: Arc<dyn JobHandler>,
-    ) -> &mut Self {
-        self.handlers
-            .insert((category.to_string(), job_type.to_string()), handler);
-        self
+        handler: H,
+    ) -> Result<&mut Self, DuplicateHandler> {
+        let key = (category.to_string(), job_type.to_string());
+        if self.handlers.contains_key(&key) {
+            return Err(DuplicateHandler {
+                category: key.0,
+                job_type: key.1,
+            });
+        }
+        self.handlers.insert(key, Arc::new(handler));
+        Ok(self)
     }
 
-    pub fn get(&self, category: &str, job_type: &str) -> Option<Arc<dyn JobHandler>> {
+    pub fn get(&self, category: &str, job_type: &str) -> Option<Arc<dyn DynJobHandler>> {
         self.handlers
             .get(&(category.to_string(), job_type.to_string()))
             .cloned()

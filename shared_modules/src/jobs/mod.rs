@@ -5,11 +5,13 @@
 //! - `events`: the per-job event trail.
 //! - `handler`: what a module implements, and the registry keyed by (category, type).
 //! - `worker`: the pool of workers with heartbeat and graceful stop.
+//! - `attempts`: the attempts a process runs, as its heartbeat renews and cancels them.
 //! - `listener`: LISTEN/NOTIFY wake-ups, reconnecting when Postgres restarts.
 //! - `reaper`: expired leases and timeouts.
 //! - `workspace`: a job's inbox, tmp and archive directories.
 //! - `listing`: filtered, paginated reads for the API and `dpctl`.
 
+mod attempts;
 mod events;
 mod handler;
 mod listener;
@@ -20,14 +22,18 @@ mod reaper;
 mod worker;
 mod workspace;
 
+pub use attempts::{Attempt, RunningAttempts};
 pub use events::{EventPhase, JobEvent, NewEvent, events_of, record_event, record_events};
-pub use handler::{HandlerFuture, JobContext, JobFailure, JobHandler, Registry};
+pub use handler::{
+    DuplicateHandler, DynJobHandler, HandlerFuture, JobContext, JobFailure, JobHandler, Registry,
+    panic_message,
+};
 pub use listener::{NOTIFY_CHANNEL, spawn_listener};
 pub use listing::{JobFilter, JobPage, list_jobs};
 pub use model::{Job, JobSource, JobState, NewJob};
 pub use queue::{
-    Enqueued, QueueSettings, cancel_job, claim_next, enqueue, find_job, job_for_key, mark_done,
-    mark_failed, renew_leases, retry_job,
+    Enqueued, LeaseRenewal, QueueSettings, cancel_job, claim_next, enqueue, find_job, job_for_key,
+    mark_done, mark_failed, renew_leases, retry_job,
 };
 pub use reaper::{ReapReport, reap_once, spawn_reaper};
 pub use worker::{WorkerPool, worker_identity};

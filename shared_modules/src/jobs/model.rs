@@ -1,6 +1,11 @@
 use crate::db::schema::jobs;
 use chrono::{DateTime, Utc};
+use diesel::deserialize::{FromSql, FromSqlRow};
+use diesel::expression::AsExpression;
+use diesel::pg::{Pg, PgValue};
 use diesel::prelude::*;
+use diesel::serialize::{Output, ToSql};
+use diesel::sql_types::Text;
 use serde::Serialize;
 
 /// One job row as stored.
@@ -15,7 +20,7 @@ pub struct Job {
     pub job_type: String,
     #[serde(rename = "group")]
     pub job_group: String,
-    pub state: String,
+    pub state: JobState,
     pub inbox_path: Option<String>,
     pub tmp_path: Option<String>,
     pub archive_path: Option<String>,
@@ -33,6 +38,9 @@ pub struct Job {
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
+    /// What a running job has done so far (bytes read, rows stored), renewed by the
+    /// worker's heartbeat; the last figures stay once it ends.
+    pub progress: Option<serde_json::Value>,
 }
 
 /// A job to create. `state` is `queued`, or `quarantined` (with `error` saying why).
@@ -44,7 +52,7 @@ pub struct NewJob {
     pub category: String,
     pub job_type: String,
     pub job_group: String,
-    pub state: String,
+    pub state: JobState,
     pub inbox_path: Option<String>,
     pub metadata: serde_json::Value,
     pub dedupe_key: Option<String>,
@@ -53,7 +61,10 @@ pub struct NewJob {
     pub error: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The `state` column, as a type: the column's CHECK constraint lists the same names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, AsExpression, FromSqlRow, Serialize)]
+#[diesel(sql_type = Text)]
+#[serde(rename_all = "lowercase")]
 pub enum JobState {
     Queued,
     Running,
@@ -87,6 +98,36 @@ impl JobState {
     pub fn parse(text: &str) -> Option<JobState> {
         JobState::ALL.into_iter().find(|s| s.as_str() == text)
     }
+
+    /// Done, error, quarantined or cancelled: nothing will run it again unless retried.
+    pub fn is_final(self) -> bool {
+        !matches!(self, JobState::Queued | JobState::Running)
+    }
+}
+
+impl std::fmt::Display for JobState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for JobState {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl ToSql<Text, Pg> for JobState {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> diesel::serialize::Result {
+        <str as ToSql<Text, Pg>>::to_sql(self.as_str(), out)
+    }
+}
+
+impl FromSql<Text, Pg> for JobState {
+    fn from_sql(bytes: PgValue<'_>) -> diesel::deserialize::Result<Self> {
+        let text = <String as FromSql<Text, Pg>>::from_sql(bytes)?;
+        JobState::parse(&text).ok_or_else(|| format!("unknown job state `{text}`").into())
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,11 +144,5 @@ impl JobSource {
             JobSource::Upload => "upload",
             JobSource::Manual => "manual",
         }
-    }
-}
-
-impl Job {
-    pub fn state(&self) -> Option<JobState> {
-        JobState::parse(&self.state)
     }
 }

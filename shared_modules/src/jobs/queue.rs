@@ -6,7 +6,7 @@ use super::model::{Job, JobState, NewJob};
 use crate::config::JobsConfig;
 use crate::db::schema::jobs;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Double, Integer, Jsonb, Nullable, Text};
+use diesel::sql_types::{Array, BigInt, Double, Integer, Jsonb, Nullable, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 /// The numbers the queue needs from `jobs.*` in the config.
@@ -69,7 +69,7 @@ pub async fn enqueue(conn: &mut AsyncPgConnection, new: &NewJob) -> QueryResult<
     .bind::<Text, _>(&new.category)
     .bind::<Text, _>(&new.job_type)
     .bind::<Text, _>(&new.job_group)
-    .bind::<Text, _>(&new.state)
+    .bind::<Text, _>(new.state)
     .bind::<Nullable<Text>, _>(&new.inbox_path)
     .bind::<Jsonb, _>(&new.metadata)
     .bind::<Nullable<Text>, _>(&new.dedupe_key)
@@ -134,20 +134,47 @@ pub async fn claim_next(
     .optional()
 }
 
-/// Extends the lease of every job `worker` holds; returns how many.
+/// One running attempt as the heartbeat renews it, with the progress it reported since.
+pub struct LeaseRenewal {
+    pub job_id: i64,
+    pub attempts: i32,
+    pub progress: Option<serde_json::Value>,
+}
+
+/// Extends the leases of exactly these attempts of `worker` (an attempt that ended is not
+/// listed, so its lease runs out) and stores their progress. Returns the job ids whose
+/// row is still this attempt's: the others were cancelled, timed out or reaped.
 pub async fn renew_leases(
     conn: &mut AsyncPgConnection,
     worker: &str,
+    attempts: &[LeaseRenewal],
     settings: QueueSettings,
-) -> QueryResult<usize> {
-    diesel::sql_query(
-        "UPDATE jobs SET locked_until = now() + make_interval(secs => $2)
-         WHERE state = 'running' AND locked_by = $1",
+) -> QueryResult<Vec<i64>> {
+    #[derive(QueryableByName)]
+    struct Held {
+        #[diesel(sql_type = BigInt)]
+        id: i64,
+    }
+    let ids: Vec<i64> = attempts.iter().map(|a| a.job_id).collect();
+    let numbers: Vec<i32> = attempts.iter().map(|a| a.attempts).collect();
+    let progress: Vec<Option<serde_json::Value>> =
+        attempts.iter().map(|a| a.progress.clone()).collect();
+    let held: Vec<Held> = diesel::sql_query(
+        "UPDATE jobs SET locked_until = now() + make_interval(secs => $2),
+                progress = COALESCE(mine.progress, jobs.progress)
+         FROM unnest($3::bigint[], $4::int[], $5::jsonb[]) AS mine(id, attempts, progress)
+         WHERE jobs.id = mine.id AND jobs.attempts = mine.attempts
+           AND jobs.state = 'running' AND jobs.locked_by = $1
+         RETURNING jobs.id",
     )
     .bind::<Text, _>(worker)
     .bind::<Double, _>(settings.lease_seconds)
-    .execute(conn)
-    .await
+    .bind::<Array<BigInt>, _>(ids)
+    .bind::<Array<Integer>, _>(numbers)
+    .bind::<Array<Nullable<Jsonb>>, _>(progress)
+    .load(conn)
+    .await?;
+    Ok(held.into_iter().map(|h| h.id).collect())
 }
 
 /// Marks a job done with its result summary and where its files went; run inside the
@@ -190,7 +217,7 @@ pub async fn mark_failed(
     #[derive(QueryableByName)]
     struct NewState {
         #[diesel(sql_type = Text)]
-        state: String,
+        state: JobState,
     }
     let row: Option<NewState> = diesel::sql_query(concat!(
         "UPDATE jobs SET
@@ -213,7 +240,7 @@ pub async fn mark_failed(
     .get_result(conn)
     .await
     .optional()?;
-    Ok(row.and_then(|r| JobState::parse(&r.state)))
+    Ok(row.map(|r| r.state))
 }
 
 /// Puts a finished job (`done`, `error`, `cancelled`) back in the queue with a fresh set of
@@ -227,13 +254,13 @@ pub async fn retry_job(
         return Ok(None);
     };
     let retryable = [JobState::Done, JobState::Error, JobState::Cancelled];
-    if !job.state().is_some_and(|s| retryable.contains(&s)) {
-        return Ok(Some(Err(job.state)));
+    if !retryable.contains(&job.state) {
+        return Ok(Some(Err(job.state.to_string())));
     }
     let updated: Option<Job> =
-        diesel::update(jobs::table.find(id).filter(jobs::state.eq(&job.state)))
+        diesel::update(jobs::table.find(id).filter(jobs::state.eq(job.state)))
             .set((
-                jobs::state.eq(JobState::Queued.as_str()),
+                jobs::state.eq(JobState::Queued),
                 jobs::attempts.eq(0),
                 jobs::run_after.eq(diesel::dsl::now),
                 jobs::error.eq(None::<String>),
@@ -267,13 +294,13 @@ pub async fn cancel_job(
     let Some(job) = find_job(conn, id).await? else {
         return Ok(None);
     };
-    if !matches!(job.state(), Some(JobState::Queued | JobState::Running)) {
-        return Ok(Some(Err(job.state)));
+    if job.state.is_final() {
+        return Ok(Some(Err(job.state.to_string())));
     }
     let updated: Option<Job> =
-        diesel::update(jobs::table.find(id).filter(jobs::state.eq(&job.state)))
+        diesel::update(jobs::table.find(id).filter(jobs::state.eq(job.state)))
             .set((
-                jobs::state.eq(JobState::Cancelled.as_str()),
+                jobs::state.eq(JobState::Cancelled),
                 jobs::locked_by.eq(None::<String>),
                 jobs::locked_until.eq(None::<chrono::DateTime<chrono::Utc>>),
                 jobs::finished_at.eq(diesel::dsl::now),
@@ -299,7 +326,7 @@ pub async fn cancel_job(
 pub async fn job_for_key(
     conn: &mut AsyncPgConnection,
     key: &str,
-) -> QueryResult<Option<(i64, String, Option<String>)>> {
+) -> QueryResult<Option<(i64, JobState, Option<String>)>> {
     jobs::table
         .filter(jobs::dedupe_key.eq(key))
         .select((jobs::id, jobs::state, jobs::inbox_path))

@@ -2,6 +2,7 @@
 //! with backoff, or to `error` after `max_attempts`; jobs running past their timeout go to
 //! `error` with the reason. Safe to run in several processes at once.
 
+use super::model::JobState;
 use super::queue::{QueueSettings, backoff_sql};
 use crate::db::{DbPool, spawn_every};
 use diesel::QueryableByName;
@@ -20,7 +21,7 @@ pub struct ReapReport {
 #[derive(QueryableByName)]
 struct Reaped {
     #[diesel(sql_type = Text)]
-    state: String,
+    state: JobState,
 }
 
 pub async fn reap_once(
@@ -65,8 +66,14 @@ pub async fn reap_once(
     .load(conn)
     .await?;
     Ok(ReapReport {
-        requeued: expired.iter().filter(|r| r.state == "queued").count(),
-        failed: expired.iter().filter(|r| r.state == "error").count(),
+        requeued: expired
+            .iter()
+            .filter(|r| r.state == JobState::Queued)
+            .count(),
+        failed: expired
+            .iter()
+            .filter(|r| r.state == JobState::Error)
+            .count(),
         timed_out: timed_out.len(),
     })
 }

@@ -1,16 +1,21 @@
 //! The worker pool: `concurrency` loops that claim and run jobs, one heartbeat that renews
-//! the leases of this process's jobs, and a graceful stop.
+//! the leases of the attempts really running (and stops those whose job was cancelled or
+//! taken away), and a graceful stop. A module that panics fails its job; the worker goes on.
 
+use super::attempts::RunningAttempts;
 use super::events::{EventPhase, NewEvent, record_events};
-use super::handler::{JobContext, JobFailure, Registry};
+use super::handler::{JobContext, JobFailure, Registry, panic_message};
 use super::model::{Job, JobState};
-use super::queue::{QueueSettings, claim_next, mark_done, mark_failed, renew_leases};
+use super::queue::{LeaseRenewal, QueueSettings, claim_next, mark_done, mark_failed, renew_leases};
 use super::workspace::Workspace;
 use crate::config::Config;
 use crate::db::DbPool;
 use crate::metrics;
 use diesel_async::AsyncConnection;
 use diesel_async::scoped_futures::ScopedFutureExt;
+use futures_util::FutureExt;
+use std::collections::HashSet;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
@@ -40,7 +45,11 @@ pub struct WorkerPool {
     pub registry: Arc<Registry>,
     pub wake: Arc<Notify>,
     pub worker_id: String,
+    running: RunningAttempts,
 }
+
+/// The heartbeat's period at most: a cancel reaches the running work within about this.
+const HEARTBEAT_MAX_PERIOD: Duration = Duration::from_secs(1);
 
 enum AttemptError {
     Failed(JobFailure),
@@ -54,6 +63,23 @@ impl From<diesel::result::Error> for AttemptError {
 }
 
 impl WorkerPool {
+    pub fn new(
+        config: Arc<Config>,
+        pool: DbPool,
+        registry: Arc<Registry>,
+        wake: Arc<Notify>,
+        worker_id: String,
+    ) -> Self {
+        Self {
+            config,
+            pool,
+            registry,
+            wake,
+            worker_id,
+            running: RunningAttempts::default(),
+        }
+    }
+
     fn settings(&self) -> QueueSettings {
         QueueSettings::from(&self.config.jobs)
     }
@@ -88,22 +114,61 @@ impl WorkerPool {
     }
 
     async fn heartbeat(self: Arc<Self>, stop: CancellationToken) {
-        let every = Duration::from_secs_f64(self.config.jobs.lease_seconds / 3.0);
+        let every =
+            Duration::from_secs_f64(self.config.jobs.lease_seconds / 3.0).min(HEARTBEAT_MAX_PERIOD);
+        let mut failing = false;
         loop {
             tokio::select! {
                 _ = stop.cancelled() => return,
                 _ = tokio::time::sleep(every) => {}
             }
-            let result = match self.pool.get().await {
-                Ok(mut conn) => renew_leases(&mut conn, &self.worker_id, self.settings())
-                    .await
-                    .map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
-            };
-            if let Err(e) = result {
-                tracing::warn!(worker = %self.worker_id, error = %e, "could not renew leases");
+            match self.renew().await {
+                Ok(()) if failing => {
+                    failing = false;
+                    tracing::info!(worker = %self.worker_id, "renewing leases again");
+                }
+                Ok(()) => {}
+                Err(e) if !failing => {
+                    failing = true;
+                    tracing::warn!(worker = %self.worker_id, error = %e, "could not renew leases; they expire unless the database answers again");
+                }
+                Err(_) => {}
             }
         }
+    }
+
+    /// Renews the running attempts' leases and writes their progress; an attempt whose row
+    /// is no longer its own is told to stop.
+    async fn renew(&self) -> Result<(), String> {
+        let attempts = self.running.snapshot();
+        if attempts.is_empty() {
+            return Ok(());
+        }
+        let renewals: Vec<LeaseRenewal> = attempts
+            .iter()
+            .map(|a| LeaseRenewal {
+                job_id: a.job_id,
+                attempts: a.attempts,
+                progress: a.take_progress(),
+            })
+            .collect();
+        let mut conn = self.pool.get().await.map_err(|e| e.to_string())?;
+        let held: HashSet<i64> =
+            renew_leases(&mut conn, &self.worker_id, &renewals, self.settings())
+                .await
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .collect();
+        for attempt in attempts.iter().filter(|a| !held.contains(&a.job_id)) {
+            if !attempt.cancel.is_cancelled() {
+                tracing::info!(
+                    job.id = attempt.job_id,
+                    "job cancelled or taken from this worker; stopping it"
+                );
+                attempt.cancel.cancel();
+            }
+        }
+        Ok(())
     }
 
     async fn claim_loop(self: Arc<Self>, slot: usize, stop: CancellationToken) {
@@ -118,7 +183,11 @@ impl WorkerPool {
             }
             match self.claim().await {
                 Ok(Some(job)) => {
-                    self.run_job(job).await;
+                    let run = AssertUnwindSafe(self.run_job(job.clone())).catch_unwind();
+                    if let Err(payload) = run.await {
+                        self.fail_after_panic(job, &panic_message(payload.as_ref()))
+                            .await;
+                    }
                     continue;
                 }
                 Ok(None) => {}
@@ -149,10 +218,27 @@ impl WorkerPool {
         self.run_job_in_span(job).instrument(span).await
     }
 
+    /// Last resort for a panic outside the module (which `attempt` catches itself): the
+    /// job fails for good with the panic's message and the worker goes on.
+    async fn fail_after_panic(&self, job: Job, message: &str) {
+        tracing::error!(job.id = job.id, panic = %message, "running a job panicked; failing it");
+        let ctx = JobContext::new(job.clone(), self.config.clone(), self.worker_id.clone());
+        let failure = JobFailure::permanent(format!("the worker panicked: {message}"));
+        let exit = NewEvent::new(job.id, "run", EventPhase::Exit);
+        self.record_failure(&ctx, &failure, exit).await;
+    }
+
     async fn run_job_in_span(&self, job: Job) {
         let started = Instant::now();
         let timeout = Duration::from_secs(u64::try_from(job.timeout_seconds).unwrap_or(1));
-        let mut ctx = JobContext::new(job.clone(), self.config.clone(), self.worker_id.clone());
+        let running = self.running.start(&job);
+        let cancel = running.attempt.cancel.clone();
+        let mut ctx = JobContext::for_attempt(
+            job.clone(),
+            self.config.clone(),
+            self.worker_id.clone(),
+            running.attempt.clone(),
+        );
         ctx.event(NewEvent::new(job.id, "run", EventPhase::Enter));
         let workspace = Workspace::plan(
             &self.config,
@@ -162,17 +248,16 @@ impl WorkerPool {
         );
         let outcome = match workspace.as_ref() {
             Err(reason) => Err(AttemptError::Failed(JobFailure::permanent(reason.clone()))),
-            Ok(workspace) => match tokio::time::timeout(
-                timeout,
-                self.attempt(&mut ctx, workspace.as_ref(), started),
-            )
-            .await
-            {
-                Ok(outcome) => outcome,
-                Err(_) => Err(AttemptError::Failed(JobFailure::permanent(format!(
-                    "timeout after {} s",
-                    job.timeout_seconds
-                )))),
+            // Dropping the attempt when the job is cancelled drops its connection inside the
+            // open transaction: the pool discards it and Postgres rolls the work back.
+            Ok(workspace) => tokio::select! {
+                timed = tokio::time::timeout(timeout, self.attempt(&mut ctx, workspace.as_ref(), started)) => {
+                    timed.unwrap_or_else(|_| Err(AttemptError::Failed(JobFailure::permanent(format!(
+                        "timeout after {} s",
+                        job.timeout_seconds
+                    )))))
+                }
+                _ = cancel.cancelled() => Err(AttemptError::LostLease),
             },
         };
         if let (Err(_), Ok(Some(workspace))) = (&outcome, &workspace) {
@@ -269,7 +354,15 @@ impl WorkerPool {
         conn.transaction::<_, AttemptError, _>(|tx| {
             async move {
                 let module_started = Instant::now();
-                let result = handler.run(ctx, tx).await;
+                let result = AssertUnwindSafe(handler.run_boxed(ctx, tx))
+                    .catch_unwind()
+                    .await
+                    .unwrap_or_else(|payload| {
+                        Err(JobFailure::permanent(format!(
+                            "the module panicked: {}",
+                            panic_message(payload.as_ref())
+                        )))
+                    });
                 let module_event = NewEvent::new(job.id, "module", EventPhase::Exit)
                     .duration(module_started.elapsed());
                 let summary = match result {
