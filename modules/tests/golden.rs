@@ -18,6 +18,8 @@ fn store_like_mailhandler(raw: &[u8]) -> tempfile::TempDir {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, part.bytes).unwrap();
     }
+    let meta = json!({ "attachments": extracted.attachments });
+    std::fs::write(dir.path().join("meta.json"), meta.to_string()).unwrap();
     dir
 }
 

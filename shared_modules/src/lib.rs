@@ -6,6 +6,7 @@ pub mod archive;
 pub mod config;
 pub mod db;
 pub mod inbox;
+pub mod io_count;
 pub mod jobs;
 pub mod logging;
 pub mod metrics;

@@ -5,9 +5,10 @@
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
-use shared_modules::archive::{ExtractError, Limits, extract};
+use shared_modules::archive::{ExtractError, Limits, extract, extract_until};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use tokio_util::sync::CancellationToken;
 
 fn limits() -> Limits {
     Limits {
@@ -15,6 +16,7 @@ fn limits() -> Limits {
         max_total_bytes: 10 * 1024 * 1024,
         max_path_depth: 8,
         max_nesting: 3,
+        max_ratio: 100,
     }
 }
 
@@ -251,7 +253,12 @@ fn a_gzip_of_zeros_stops_at_the_byte_limit_whatever_it_claims() {
         bomb.len()
     );
     let c = case(&bomb);
-    let err = extract(&c.upload, "zeros.gz", &c.dest, limits()).unwrap_err();
+    // The ratio guard would stop it first: this test is about the byte limit alone.
+    let byte_limit_only = Limits {
+        max_ratio: u64::MAX,
+        ..limits()
+    };
+    let err = extract(&c.upload, "zeros.gz", &c.dest, byte_limit_only).unwrap_err();
     assert!(
         matches!(err, ExtractError::TooLarge { limit, .. } if limit == 10 * 1024 * 1024),
         "{err}"
@@ -303,4 +310,81 @@ fn walkdir_size(p: &Path) -> u64 {
             }
         })
         .sum()
+}
+
+/// Zeros compressed: 256 MiB in about 256 KB. With the default limits (8 GiB in all) only the
+/// ratio guard stops it, within a few MiB of output.
+fn zeros_gzip(mib: usize) -> Vec<u8> {
+    let mut enc = GzEncoder::new(Vec::new(), Compression::best());
+    let zeros = vec![0u8; 1024 * 1024];
+    for _ in 0..mib {
+        enc.write_all(&zeros).unwrap();
+    }
+    enc.finish().unwrap()
+}
+
+#[test]
+fn a_decompression_bomb_is_refused_by_its_ratio_having_written_little() {
+    let bomb = zeros_gzip(256);
+    let c = case(&bomb);
+    let started = std::time::Instant::now();
+    let err = extract(&c.upload, "zeros.gz", &c.dest, Limits::default()).unwrap_err();
+    assert!(
+        matches!(err, ExtractError::TooCompressed { ratio, limit: 100, .. } if ratio > 100),
+        "{err}"
+    );
+    let written = walkdir_size(&c.dest);
+    assert!(
+        written <= 9 * 1024 * 1024,
+        "refused after {written} bytes written"
+    );
+    eprintln!("bomb refused after {:?}", started.elapsed());
+
+    let zipped = zip_with(&[("zeros.txt", &vec![0u8; 32 * 1024 * 1024])]);
+    let c = case(&zipped);
+    let err = extract(&c.upload, "zeros.zip", &c.dest, Limits::default()).unwrap_err();
+    assert!(matches!(err, ExtractError::TooCompressed { .. }), "{err}");
+
+    let inner = tar_with(&[(
+        "zeros.txt",
+        tar::EntryType::Regular,
+        &vec![0u8; 32 * 1024 * 1024],
+    )]);
+    let c = case(&gzip(&inner));
+    let err = extract(&c.upload, "zeros.tar.gz", &c.dest, Limits::default()).unwrap_err();
+    assert!(matches!(err, ExtractError::TooCompressed { .. }), "{err}");
+}
+
+#[test]
+fn text_that_compresses_like_a_real_export_passes_the_ratio_guard() {
+    // bpdbjobs-like lines with varying numbers: about 5-10:1, as real exports.
+    let mut text = String::new();
+    let mut seed = 12345u64;
+    while text.len() < 24 * 1024 * 1024 {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        text.push_str(&format!(
+            "{},0,3,0,policy_{},client{}.example,1765{:06},{},{}\n",
+            seed % 1_000_000,
+            seed % 17,
+            seed % 97,
+            seed % 1_000_000,
+            seed >> 40,
+            seed % 4096
+        ));
+    }
+    let c = case(&gzip(text.as_bytes()));
+    let files = extract(&c.upload, "jobs.txt.gz", &c.dest, Limits::default()).unwrap();
+    assert_eq!(files.len(), 1);
+    assert_eq!(files[0].bytes, text.len() as u64);
+}
+
+#[test]
+fn a_cancelled_extraction_stops() {
+    let c = case(&zeros_gzip(16));
+    let stop = CancellationToken::new();
+    stop.cancel();
+    let err = extract_until(&c.upload, "zeros.gz", &c.dest, Limits::default(), &stop).unwrap_err();
+    assert!(matches!(err, ExtractError::Cancelled), "{err}");
 }

@@ -14,9 +14,12 @@ use diesel_async::AsyncPgConnection;
 use reader::FileReport;
 use serde_json::{Map, Value, json};
 use shared_modules::archive::{self, Extracted};
+use shared_modules::io_count::CountingReader;
 use shared_modules::jobs::{JobContext, JobFailure, JobHandler};
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 pub struct Veritas2HviewModule;
 
@@ -61,14 +64,16 @@ impl JobHandler for Veritas2HviewModule {
         let (upload, original) = upload_in(&dir)?;
         let limits = ctx.config.archives;
         let dest = dir.join("extracted");
+        let stop = ctx.attempt.cancel.clone();
+        ctx.progress(json!({ "step": "extracting", "file": original }));
         let files = tokio::task::spawn_blocking(
             move || -> Result<Vec<Extracted>, archive::ExtractError> {
                 std::fs::create_dir_all(&dest)?;
-                archive::extract(&upload, &original, &dest, limits)
+                archive::extract_until(&upload, &original, &dest, limits, &stop)
             },
         )
         .await
-        .map_err(|e| JobFailure::transient(e.to_string()))?
+        .map_err(JobFailure::from_join)?
         .map_err(|e| {
             if e.is_permanent() {
                 JobFailure::permanent(e.to_string())
@@ -82,18 +87,19 @@ impl JobHandler for Veritas2HviewModule {
             grid: &job.job_group,
             job_id: job.id,
         };
-        let mut rows: Map<String, Value> = Map::new();
+        let mut progress = Progress::default();
         let mut reports = Vec::new();
         let mut skipped = Vec::new();
         for file in files {
             let line = first_line(&file.path).map_err(|e| JobFailure::transient(e.to_string()))?;
             let Some(format) = sniff::sniff(&line) else {
-                skipped.push(
-                    json!({ "file": file.original, "reason": "not a recognised NetBackup export" }),
-                );
+                skipped.push(Skipped {
+                    file: file.original.clone(),
+                    reason: not_recognised(&line),
+                });
                 continue;
             };
-            let report = read_and_store(conn, &owner, &file, format, &mut rows).await?;
+            let report = read_and_store(ctx, conn, &owner, &file, format, &mut progress).await?;
             if report.records == 0 && report.bad_records > 0 {
                 return Err(JobFailure::permanent(format!(
                     "{}: no record could be read ({})",
@@ -103,39 +109,105 @@ impl JobHandler for Veritas2HviewModule {
             }
             reports.push(report);
         }
+        if reports.is_empty() {
+            return Err(JobFailure::permanent(nothing_recognised(&skipped)));
+        }
         let bad: u64 = reports.iter().map(|r| r.bad_records).sum();
-        Ok(json!({ "files": reports, "skipped": skipped, "bad_records": bad, "rows": rows }))
+        Ok(
+            json!({ "files": reports, "skipped": skipped, "bad_records": bad, "rows": progress.rows }),
+        )
     }
+}
+
+/// A file of the upload that holds no NetBackup export, and why.
+#[derive(Debug, serde::Serialize)]
+struct Skipped {
+    file: String,
+    reason: String,
+}
+
+fn not_recognised(first_line: &str) -> String {
+    if first_line.is_empty() {
+        return "empty, or no text in its first 64 KiB".into();
+    }
+    let shown: String = first_line.chars().take(60).collect();
+    let cut = if shown.len() < first_line.len() {
+        "…"
+    } else {
+        ""
+    };
+    format!("not a recognised NetBackup export (first line `{shown}{cut}`)")
+}
+
+/// The job's error when no file of the upload was an export: each file found and why.
+fn nothing_recognised(skipped: &[Skipped]) -> String {
+    if skipped.is_empty() {
+        return "the upload holds no file".into();
+    }
+    const SHOWN: usize = 20;
+    let mut listed: Vec<String> = skipped
+        .iter()
+        .take(SHOWN)
+        .map(|s| format!("{}: {}", s.file, s.reason))
+        .collect();
+    if skipped.len() > SHOWN {
+        listed.push(format!("and {} more", skipped.len() - SHOWN));
+    }
+    format!(
+        "no NetBackup export recognised in the upload; {} file(s) skipped: {}",
+        skipped.len(),
+        listed.join("; ")
+    )
+}
+
+/// What the job reports while it runs, and the rows it wrote per table.
+#[derive(Default)]
+struct Progress {
+    rows: Map<String, Value>,
+    files_done: u64,
 }
 
 /// Parses `file` on a blocking thread and upserts its batches here as they come: at most a
 /// few batches are in memory whatever the file's size.
+/// Between batches it reports progress and stops if the job was cancelled (the error rolls
+/// the transaction back; the parser stops when its channel closes).
 async fn read_and_store(
+    ctx: &JobContext,
     conn: &mut AsyncPgConnection,
     owner: &store::Owner<'_>,
     file: &Extracted,
     format: sniff::Format,
-    rows: &mut Map<String, Value>,
+    progress: &mut Progress,
 ) -> Result<FileReport, JobFailure> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Batch>(2);
     let path = file.path.clone();
     let name = file.original.clone();
+    let bytes_read = Arc::new(AtomicU64::new(0));
+    let counter = bytes_read.clone();
     let parser = tokio::task::spawn_blocking(move || -> std::io::Result<FileReport> {
-        let reader: Box<dyn BufRead> = Box::new(BufReader::with_capacity(
-            256 * 1024,
-            std::fs::File::open(&path)?,
-        ));
+        let file = CountingReader::new(std::fs::File::open(&path)?, counter);
+        let reader: Box<dyn BufRead> = Box::new(BufReader::with_capacity(256 * 1024, file));
         Ok(reader::read(reader, &name, format, tx))
     });
     while let Some(batch) = rx.recv().await {
+        ctx.check_cancelled()?;
         let table = batch.spec.table;
         let written = store::upsert(conn, owner, batch).await?;
-        let entry = rows.entry(table).or_insert(json!(0));
+        let entry = progress.rows.entry(table).or_insert(json!(0));
         *entry = json!(entry.as_u64().unwrap_or(0) + written as u64);
+        ctx.progress(json!({
+            "step": "storing",
+            "file": file.original,
+            "bytes_read": bytes_read.load(Ordering::Relaxed),
+            "bytes_total": file.bytes,
+            "files_done": progress.files_done,
+            "rows": progress.rows,
+        }));
     }
+    progress.files_done += 1;
     let report = parser
         .await
-        .map_err(|e| JobFailure::transient(e.to_string()))?
+        .map_err(JobFailure::from_join)?
         .map_err(|e| JobFailure::transient(format!("{}: {e}", file.original)))?;
     match &report.stopped {
         Some(why) => Err(JobFailure::permanent(format!("{}: {why}", file.original))),

@@ -102,13 +102,86 @@ impl Out {
     }
 }
 
-/// Lines with their 1-based numbers, CR removed, invalid UTF-8 replaced.
-fn lines(reader: impl BufRead) -> impl Iterator<Item = (usize, String)> {
-    reader.split(b'\n').enumerate().map_while(|(i, bytes)| {
-        let bytes = bytes.ok()?;
-        let text = String::from_utf8_lossy(&bytes);
-        Some((i + 1, text.strip_suffix('\r').unwrap_or(&text).to_string()))
+/// The longest line kept: a longer one is reported and skipped without being held, so a
+/// hostile file of one huge line costs no more memory than this.
+pub const MAX_LINE_BYTES: usize = 4 * 1024 * 1024;
+
+/// A line longer than [`MAX_LINE_BYTES`] (its length).
+pub struct TooLong(u64);
+
+/// Lines with their 1-based numbers, CR removed, invalid UTF-8 replaced; a read error ends
+/// them.
+fn lines(mut reader: impl BufRead) -> impl Iterator<Item = (usize, Result<String, TooLong>)> {
+    let mut number = 0;
+    let mut buffer = Vec::new();
+    std::iter::from_fn(move || {
+        let line = next_line(&mut reader, &mut buffer, MAX_LINE_BYTES).ok()??;
+        number += 1;
+        Some((
+            number,
+            line.map(|()| {
+                let text = String::from_utf8_lossy(&buffer);
+                text.strip_suffix('\r').unwrap_or(&text).to_string()
+            }),
+        ))
     })
+}
+
+/// Reads one line (without its `\n`) into `buffer`; None at the end, `Err(TooLong)` for a
+/// line over `max` bytes, whose bytes are read past, not kept.
+fn next_line(
+    reader: &mut impl BufRead,
+    buffer: &mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<Option<Result<(), TooLong>>> {
+    buffer.clear();
+    let mut length = 0u64;
+    let mut started = false;
+    loop {
+        let available = reader.fill_buf()?;
+        if available.is_empty() {
+            break;
+        }
+        started = true;
+        let (chunk, consumed, ended) = match available.iter().position(|&b| b == b'\n') {
+            Some(i) => (&available[..i], i + 1, true),
+            None => (available, available.len(), false),
+        };
+        length += chunk.len() as u64;
+        if length <= max as u64 {
+            buffer.extend_from_slice(chunk);
+        } else {
+            buffer.clear();
+        }
+        reader.consume(consumed);
+        if ended {
+            break;
+        }
+    }
+    if !started {
+        return Ok(None);
+    }
+    Ok(Some(if length > max as u64 {
+        Err(TooLong(length))
+    } else {
+        Ok(())
+    }))
+}
+
+impl FileReport {
+    /// The line's text, or None after recording why it cannot be read.
+    fn readable(&mut self, number: usize, line: Result<String, TooLong>) -> Option<String> {
+        match line {
+            Ok(text) => Some(text),
+            Err(TooLong(length)) => {
+                self.bad(
+                    number,
+                    format!("line of {length} bytes is longer than {MAX_LINE_BYTES}; skipped"),
+                );
+                None
+            }
+        }
+    }
 }
 
 pub fn read(reader: impl BufRead, file: &str, format: Format, tx: Sender<Batch>) -> FileReport {
@@ -130,7 +203,7 @@ pub fn read(reader: impl BufRead, file: &str, format: Format, tx: Sender<Batch>)
             label_blocks(reader, format, &mut report, &mut out)
         }
         Format::BpdbjobsSummary => {
-            report.summary = Some(summary(reader));
+            report.summary = Some(summary(reader, &mut report));
             report.records = 1;
             Some(())
         }
@@ -174,6 +247,9 @@ fn jobs(reader: impl BufRead, report: &mut FileReport, out: &mut Out) -> Option<
     }
     let mut pending: Option<Pending> = None;
     for (number, line) in lines(reader) {
+        let Some(line) = report.readable(number, line) else {
+            continue;
+        };
         if let Some(p) = pending.as_mut() {
             let incomplete = matches!(p.walked, Err(bpdbjobs::WalkError::Incomplete));
             if incomplete && p.joined < MAX_JOINED_LINES && !line.trim().is_empty() {
@@ -209,6 +285,9 @@ fn jobs(reader: impl BufRead, report: &mut FileReport, out: &mut Out) -> Option<
 fn images(reader: impl BufRead, report: &mut FileReport, out: &mut Out) -> Option<()> {
     let mut current: Option<String> = None;
     for (number, line) in lines(reader) {
+        let Some(line) = report.readable(number, line) else {
+            continue;
+        };
         let keyword = line.split_whitespace().next().unwrap_or("");
         match keyword {
             "IMAGE" => match bpimagelist::image(&line) {
@@ -240,6 +319,9 @@ fn images(reader: impl BufRead, report: &mut FileReport, out: &mut Out) -> Optio
 fn backstat(reader: impl BufRead, report: &mut FileReport, out: &mut Out) -> Option<()> {
     let mut last: Option<bperror::Backstat> = None;
     for (number, line) in lines(reader) {
+        let Some(line) = report.readable(number, line) else {
+            continue;
+        };
         if let Some(text) = bperror::status_text(&line) {
             if let Some(row) = last.as_mut() {
                 row.status_text = Some(text);
@@ -269,7 +351,9 @@ fn label_blocks(
     report: &mut FileReport,
     out: &mut Out,
 ) -> Option<()> {
-    let all: Vec<(usize, String)> = lines(reader).collect();
+    let all: Vec<(usize, String)> = lines(reader)
+        .filter_map(|(number, line)| Some((number, report.readable(number, line)?)))
+        .collect();
     let first_label = match format {
         Format::NbdevqueryDisk => "disk pool name",
         Format::NbdevqueryStorageServer => "storage server",
@@ -358,9 +442,12 @@ fn block_row(b: &blocks::Block, format: Format) -> Result<(&'static TableSpec, V
 }
 
 /// `bpdbjobs -summary -l`: the master and its counters.
-fn summary(reader: impl BufRead) -> Value {
+fn summary(reader: impl BufRead, report: &mut FileReport) -> Value {
     let mut out = serde_json::Map::new();
-    for (_, line) in lines(reader) {
+    for (number, line) in lines(reader) {
+        let Some(line) = report.readable(number, line) else {
+            continue;
+        };
         if let Some(master) = line.trim().strip_prefix("Summary of jobs on") {
             out.insert("master_server".into(), json!(master.trim()));
         } else if let Some((label, value)) = line.split_once(':') {
@@ -376,4 +463,32 @@ fn summary(reader: impl BufRead) -> Value {
         }
     }
     Value::Object(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    #[test]
+    fn a_huge_line_is_skipped_without_being_held() {
+        let huge = std::io::repeat(b'x').take(64 * 1024 * 1024);
+        let mut reader = std::io::BufReader::new(huge.chain(&b"\nnext\r\n"[..]));
+        let mut buffer = Vec::new();
+        let first = next_line(&mut reader, &mut buffer, MAX_LINE_BYTES).unwrap();
+        assert!(matches!(first, Some(Err(TooLong(n))) if n == 64 * 1024 * 1024));
+        assert!(
+            buffer.capacity() <= 2 * MAX_LINE_BYTES,
+            "{}",
+            buffer.capacity()
+        );
+        let second = next_line(&mut reader, &mut buffer, MAX_LINE_BYTES).unwrap();
+        assert!(matches!(second, Some(Ok(()))));
+        assert_eq!(buffer, b"next\r");
+        assert!(
+            next_line(&mut reader, &mut buffer, MAX_LINE_BYTES)
+                .unwrap()
+                .is_none()
+        );
+    }
 }

@@ -14,8 +14,10 @@ pub enum Format {
 
 pub fn sniff(first_line: &str) -> Option<Format> {
     let line = first_line.trim_start_matches('\u{feff}').trim();
+    // `get`, not indexing: the prefix's length may fall inside a multi-byte character.
     let starts = |prefix: &str| {
-        line.len() >= prefix.len() && line[..prefix.len()].eq_ignore_ascii_case(prefix)
+        line.get(..prefix.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
     };
     if super::bpdbjobs::starts_record(line) {
         Some(Format::BpdbjobsReport)
@@ -33,5 +35,24 @@ pub fn sniff(first_line: &str) -> Option<Format> {
         Some(Format::BpdbjobsSummary)
     } else {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_first_line_of_non_ascii_text_is_not_recognised_and_does_not_panic() {
+        for line in [
+            "ääää Bericht",
+            "Lab€ x: y",
+            "Storage Serve€",
+            "€",
+            "IMAGÉ x",
+        ] {
+            assert_eq!(sniff(line), None, "{line}");
+        }
+        assert_eq!(sniff("Label: stu1"), Some(Format::Bpstulist));
     }
 }

@@ -19,6 +19,16 @@ pub enum ExtractError {
     TooManyEntries { name: String, limit: u64 },
     #[error("archive refused: more than {limit} bytes once decompressed (at `{name}`)")]
     TooLarge { name: String, limit: u64 },
+    #[error(
+        "archive refused: `{name}` expands {ratio}:1 (limit {limit}:1); no real export compresses that well"
+    )]
+    TooCompressed {
+        name: String,
+        ratio: u64,
+        limit: u64,
+    },
+    #[error("extraction stopped: the job was cancelled")]
+    Cancelled,
     #[error("archive refused: entry `{name}` is {depth} directories deep (limit {limit})")]
     TooDeep {
         name: String,

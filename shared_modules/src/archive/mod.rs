@@ -3,7 +3,8 @@
 //! directory, under sanitised names (the originals are reported). The whole archive is
 //! refused, with a reason naming the entry, on: absolute paths, `..`, drive letters or
 //! backslash traversal, links, devices and FIFOs, overlapping zip entries, and more entries,
-//! more real decompressed bytes, deeper paths or deeper archive nesting than the limits.
+//! more real decompressed bytes, deeper paths or deeper archive nesting than the limits,
+//! and a stream that expands more than any real export does (a decompression bomb).
 
 mod budget;
 mod error;
@@ -13,12 +14,16 @@ mod zip_format;
 
 pub use error::ExtractError;
 
+use crate::io_count::CountingReader;
 use budget::Budget;
 use flate2::read::MultiGzDecoder;
 use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use tokio_util::sync::CancellationToken;
 
 /// Limits for one upload, across every nested archive in it.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -30,15 +35,19 @@ pub struct Limits {
     pub max_path_depth: usize,
     /// Archives inside archives (a tar.gz inside a zip is 2 levels below the upload).
     pub max_nesting: usize,
+    /// Decompressed bytes per compressed byte a stream may give (judged past 8 MiB of
+    /// output): NetBackup text compresses about 10:1, a bomb of zeros about 1000:1.
+    pub max_ratio: u64,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Self {
             max_entries: 100_000,
-            max_total_bytes: 20 * 1024 * 1024 * 1024,
+            max_total_bytes: 8 * 1024 * 1024 * 1024,
             max_path_depth: 32,
             max_nesting: 3,
+            max_ratio: 100,
         }
     }
 }
@@ -95,7 +104,18 @@ pub fn extract(
     dest: &Path,
     limits: Limits,
 ) -> Result<Vec<Extracted>, ExtractError> {
-    let mut budget = Budget::new(limits);
+    extract_until(upload, name, dest, limits, &CancellationToken::new())
+}
+
+/// `extract` that stops with `ExtractError::Cancelled` soon after `stop` is cancelled.
+pub fn extract_until(
+    upload: &Path,
+    name: &str,
+    dest: &Path,
+    limits: Limits,
+    stop: &CancellationToken,
+) -> Result<Vec<Extracted>, ExtractError> {
+    let mut budget = Budget::new(limits, stop.clone());
     let mut out = Vec::new();
     extract_into(upload, name, dest, 0, &mut budget, &mut out)?;
     Ok(out)
@@ -130,12 +150,18 @@ fn extract_into(
         });
     }
     let dir = names::unique_dir(dest, name)?;
+    // Every byte taken from this file is counted, for the decompression ratio.
+    let read = Arc::new(AtomicU64::new(0));
+    let input = CountingReader::new(File::open(file)?, read.clone());
+    let previous = budget.read_from(read);
     let written = match kind {
-        Kind::Zip => zip_format::extract(file, name, &dir, budget)?,
-        Kind::Tar => tar_format::extract(BufReader::new(File::open(file)?), name, &dir, budget)?,
-        Kind::Gzip => gunzip(file, name, &dir, budget)?,
-        Kind::Plain => unreachable!("handled above"),
+        Kind::Zip => zip_format::extract(input, name, &dir, budget),
+        Kind::Tar => tar_format::extract(BufReader::new(input), name, &dir, budget),
+        Kind::Gzip => gunzip(file, input, name, &dir, budget),
+        Kind::Plain => Ok(Vec::new()),
     };
+    budget.restore_source(previous);
+    let written = written?;
     // Archives inside: extract each in place of itself (its file is removed afterwards).
     for entry in written {
         let inner_name = format!("{name}/{}", entry.original);
@@ -157,6 +183,7 @@ fn extract_into(
 /// read whole.
 fn gunzip(
     file: &Path,
+    input: CountingReader<File>,
     name: &str,
     dir: &Path,
     budget: &mut Budget,
@@ -166,7 +193,7 @@ fn gunzip(
         .take(512)
         .read_to_end(&mut head)
         .map_err(|e| ExtractError::corrupt(name, "gzip", e))?;
-    let decoder = BufReader::new(MultiGzDecoder::new(File::open(file)?));
+    let decoder = BufReader::new(MultiGzDecoder::new(input));
     if kind_of(&head) == Kind::Tar {
         return tar_format::extract(decoder, name, dir, budget);
     }

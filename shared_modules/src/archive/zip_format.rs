@@ -1,7 +1,7 @@
 use super::budget::Budget;
 use super::names::{place, sanitise_path};
 use super::{ExtractError, Extracted};
-use std::fs::File;
+use std::io::{Read, Seek};
 use std::path::Path;
 
 const S_IFMT: u32 = 0o170000;
@@ -9,14 +9,14 @@ const S_IFREG: u32 = 0o100000;
 const S_IFDIR: u32 = 0o040000;
 const S_IFLNK: u32 = 0o120000;
 
-pub fn extract(
-    file: &Path,
+pub fn extract<R: Read + Seek>(
+    input: R,
     archive: &str,
     dir: &Path,
     budget: &mut Budget,
 ) -> Result<Vec<Extracted>, ExtractError> {
-    let mut zip = zip::ZipArchive::new(File::open(file)?)
-        .map_err(|e| ExtractError::corrupt(archive, "zip", e))?;
+    let mut zip =
+        zip::ZipArchive::new(input).map_err(|e| ExtractError::corrupt(archive, "zip", e))?;
     check_overlaps(&mut zip, archive)?;
     let mut out = Vec::new();
     for i in 0..zip.len() {
@@ -47,7 +47,10 @@ pub fn extract(
 }
 
 /// Entries whose byte ranges overlap (the classic zip-bomb trick) refuse the archive.
-fn check_overlaps(zip: &mut zip::ZipArchive<File>, archive: &str) -> Result<(), ExtractError> {
+fn check_overlaps<R: Read + Seek>(
+    zip: &mut zip::ZipArchive<R>,
+    archive: &str,
+) -> Result<(), ExtractError> {
     let mut ranges = Vec::with_capacity(zip.len());
     for i in 0..zip.len() {
         let entry = zip
