@@ -14,11 +14,9 @@ const KEY: (&str, &str) = ("X-Api-Key", "test-key-0123456789abcdef");
 
 async fn call(state: AppState, method: &str, uri: &str, with_key: bool) -> (u16, Value) {
     let app = test::init_service(App::new().configure(configure(state))).await;
-    let mut req = match method {
-        "POST" => test::TestRequest::post(),
-        _ => test::TestRequest::get(),
-    }
-    .uri(uri);
+    let mut req = test::TestRequest::default()
+        .method(actix_web::http::Method::from_bytes(method.as_bytes()).unwrap())
+        .uri(uri);
     if with_key {
         req = req.insert_header(KEY);
     }
@@ -328,4 +326,60 @@ async fn a_database_that_is_down_answers_503() {
     assert_eq!(status, 503);
     assert_eq!(body["checks"]["database"]["ok"], false);
     assert_eq!(body["checks"]["storage"]["ok"], true);
+}
+
+/// What an adversarial probe of the API found: each answer is a documented 4xx with the
+/// error envelope, never a 500 with the database's words.
+#[actix_web::test]
+async fn hostile_queries_get_clear_client_errors() {
+    let (_db, state, ids, _dir) = state_with_jobs(2).await;
+    for uri in [
+        "/api/1.0/jobs?customer=%00",
+        "/api/1.0/jobs?type=%00abc",
+        "/api/1.0/jobs?category=A%20B",
+        "/api/1.0/jobs?status=%00",
+        "/api/1.0/jobs?cursor=-5",
+        "/api/1.0/jobs/99999999999999999999",
+    ] {
+        let (status, body) = call(state.clone(), "GET", uri, true).await;
+        assert_eq!(status, 400, "{uri}: {body}");
+        assert_eq!(body["error"]["code"], "bad_request", "{uri}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            !message.contains('\0') && !message.contains("postgres"),
+            "{uri}: {message}"
+        );
+    }
+    let (status, body) = call(
+        state.clone(),
+        "POST",
+        "/api/1.0/jobs/99999999999999999999/retry",
+        true,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("bad_request"))
+    );
+
+    // An empty cursor is the first page, as the schema allows.
+    let (status, page) = call(state.clone(), "GET", "/api/1.0/jobs?cursor=", true).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["jobs"][0]["id"], ids[1]);
+
+    // A method the path does not take is 405 naming the allowed ones, not 404.
+    let (status, body) = call(state.clone(), "TRACE", "/api/1.0/jobs", true).await;
+    assert_eq!(status, 405, "{body}");
+    assert_eq!(body["error"]["code"], "method_not_allowed");
+    assert!(body["error"]["message"].as_str().unwrap().contains("GET"));
+    let (status, _) = call(
+        state.clone(),
+        "DELETE",
+        &format!("/api/1.0/jobs/{}", ids[0]),
+        true,
+    )
+    .await;
+    assert_eq!(status, 405);
+    let (status, _) = call(state, "GET", "/nothing/here", true).await;
+    assert_eq!(status, 404);
 }

@@ -20,8 +20,11 @@ pub enum ApiError {
     PayloadTooLarge(String),
     #[error("{0}")]
     Unavailable(String),
-    #[error("{0}")]
+    /// The detail goes to the log, never to the client (it may hold database text).
+    #[error("internal error; the server log has the details")]
     Internal(String),
+    #[error("{method} is not allowed here; allowed: {allowed}")]
+    MethodNotAllowed { method: String, allowed: String },
 }
 
 impl ApiError {
@@ -34,6 +37,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
+            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
         }
     }
 }
@@ -48,6 +52,7 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
         }
     }
 
@@ -55,8 +60,11 @@ impl ResponseError for ApiError {
         if let ApiError::Internal(detail) = self {
             tracing::error!(error = %detail, "internal error answering a request");
         }
-        HttpResponse::build(self.status_code())
-            .json(json!({ "error": { "code": self.code(), "message": self.to_string() } }))
+        let mut response = HttpResponse::build(self.status_code());
+        if let ApiError::MethodNotAllowed { allowed, .. } = self {
+            response.insert_header((actix_web::http::header::ALLOW, allowed.as_str()));
+        }
+        response.json(json!({ "error": { "code": self.code(), "message": self.to_string() } }))
     }
 }
 
@@ -95,10 +103,25 @@ pub fn path_error(err: actix_web::error::PathError, _: &HttpRequest) -> actix_we
     ApiError::BadRequest(format!("invalid path: {err}")).into()
 }
 
+/// No route matched: 405 with `Allow` when the path exists for other methods, else 404.
 pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::NotFound(format!(
-        "no route for {} {}",
-        req.method(),
-        req.path()
-    )))
+    let allowed: Vec<&str> = super::routes()
+        .iter()
+        .filter(|(_, path, _)| {
+            actix_web::dev::ResourceDef::new(format!("/api/1.0{path}")).is_match(req.path())
+        })
+        .map(|(method, _, _)| *method)
+        .chain((req.path() == "/metrics").then_some("GET"))
+        .collect();
+    if allowed.is_empty() {
+        return Err(ApiError::NotFound(format!(
+            "no route for {} {}",
+            req.method(),
+            req.path()
+        )));
+    }
+    Err(ApiError::MethodNotAllowed {
+        method: req.method().to_string(),
+        allowed: allowed.join(", "),
+    })
 }

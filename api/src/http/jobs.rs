@@ -14,7 +14,7 @@ use shared_modules::jobs::{
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ListQuery {
+struct ListQuery {
     status: Option<String>,
     customer: Option<String>,
     category: Option<String>,
@@ -34,41 +34,78 @@ async fn conn(state: &AppState) -> Result<shared_modules::db::PooledConn, ApiErr
         .map_err(|e| ApiError::from(DbError::from(e)))
 }
 
-pub async fn list(
-    state: web::Data<AppState>,
-    request: HttpRequest,
-    query: web::Query<ListQuery>,
-) -> Result<HttpResponse, ApiError> {
-    let q = query.into_inner();
-    if let Some(status) = q.status.as_deref().filter(|s| JobState::parse(s).is_none()) {
-        return Err(ApiError::BadRequest(format!(
-            "status `{status}` is not one of queued, running, done, error, quarantined, cancelled"
-        )));
+/// A name filter is a path segment (`^[a-z0-9][a-z0-9_.-]{0,63}$`): anything else can
+/// match no job, and is refused before it reaches the database.
+fn segment_filter(what: &str, value: Option<String>) -> Result<Option<String>, ApiError> {
+    match value {
+        None => Ok(None),
+        Some(v) if is_segment(&v) => Ok(Some(v)),
+        Some(v) => Err(ApiError::BadRequest(format!(
+            "{what} `{}` is not a name like `bobs_burgers` (lower case letters, digits, `_`, `.`, `-`)",
+            v.chars()
+                .filter(|c| !c.is_control())
+                .take(64)
+                .collect::<String>()
+        ))),
     }
+}
+
+fn is_segment(v: &str) -> bool {
+    let bytes = v.as_bytes();
+    (1..=64).contains(&bytes.len())
+        && bytes[0].is_ascii_lowercase() | bytes[0].is_ascii_digit()
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(b))
+}
+
+/// The filter a `GET /jobs` query string asks for, or why it is refused (400).
+pub fn list_filter(query: &str) -> Result<JobFilter, ApiError> {
+    let q: ListQuery = serde_urlencoded::from_str(query)
+        .map_err(|e| ApiError::BadRequest(format!("invalid query string: {e}")))?;
+    let state = match q.status.as_deref() {
+        None | Some("") => None,
+        Some(s) => Some(JobState::parse(s).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "status `{}` is not one of queued, running, done, error, quarantined, cancelled",
+                s.chars()
+                    .filter(|c| !c.is_control())
+                    .take(32)
+                    .collect::<String>()
+            ))
+        })?),
+    };
     let limit = q.limit.unwrap_or(50);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::BadRequest(
             "limit must be between 1 and 1000".into(),
         ));
     }
-    let before_id =
-        match &q.cursor {
-            Some(c) => Some(c.parse::<i64>().map_err(|_| {
-                ApiError::BadRequest(format!("cursor `{c}` is not one this API gave"))
-            })?),
-            None => None,
-        };
-    let filter = JobFilter {
-        state: q.status,
-        customer: q.customer,
-        category: q.category,
-        job_type: q.job_type,
+    // An empty cursor is the first page, as no cursor is.
+    let before_id = match q.cursor.as_deref() {
+        None | Some("") => None,
+        Some(c) => Some(c.parse::<i64>().ok().filter(|id| *id > 0).ok_or_else(|| {
+            ApiError::BadRequest("cursor is not one this API gave (a next_cursor value)".into())
+        })?),
+    };
+    Ok(JobFilter {
+        state,
+        customer: segment_filter("customer", q.customer)?,
+        category: segment_filter("category", q.category)?,
+        job_type: segment_filter("type", q.job_type)?,
         since: q.since,
         until: q.until,
         before_id,
         limit,
-    };
+    })
+}
+
+pub async fn list(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
     let key = request.query_string();
+    let filter = list_filter(key)?;
     let ticket = match state.listing.lookup(key) {
         Lookup::Hit(body) => return Ok(json_body(body)),
         Lookup::Miss(ticket) => ticket,

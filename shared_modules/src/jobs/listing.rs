@@ -1,6 +1,6 @@
 //! Reading jobs newest first, filtered, a page at a time (cursor = the last id seen).
 
-use super::model::Job;
+use super::model::{Job, JobState};
 use crate::db::schema::jobs;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -8,7 +8,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 #[derive(Debug, Clone, Default)]
 pub struct JobFilter {
-    pub state: Option<String>,
+    pub state: Option<JobState>,
     pub customer: Option<String>,
     pub category: Option<String>,
     pub job_type: Option<String>,
@@ -28,7 +28,7 @@ pub struct JobPage {
 pub async fn list_jobs(conn: &mut AsyncPgConnection, filter: &JobFilter) -> QueryResult<JobPage> {
     let mut query = jobs::table.select(Job::as_select()).into_boxed();
     if let Some(state) = &filter.state {
-        query = query.filter(jobs::state.eq(state.clone()));
+        query = query.filter(jobs::state.eq(*state));
     }
     if let Some(customer) = &filter.customer {
         query = query.filter(jobs::customer.eq(customer.clone()));

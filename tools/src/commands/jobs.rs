@@ -59,11 +59,8 @@ pub async fn run(cmd: JobsCommand, config: &Config) -> Outcome {
             limit,
             json,
         } => {
-            if let Some(s) = status.as_deref().filter(|s| JobState::parse(s).is_none()) {
-                return Err(Failure::new(2, format!("unknown status `{s}`")));
-            }
             let filter = JobFilter {
-                state: status,
+                state: parse_status(status.as_deref())?,
                 customer,
                 job_type,
                 since,
@@ -147,7 +144,7 @@ pub async fn run(cmd: JobsCommand, config: &Config) -> Outcome {
             }
             let ids = if filtered {
                 let filter = JobFilter {
-                    state: status,
+                    state: parse_status(status.as_deref())?,
                     customer,
                     job_type,
                     since,
@@ -249,4 +246,11 @@ async fn reprocess(c: &mut diesel_async::AsyncPgConnection, ids: &[i64]) -> Outc
             format!("not reprocessed: {}", refused.join(", ")),
         ))
     }
+}
+
+/// `--status NAME` as a state; an unknown name is a usage error.
+fn parse_status(status: Option<&str>) -> Result<Option<JobState>, Failure> {
+    status
+        .map(|s| JobState::parse(s).ok_or_else(|| Failure::new(2, format!("unknown status `{s}`"))))
+        .transpose()
 }

@@ -4,7 +4,9 @@ use diesel_async::AsyncPgConnection;
 use mailhandler::{Delivered, deliver_keyed, route};
 use serde_json::json;
 use shared_modules::config::Config;
-use shared_modules::jobs::{EventPhase, JobFilter, NewEvent, find_job, list_jobs, record_event};
+use shared_modules::jobs::{
+    EventPhase, JobFilter, JobState, NewEvent, find_job, list_jobs, record_event,
+};
 
 #[derive(Subcommand)]
 pub enum QuarantineCommand {
@@ -24,7 +26,7 @@ pub async fn run(cmd: QuarantineCommand, config: &Config) -> Outcome {
     match cmd {
         QuarantineCommand::List { limit } => {
             let filter = JobFilter {
-                state: Some("quarantined".into()),
+                state: Some(JobState::Quarantined),
                 limit,
                 ..Default::default()
             };
