@@ -61,9 +61,18 @@ async fn every_documented_operation_answers_and_the_document_is_served() {
         .to_request();
     let served: Value = web_test::call_and_read_body_json(&app, req).await;
     assert_eq!(served["openapi"], "3.0.3");
-    let metrics = web_test::call_and_read_body(
+    let refused = web_test::call_service(
         &app,
         web_test::TestRequest::get().uri("/metrics").to_request(),
+    )
+    .await;
+    assert_eq!(refused.status().as_u16(), 401, "/metrics needs a key");
+    let metrics = web_test::call_and_read_body(
+        &app,
+        web_test::TestRequest::get()
+            .uri("/metrics")
+            .insert_header(("Authorization", "Bearer test-key-0123456789abcdef"))
+            .to_request(),
     )
     .await;
     let text = String::from_utf8_lossy(&metrics);

@@ -103,3 +103,20 @@ fn a_bad_value_is_refused_naming_its_key() {
         Err(ConfigError::Syntax { .. })
     ));
 }
+
+/// A secret given the wrong shape must not come back in the error: the mailhandler prints
+/// its error line to Postfix, which keeps it as the defer reason.
+#[test]
+fn an_error_about_a_secret_never_echoes_it() {
+    let env = |name: &str, value: &str| vec![(name.to_string(), value.to_string())];
+    for (name, value) in [
+        ("DP__API__KEYS", "hunter2-this-is-secret"),
+        ("DP__S3__SECRET_ACCESS_KEY", "[\"hunter2-this-is-secret\"]"),
+        ("DATABASE_URL", "{\"hunter2-this-is-secret\": 1}"),
+    ] {
+        let error = load_from_str("{}", Path::new("c.json"), &env(name, value))
+            .expect_err("a wrong shape is refused")
+            .to_string();
+        assert!(!error.contains("hunter2"), "{name}: {error}");
+    }
+}

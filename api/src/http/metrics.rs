@@ -1,12 +1,15 @@
-//! `GET /metrics` (Prometheus text format, no key: for the scraper): queue gauges read from
-//! the database at scrape time, plus this process's counters and histograms.
+//! `GET /metrics` (Prometheus text format): queue gauges read from the database, plus this
+//! process's counters and histograms. Needs a key (`X-Api-Key`, or `Authorization: Bearer`
+//! as Prometheus sends it) unless `api.metrics_public`. The database gauges are read at most
+//! once per `GAUGES_FOR` whatever the number of scrapers, so scraping cannot starve the pool.
 
-use super::AppState;
-use actix_web::{HttpResponse, web};
+use super::{ApiError, AppState};
+use actix_web::{HttpRequest, HttpResponse, web};
 use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Double, Nullable, Text};
 use diesel_async::RunQueryDsl;
 use std::fmt::Write;
+use std::time::{Duration, Instant};
 
 #[derive(QueryableByName)]
 struct StateCount {
@@ -30,9 +33,46 @@ struct Queue {
     quarantined: i64,
 }
 
-pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+/// How long one reading of the database gauges is served.
+const GAUGES_FOR: Duration = Duration::from_secs(5);
+
+/// The last reading of the database gauges and when it was taken.
+#[derive(Default)]
+pub struct GaugeCache {
+    last: tokio::sync::Mutex<Option<(Instant, Result<String, String>)>>,
+}
+
+impl GaugeCache {
+    /// The gauges no older than `GAUGES_FOR`; one caller reads them while the others wait.
+    async fn get(&self, state: &AppState) -> Result<String, String> {
+        let mut last = self.last.lock().await;
+        if let Some((at, text)) = last.as_ref().filter(|(at, _)| at.elapsed() < GAUGES_FOR) {
+            let _ = at;
+            return text.clone();
+        }
+        let text = database_gauges(state).await;
+        *last = Some((Instant::now(), text.clone()));
+        text
+    }
+}
+
+fn key_given(state: &AppState, request: &HttpRequest) -> bool {
+    let header = |name| request.headers().get(name).and_then(|v| v.to_str().ok());
+    let key = header("x-api-key")
+        .or_else(|| header("authorization").and_then(|v| v.strip_prefix("Bearer ")));
+    key.is_some_and(|k| state.keys.accepts(k))
+}
+
+pub async fn metrics(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    if !state.config.api.metrics_public && !key_given(&state, &request) {
+        tracing::info!(path = "/metrics", "request refused: missing or invalid key");
+        return Err(ApiError::Unauthorized);
+    }
     let mut out = String::new();
-    match database_gauges(&state).await {
+    match state.gauges.get(&state).await {
         Ok(text) => out.push_str(&text),
         Err(e) => {
             tracing::warn!(error = %e, "metrics: database gauges unavailable");
@@ -40,9 +80,9 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         }
     }
     out.push_str(&shared_modules::metrics::render());
-    HttpResponse::Ok()
+    Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(out)
+        .body(out))
 }
 
 async fn database_gauges(state: &AppState) -> Result<String, String> {

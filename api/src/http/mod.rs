@@ -4,11 +4,11 @@
 mod auth;
 mod error;
 mod health;
-mod jobs;
+pub mod jobs;
 mod key_locks;
 mod listing_cache;
 mod metrics;
-mod veritas2hview;
+pub mod veritas2hview;
 
 pub use error::ApiError;
 
@@ -30,6 +30,8 @@ pub struct AppState {
     pub listing: Arc<listing_cache::ListingCache>,
     /// Objects being downloaded by a trigger: one download per object at a time.
     pub downloads: Arc<key_locks::KeyLocks>,
+    /// The last reading of the database gauges `/metrics` shows.
+    pub gauges: Arc<metrics::GaugeCache>,
 }
 
 impl AppState {
@@ -46,6 +48,7 @@ impl AppState {
             store,
             listing,
             downloads: Arc::default(),
+            gauges: Arc::default(),
         }
     }
 }

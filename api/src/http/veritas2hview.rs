@@ -8,6 +8,7 @@ use actix_web::{HttpResponse, web};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use serde::Deserialize;
 use serde_json::json;
+use shared_modules::config::Config;
 use shared_modules::db::DbError;
 use shared_modules::inbox::{Commit, Staging, commit_job};
 use shared_modules::jobs::{JobSource, JobState, NewJob, job_for_key};
@@ -23,13 +24,21 @@ pub struct UpdateRequest {
     s3_path: String,
 }
 
-struct Valid {
+pub struct Valid {
     uid: String,
     location: JobLocation,
     key: String,
 }
 
-fn validate(state: &AppState, request: UpdateRequest) -> Result<Valid, ApiError> {
+/// A request body as the route reads it: JSON, then every field checked (400 with the
+/// reason otherwise). The fuzz target `api_requests` drives this.
+pub fn parse_update(config: &Config, body: &[u8]) -> Result<Valid, ApiError> {
+    let request: UpdateRequest = serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?;
+    validate(config, request)
+}
+
+fn validate(config: &Config, request: UpdateRequest) -> Result<Valid, ApiError> {
     let bad = |m: String| ApiError::BadRequest(m);
     let uid = request.uid.trim();
     if uid.is_empty() || uid.len() > 128 || uid.chars().any(char::is_control) {
@@ -37,7 +46,7 @@ fn validate(state: &AppState, request: UpdateRequest) -> Result<Valid, ApiError>
     }
     let customer =
         normalise_segment("customer", &request.customer).map_err(|e| bad(e.to_string()))?;
-    if state.config.customer(&customer).is_none() {
+    if config.customer(&customer).is_none() {
         return Err(bad(format!("customer `{customer}` is not configured")));
     }
     let grid = normalise_segment("grid", &request.grid).map_err(|e| bad(e.to_string()))?;
@@ -76,7 +85,7 @@ pub async fn update(
     state: web::Data<AppState>,
     body: web::Json<UpdateRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let valid = validate(&state, body.into_inner())?;
+    let valid = validate(&state.config, body.into_inner())?;
     let info = state.store.head(&valid.key).await.map_err(store_error)?;
     let dedupe_key = format!("s3:{}/{}@{}", state.store.bucket, valid.key, info.etag);
     // One download per object at a time; waiting holds no database connection, and the

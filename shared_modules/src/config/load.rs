@@ -66,10 +66,35 @@ pub fn load_from_str(
     apply_env(&mut value, env)?;
     let config: Config = serde_path_to_error::deserialize(value).map_err(|e| {
         let key = e.path().to_string();
-        ConfigError::invalid(&key, e.into_inner().to_string())
+        let message = e.into_inner().to_string();
+        // serde quotes the offending value: never echo a secret (the mailhandler's error
+        // line becomes Postfix's defer reason, the log keeps it for good).
+        let message = if is_secret(&key) {
+            without_quoted(&message)
+        } else {
+            message
+        };
+        ConfigError::invalid(&key, message)
     })?;
     config.validate()?;
     Ok(config)
+}
+
+/// Keys whose values are secrets, by their path as errors name it.
+fn is_secret(key: &str) -> bool {
+    key.starts_with("api.keys") || key == "s3.secret_access_key" || key == "database.url"
+}
+
+/// `invalid type: string "hunter2…", expected …` → `invalid type: string "***", expected …`.
+fn without_quoted(message: &str) -> String {
+    let mut out = String::new();
+    for (i, part) in message.split('"').enumerate() {
+        if i > 0 {
+            out.push('"');
+        }
+        out.push_str(if i % 2 == 1 { "***" } else { part });
+    }
+    out
 }
 
 /// Drops every object key that starts with `#`: those document the key beside them.

@@ -57,6 +57,8 @@ pub struct ApiConfig {
     pub max_body_bytes: usize,
     /// How long (ms) a `GET /jobs` answer may be given again to the same query; 0 = off.
     pub listing_cache_ms: u64,
+    /// `/metrics` without a key (for a scraper on a trusted network).
+    pub metrics_public: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -169,6 +171,7 @@ impl Default for ApiConfig {
             keys: Vec::new(),
             max_body_bytes: 64 * 1024,
             listing_cache_ms: 250,
+            metrics_public: false,
         }
     }
 }
@@ -287,23 +290,63 @@ impl CustomerConfig {
     }
 }
 
-fn redact_url_password(url: &str) -> String {
-    // postgres://user:password@host/db -> postgres://user:***@host/db
+/// `postgres://user:secret@host/db?password=x` → `postgres://user:***@host/db?password=***`.
+/// The user info ends at the last `@` before the path, so an unencoded `@` in a password
+/// does not show its tail; any query parameter named like a password is masked too.
+pub fn redact_url_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
-    let Some((userinfo, host)) = rest.split_once('@') else {
-        return url.to_string();
+    let (location, query) = match rest.split_once('?') {
+        Some((location, query)) => (location, Some(query)),
+        None => (rest, None),
     };
-    match userinfo.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_string(),
+    let location = match location.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{user}:***@{host}"),
+            None => format!("{userinfo}@{host}"),
+        },
+        None => location.to_string(),
+    };
+    let query = query.map(|q| {
+        q.split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((name, _)) if name.to_ascii_lowercase().contains("password") => {
+                    format!("{name}=***")
+                }
+                _ => pair.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("&")
+    });
+    match query {
+        Some(q) => format!("{scheme}://{location}?{q}"),
+        None => format!("{scheme}://{location}"),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn passwords_in_database_urls_never_show() {
+        for (url, shown) in [
+            (
+                "postgres://u:secret@h:5432/db",
+                "postgres://u:***@h:5432/db",
+            ),
+            ("postgres://u:p@ss@w0rd@h/db", "postgres://u:***@h/db"),
+            (
+                "postgres://u@h/db?sslmode=disable&password=secret",
+                "postgres://u@h/db?sslmode=disable&password=***",
+            ),
+            ("postgres://h/db?PassWord=x", "postgres://h/db?PassWord=***"),
+            ("postgres://u@h/db", "postgres://u@h/db"),
+        ] {
+            assert_eq!(redact_url_password(url), shown);
+        }
+    }
 
     #[test]
     fn allowed_senders_match_addresses_domains_and_subdomains_only() {
