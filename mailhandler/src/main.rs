@@ -30,14 +30,17 @@ fn main() -> ExitCode {
     }
 }
 
+/// Postfix passes the envelope addresses as they came: not always UTF-8. They are taken
+/// lossily (`std::env::args` would panic), so such a mail is still stored or quarantined.
 fn parse_args() -> Result<(Option<PathBuf>, String, String), String> {
-    let mut args = std::env::args().skip(1);
+    let mut args = std::env::args_os().skip(1);
     let mut config = None;
     let mut positional = Vec::new();
     while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--config" => config = Some(PathBuf::from(args.next().ok_or(USAGE)?)),
-            _ => positional.push(arg),
+        if arg == "--config" {
+            config = Some(PathBuf::from(args.next().ok_or(USAGE)?));
+        } else {
+            positional.push(arg.to_string_lossy().into_owned());
         }
     }
     match <[String; 2]>::try_from(positional) {

@@ -397,3 +397,29 @@ fn the_mailhandler_gives_up_at_its_deadline_with_75() {
     assert_eq!(status.code(), Some(75));
     assert!(started.elapsed() < std::time::Duration::from_secs(20));
 }
+
+/// Envelope addresses that are not UTF-8 once panicked the mailhandler: 75 on every retry,
+/// the mail never stored. Now they are read lossily and the mail is routed as any other.
+#[tokio::test]
+async fn envelope_addresses_that_are_not_utf8_are_still_delivered() {
+    use std::os::unix::ffi::OsStrExt;
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = write_config(dir.path(), &config(&db.url, dir.path()));
+    let mut child = std::process::Command::new(BIN)
+        .arg("--config")
+        .arg(&config_path)
+        .arg(std::ffi::OsStr::from_bytes(b"hs\xff\xfe@grid.example"))
+        .arg(RECIPIENT)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _ = std::io::Write::write_all(&mut child.stdin.take().unwrap(), &sample("alert.eml"));
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let job = job(&db, job_id(&stdout)).await;
+    assert_eq!(job.customer, "bobs_burgers");
+    assert_eq!(job.metadata["sender"], "hs\u{fffd}\u{fffd}@grid.example");
+}
