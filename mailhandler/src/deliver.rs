@@ -6,7 +6,7 @@ use diesel_async::AsyncPgConnection;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use shared_modules::config::{Config, RouteError};
-use shared_modules::inbox::{Commit, Staging, commit_job, quarantine_root};
+use shared_modules::inbox::{Commit, Insert, Staging, commit_job_as, quarantine_root};
 use shared_modules::jobs::{JobSource, JobState, NewJob, job_for_key};
 use shared_modules::paths::{JobLocation, inbox_root};
 use std::path::PathBuf;
@@ -35,11 +35,18 @@ pub enum DeliveryError {
     Database(String),
     #[error("cannot store the mail: {0}")]
     Storage(#[from] std::io::Error),
+    /// Releasing quarantined mail: the job was no longer in quarantine (released meanwhile).
+    #[error("the quarantined job was released or changed meanwhile")]
+    NotQuarantined,
 }
 
 impl From<diesel::result::Error> for DeliveryError {
     fn from(e: diesel::result::Error) -> Self {
-        DeliveryError::Database(e.to_string())
+        match e {
+            // Jobs are never deleted: a row not found is a release that lost its race.
+            diesel::result::Error::NotFound => DeliveryError::NotQuarantined,
+            e => DeliveryError::Database(e.to_string()),
+        }
     }
 }
 
@@ -127,7 +134,10 @@ pub async fn deliver(
         sender,
         recipient,
         received_at,
-        dedupe_key(recipient, raw),
+        Keyed {
+            key: dedupe_key(recipient, raw),
+            insert: Insert::New,
+        },
     )
     .await
 }
@@ -146,8 +156,15 @@ pub fn route(
     }
 }
 
+/// The dedupe key a delivery is stored under, and how its job row is written.
+pub struct Keyed {
+    pub key: String,
+    pub insert: Insert,
+}
+
 /// `deliver` under a given dedupe key (a quarantined mail released by an operator is a new
-/// delivery of the same bytes).
+/// delivery of the same bytes, whose job row cancels the quarantined one in the same
+/// transaction).
 pub async fn deliver_keyed(
     config: &Config,
     conn: &mut AsyncPgConnection,
@@ -155,8 +172,9 @@ pub async fn deliver_keyed(
     sender: &str,
     recipient: &str,
     received_at: DateTime<Utc>,
-    key: String,
+    keyed: Keyed,
 ) -> Result<Delivered, DeliveryError> {
+    let Keyed { key, insert } = keyed;
     if let Some(job_id) = existing_job(conn, &key).await? {
         return Ok(Delivered::Duplicate { job_id });
     }
@@ -219,7 +237,7 @@ pub async fn deliver_keyed(
     new_job.dedupe_key = Some(key);
     let confirm = async |key: &str| committed_path(config, key).await.map_err(|e| e.to_string());
     Ok(
-        match commit_job(conn, root, promoted, new_job, confirm).await? {
+        match commit_job_as(conn, root, promoted, new_job, insert, confirm).await? {
             Commit::Created { job_id, path } => delivered(decision, job_id, path),
             Commit::Duplicate { job_id } => Delivered::Duplicate { job_id },
         },

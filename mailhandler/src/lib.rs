@@ -10,4 +10,4 @@ pub mod deliver;
 pub mod exit;
 pub mod parts;
 
-pub use deliver::{Delivered, DeliveryError, deliver, deliver_keyed, route};
+pub use deliver::{Delivered, DeliveryError, Keyed, deliver, deliver_keyed, route};

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on any unexpected error
 
+use diesel::QueryDsl;
 use diesel::sql_types::BigInt;
 use diesel_async::RunQueryDsl;
 use serde_json::json;
@@ -339,4 +340,39 @@ async fn stopping_the_pool_lets_a_running_job_finish() {
         module_took.num_milliseconds() >= 800,
         "the module's exit is stamped when it ended: {module_took}"
     );
+}
+
+#[tokio::test]
+async fn releasing_quarantined_mail_cancels_it_and_queues_its_new_job_in_one_transaction() {
+    let (_db, pool, _dir) = setup().await;
+    let mut quarantined = sleep_job(json!({}));
+    quarantined.state = shared_modules::jobs::JobState::Quarantined;
+    let old = add(&pool, quarantined).await;
+    let mut conn = pool.get().await.unwrap();
+    let mut new = sleep_job(json!({}));
+    new.dedupe_key = Some(format!("release:{old}"));
+    let released = shared_modules::jobs::release_quarantined(&mut conn, old, &new)
+        .await
+        .unwrap();
+    let old_job = job(&pool, old).await;
+    assert_eq!(old_job.state, "cancelled");
+    assert_eq!(old_job.result.unwrap()["released_as"], released.job.id);
+    assert_eq!(job(&pool, released.job.id).await.state, "queued");
+    let trail = events_of(&mut conn, old).await.unwrap();
+    assert!(trail.iter().any(|e| e.step == "release"));
+
+    // A second release finds nothing in quarantine and writes nothing.
+    let mut again = sleep_job(json!({}));
+    again.dedupe_key = Some(format!("release-again:{old}"));
+    let err = shared_modules::jobs::release_quarantined(&mut conn, old, &again)
+        .await
+        .err()
+        .expect("nothing left to release");
+    assert_eq!(err, diesel::result::Error::NotFound);
+    let jobs: i64 = shared_modules::db::schema::jobs::table
+        .count()
+        .get_result(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(jobs, 2, "the refused release created no job");
 }

@@ -196,3 +196,34 @@ async fn config_check_says_which_part_is_unreachable() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("s3: bucket veritas2hview"), "{out}");
 }
+
+/// A long job's figures (written by the worker's heartbeat) show in `jobs show`.
+#[tokio::test]
+async fn a_running_jobs_progress_shows_in_jobs_show() {
+    use diesel_async::RunQueryDsl;
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), &test_config(&db.url, dir.path()));
+    let pool = db.pool();
+    let mut conn = pool.get().await.unwrap();
+    let mut job = shared_modules::testing::sleep_job(serde_json::json!({}));
+    job.state = shared_modules::jobs::JobState::Running;
+    let id = shared_modules::jobs::enqueue(&mut conn, &job)
+        .await
+        .unwrap()
+        .job
+        .id;
+    diesel::sql_query(
+        r#"UPDATE jobs SET progress = '{"bytes_read": 1048576, "bytes_total": 4194304}' WHERE id = $1"#,
+    )
+    .bind::<diesel::sql_types::BigInt, _>(id)
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let (code, show, _) = dpctl(&path, &["jobs", "show", &id.to_string()]);
+    assert_eq!(code, 0);
+    assert!(
+        show.contains(r#"progress {"bytes_read":1048576,"bytes_total":4194304}"#),
+        "{show}"
+    );
+}

@@ -4,7 +4,7 @@
 //! intent and the sweeper settles it later.
 
 use super::Promoted;
-use crate::jobs::{NewJob, enqueue};
+use crate::jobs::{NewJob, enqueue, release_quarantined};
 use diesel_async::AsyncPgConnection;
 use std::path::{Path, PathBuf};
 
@@ -20,13 +20,37 @@ pub enum Commit {
     },
 }
 
+/// How the job row of a delivery is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Insert {
+    /// A new job (or the existing one with the same dedupe key).
+    New,
+    /// The new job of quarantined mail `id` released by an operator, with `id` moving to
+    /// `cancelled` in the same transaction.
+    ReleaseOf(i64),
+}
+
 /// `confirm(dedupe_key)` asks, on a fresh connection, which job (id, inbox path) holds the
 /// key; Err when the database cannot say.
 pub async fn commit_job<F>(
     conn: &mut AsyncPgConnection,
     root: &Path,
     promoted: Promoted,
+    job: NewJob,
+    confirm: F,
+) -> Result<Commit, diesel::result::Error>
+where
+    F: AsyncFnOnce(&str) -> Result<Option<(i64, Option<String>)>, String>,
+{
+    commit_job_as(conn, root, promoted, job, Insert::New, confirm).await
+}
+
+pub async fn commit_job_as<F>(
+    conn: &mut AsyncPgConnection,
+    root: &Path,
+    promoted: Promoted,
     mut job: NewJob,
+    insert: Insert,
     confirm: F,
 ) -> Result<Commit, diesel::result::Error>
 where
@@ -35,7 +59,11 @@ where
     let path = promoted.path.clone();
     let path_text = path.to_string_lossy().to_string();
     job.inbox_path = Some(path_text.clone());
-    match enqueue(conn, &job).await {
+    let written = match insert {
+        Insert::New => enqueue(conn, &job).await,
+        Insert::ReleaseOf(id) => release_quarantined(conn, id, &job).await,
+    };
+    match written {
         Ok(enqueued) if enqueued.created => {
             promoted.committed();
             Ok(Commit::Created {

@@ -11,7 +11,7 @@ mod commit;
 mod staging;
 mod sweep;
 
-pub use commit::{Commit, commit_job};
+pub use commit::{Commit, Insert, commit_job, commit_job_as};
 pub use staging::{Promoted, Staging, discard_promoted, fsync_dir};
 pub use sweep::{SweepReport, spawn_sweeper, sweep};
 

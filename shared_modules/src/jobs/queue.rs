@@ -94,6 +94,52 @@ pub async fn enqueue(conn: &mut AsyncPgConnection, new: &NewJob) -> QueryResult<
     })
 }
 
+/// Releases quarantined mail: in one transaction the quarantined job `quarantined` ends as
+/// `cancelled` (its result names the new job, its trail says so) and `new` is queued.
+/// `Err(NotFound)` when `quarantined` is no longer in quarantine (released concurrently).
+pub async fn release_quarantined(
+    conn: &mut AsyncPgConnection,
+    quarantined: i64,
+    new: &NewJob,
+) -> QueryResult<Enqueued> {
+    use diesel_async::AsyncConnection;
+    use diesel_async::scoped_futures::ScopedFutureExt;
+    conn.transaction(|tx| {
+        async move {
+            let locked = diesel::update(
+                jobs::table
+                    .find(quarantined)
+                    .filter(jobs::state.eq(JobState::Quarantined)),
+            )
+            .set((
+                jobs::state.eq(JobState::Cancelled),
+                jobs::finished_at.eq(diesel::dsl::now),
+                jobs::updated_at.eq(diesel::dsl::now),
+            ))
+            .execute(tx)
+            .await?;
+            if locked == 0 {
+                return Err(diesel::result::Error::NotFound);
+            }
+            let enqueued = enqueue(tx, new).await?;
+            diesel::update(jobs::table.find(quarantined))
+                .set(jobs::result.eq(serde_json::json!({ "released_as": enqueued.job.id })))
+                .execute(tx)
+                .await?;
+            record_event(
+                tx,
+                NewEvent::new(quarantined, "release", EventPhase::Info)
+                    .status("cancelled")
+                    .message(format!("released as job {}", enqueued.job.id)),
+            )
+            .await?;
+            Ok(enqueued)
+        }
+        .scope_boxed()
+    })
+    .await
+}
+
 pub async fn find_job(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<Job>> {
     jobs::table
         .find(id)

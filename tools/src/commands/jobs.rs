@@ -106,6 +106,14 @@ pub async fn run(cmd: JobsCommand, config: &Config) -> Outcome {
             if let Some(error) = &job.error {
                 println!("error {error}");
             }
+            if let Some(progress) = &job.progress {
+                let label = if job.state == JobState::Running {
+                    "progress"
+                } else {
+                    "last progress"
+                };
+                println!("{label} {progress}");
+            }
             if let Some(result) = &job.result {
                 println!("result {result}");
             }

@@ -1,12 +1,10 @@
 use super::{CONFLICT, FAILED, Failure, NOT_FOUND, Outcome, conn};
 use clap::Subcommand;
 use diesel_async::AsyncPgConnection;
-use mailhandler::{Delivered, deliver_keyed, route};
-use serde_json::json;
+use mailhandler::{Delivered, DeliveryError, Keyed, deliver_keyed, route};
 use shared_modules::config::Config;
-use shared_modules::jobs::{
-    EventPhase, JobFilter, JobState, NewEvent, find_job, list_jobs, record_event,
-};
+use shared_modules::inbox::Insert;
+use shared_modules::jobs::{JobFilter, JobState, find_job, list_jobs};
 
 #[derive(Subcommand)]
 pub enum QuarantineCommand {
@@ -58,7 +56,7 @@ async fn release(c: &mut AsyncPgConnection, config: &Config, id: i64) -> Outcome
     let job = find_job(c, id)
         .await?
         .ok_or_else(|| Failure::new(NOT_FOUND, format!("job {id} does not exist")))?;
-    if job.state != "quarantined" {
+    if job.state != JobState::Quarantined {
         return Err(Failure::new(
             CONFLICT,
             format!("job {id} is {}, not quarantined", job.state),
@@ -86,10 +84,19 @@ async fn release(c: &mut AsyncPgConnection, config: &Config, id: i64) -> Outcome
         sender,
         recipient,
         chrono::Utc::now(),
-        format!("release:{id}"),
+        Keyed {
+            key: format!("release:{id}"),
+            insert: Insert::ReleaseOf(id),
+        },
     )
     .await
-    .map_err(|e| Failure::new(mailhandler::exit::TEMPFAIL, e.to_string()))?;
+    .map_err(|e| match e {
+        DeliveryError::NotQuarantined => Failure::new(
+            CONFLICT,
+            format!("job {id} was released or changed by someone else meanwhile"),
+        ),
+        e => Failure::new(mailhandler::exit::TEMPFAIL, e.to_string()),
+    })?;
     let new_id = match delivered {
         Delivered::Stored { job_id, .. } | Delivered::Duplicate { job_id } => job_id,
         Delivered::Quarantined { reason, .. } => {
@@ -99,23 +106,6 @@ async fn release(c: &mut AsyncPgConnection, config: &Config, id: i64) -> Outcome
             ));
         }
     };
-    diesel_async::RunQueryDsl::execute(
-        diesel::sql_query(
-            "UPDATE jobs SET state = 'cancelled', result = $2, finished_at = now(), updated_at = now()
-             WHERE id = $1 AND state = 'quarantined'",
-        )
-        .bind::<diesel::sql_types::BigInt, _>(id)
-        .bind::<diesel::sql_types::Jsonb, _>(json!({ "released_as": new_id })),
-        c,
-    )
-    .await?;
-    record_event(
-        c,
-        NewEvent::new(id, "release", EventPhase::Info)
-            .status("cancelled")
-            .message(format!("released as job {new_id}")),
-    )
-    .await?;
     println!("job {id} released as job {new_id}");
     Ok(())
 }
