@@ -1,0 +1,174 @@
+//! A slow object store must not starve the database pool: the trigger holds no pooled
+//! connection while it downloads (20 slow triggers once answered 503 "database unavailable"
+//! with a healthy database). Real moto behind a proxy that slows its answers down, the
+//! real `aws` CLI and curl against `dataprocessor serve` with a small pool.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly on any unexpected error
+
+use serde_json::json;
+use shared_modules::config::CustomerConfig;
+use shared_modules::testing::{TestDb, test_config, wait_for};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const BIN: &str = env!("CARGO_BIN_EXE_dataprocessor");
+const KEY: &str = "test-key-0123456789abcdef";
+
+struct Killed(Child);
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn wait_port(port: u16, what: &str) {
+    wait_for(what, Duration::from_secs(60), || async {
+        std::net::TcpStream::connect(("127.0.0.1", port))
+            .ok()
+            .map(|_| ())
+    })
+    .await;
+}
+
+/// Forwards to `upstream`, passing the answers back 8 KiB per 250 ms.
+async fn slow_proxy(upstream: u16) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
+                else {
+                    return;
+                };
+                let (mut client_read, mut client_write) = client.into_split();
+                let (mut server_read, mut server_write) = server.into_split();
+                tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut client_read, &mut server_write).await;
+                });
+                let mut buffer = vec![0u8; 8 * 1024];
+                while let Ok(n) = server_read.read(&mut buffer).await {
+                    if n == 0 || client_write.write_all(&buffer[..n]).await.is_err() {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+            });
+        }
+    });
+    port
+}
+
+fn aws(endpoint: &str, args: &[&str]) -> std::process::Output {
+    Command::new("aws")
+        .args(["--endpoint-url", endpoint])
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", "accessKey1")
+        .env("AWS_SECRET_ACCESS_KEY", "verySecretKey1")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .unwrap()
+}
+
+fn curl_trigger(url: &str, key: &str) -> (u16, String) {
+    let body =
+        json!({"uid": "u-1", "customer": "bobs_burgers", "grid": "fryer_grid", "s3_path": key});
+    let out = Command::new("curl")
+        .args(["-s", "-o", "-", "-w", "\n%{http_code}", "-X", "POST", url])
+        .args([
+            "-H",
+            "Content-Type: application/json",
+            "-H",
+            &format!("X-Api-Key: {KEY}"),
+        ])
+        .args(["-d", &body.to_string()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, code) = text.rsplit_once('\n').unwrap();
+    (code.parse().unwrap_or(0), body.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_downloads_do_not_take_the_database_pool() {
+    let moto_port = free_port();
+    let _moto = Killed(
+        Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &moto_port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("moto_server is required: run scripts/services.sh s3"),
+    );
+    wait_port(moto_port, "moto to listen").await;
+    let moto = format!("http://127.0.0.1:{moto_port}");
+    assert!(
+        aws(&moto, &["s3", "mb", "s3://veritas2hview"])
+            .status
+            .success()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    // About 2 s each through the proxy: 64 KiB at 8 KiB per 250 ms.
+    let export = dir.path().join("jobs.txt");
+    std::fs::write(&export, vec![b'\n'; 64 * 1024]).unwrap();
+    const TRIGGERS: usize = 8;
+    for i in 0..TRIGGERS {
+        let key = format!("s3://veritas2hview/bobs_burgers/fryer_grid/{i}.txt");
+        assert!(
+            aws(&moto, &["s3", "cp", export.to_str().unwrap(), &key])
+                .status
+                .success()
+        );
+    }
+
+    let db = TestDb::new().await;
+    let api_port = free_port();
+    let mut config = test_config(&db.url, &dir.path().join("mailbox"));
+    config.api.listen = format!("127.0.0.1:{api_port}");
+    config.s3.endpoint = format!("http://127.0.0.1:{}", slow_proxy(moto_port).await);
+    config.s3.access_key_id = "accessKey1".into();
+    config.s3.secret_access_key = "verySecretKey1".into();
+    // Fewer connections than concurrent triggers, and little patience for one.
+    config.database.pool_size = 3;
+    config.database.connect_timeout_seconds = 1;
+    config.workers.concurrency = 1;
+    config.customers = vec![CustomerConfig {
+        name: "bobs_burgers".into(),
+        addresses: vec![],
+        allowed_senders: vec![],
+    }];
+    let config_path = dir.path().join("config.json");
+    std::fs::write(&config_path, serde_json::to_string(&config).unwrap()).unwrap();
+    let _serve = Killed(
+        Command::new(BIN)
+            .args(["--config", config_path.to_str().unwrap(), "serve"])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_port(api_port, "the API to listen").await;
+    let url = format!("http://127.0.0.1:{api_port}/api/1.0/veritas2hview/update");
+    let answers: Vec<(u16, String)> = std::thread::scope(|s| {
+        let calls: Vec<_> = (0..TRIGGERS)
+            .map(|i| {
+                let url = &url;
+                s.spawn(move || curl_trigger(url, &format!("bobs_burgers/fryer_grid/{i}.txt")))
+            })
+            .collect();
+        calls.into_iter().map(|c| c.join().unwrap()).collect()
+    });
+    for (status, body) in &answers {
+        assert_eq!(*status, 202, "{body}");
+    }
+}
