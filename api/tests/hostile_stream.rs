@@ -1,0 +1,230 @@
+//! `dataprocessor serve` with 2 workers under a mixed stream of hostile uploads (through
+//! the real `aws` CLI, moto and curl) and hostile mails (through the mailhandler's own
+//! delivery code): every job ends, and a normal mail sent last is processed.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly on any unexpected error
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use serde_json::{Value, json};
+use shared_modules::config::CustomerConfig;
+use shared_modules::jobs::find_job;
+use shared_modules::testing::{TestDb, test_config, wait_for};
+use std::io::Write;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_dataprocessor");
+const KEY: &str = "test-key-0123456789abcdef";
+const RECIPIENT: &str = "bobs_burgers@ingest.hview.example";
+const ALERT: &[u8] = include_bytes!("../../mailhandler/tests/fixtures/alert.eml");
+
+struct Killed(Child);
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn wait_port(port: u16, what: &str) {
+    wait_for(what, Duration::from_secs(60), || async {
+        std::net::TcpStream::connect(("127.0.0.1", port))
+            .ok()
+            .map(|_| ())
+    })
+    .await;
+}
+
+fn aws(endpoint: &str, args: &[&str]) -> std::process::Output {
+    Command::new("aws")
+        .args(["--endpoint-url", endpoint])
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", "accessKey1")
+        .env("AWS_SECRET_ACCESS_KEY", "verySecretKey1")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .unwrap()
+}
+
+fn trigger(api: &str, key: &str) -> Value {
+    let body =
+        json!({"uid": "u-1", "customer": "bobs_burgers", "grid": "fryer_grid", "s3_path": key});
+    let out = Command::new("curl")
+        .args(["-s", "-X", "POST", &format!("{api}/veritas2hview/update")])
+        .args([
+            "-H",
+            "Content-Type: application/json",
+            "-H",
+            &format!("X-Api-Key: {KEY}"),
+        ])
+        .args(["-d", &body.to_string()])
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut enc = GzEncoder::new(Vec::new(), Compression::best());
+    enc.write_all(bytes).unwrap();
+    enc.finish().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_survives_a_stream_of_hostile_uploads_and_mails() {
+    let moto_port = free_port();
+    let _moto = Killed(
+        Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &moto_port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("moto_server is required: run scripts/services.sh s3"),
+    );
+    let db = TestDb::new().await;
+    let pool = db.pool();
+    let dir = tempfile::tempdir().unwrap();
+    let api_port = free_port();
+    let mut config = test_config(&db.url, &dir.path().join("mailbox"));
+    config.api.listen = format!("127.0.0.1:{api_port}");
+    config.s3.endpoint = format!("http://127.0.0.1:{moto_port}");
+    config.s3.access_key_id = "accessKey1".into();
+    config.s3.secret_access_key = "verySecretKey1".into();
+    config.workers.concurrency = 2;
+    config.customers = vec![CustomerConfig {
+        name: "bobs_burgers".into(),
+        addresses: vec![RECIPIENT.into()],
+        allowed_senders: vec![],
+    }];
+    let config_path = dir.path().join("config.json");
+    std::fs::write(&config_path, serde_json::to_string(&config).unwrap()).unwrap();
+    wait_port(moto_port, "moto to listen").await;
+    let moto = format!("http://127.0.0.1:{moto_port}");
+    assert!(
+        aws(&moto, &["s3", "mb", "s3://veritas2hview"])
+            .status
+            .success()
+    );
+    let _serve = Killed(
+        Command::new(BIN)
+            .args(["--config", config_path.to_str().unwrap(), "serve"])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_port(api_port, "the API to listen").await;
+    let api = format!("http://127.0.0.1:{api_port}/api/1.0");
+
+    let mut long_line = b"1,0,3,0,".to_vec();
+    long_line.extend(std::iter::repeat_n(b'9', 5 * 1024 * 1024));
+    let uploads: Vec<(&str, Vec<u8>)> = vec![
+        ("umlauts.txt", "ääää Bericht\nzweite Zeile\n".into()),
+        ("euro.txt", "Lab€ x: y\n".into()),
+        ("zeros.txt.gz", gzip(&vec![0u8; 64 * 1024 * 1024])),
+        ("nul.txt", b"\0\0\0IMAGE \0\n\0".to_vec()),
+        ("long.txt", long_line),
+        ("fake.tar.gz", b"\x1f\x8b\x08\x00garbage".to_vec()),
+        ("empty.txt", Vec::new()),
+    ];
+    let mut ids = Vec::new();
+    for (name, bytes) in &uploads {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let key = format!("bobs_burgers/fryer_grid/{name}");
+        let cp = aws(
+            &moto,
+            &[
+                "s3",
+                "cp",
+                path.to_str().unwrap(),
+                &format!("s3://veritas2hview/{key}"),
+            ],
+        );
+        assert!(
+            cp.status.success(),
+            "{}",
+            String::from_utf8_lossy(&cp.stderr)
+        );
+        let answer = trigger(&api, &key);
+        ids.push(
+            answer["job_id"]
+                .as_i64()
+                .unwrap_or_else(|| panic!("{name}: {answer}")),
+        );
+    }
+    let hostile_mails: Vec<Vec<u8>> = vec![
+        b"\xff\xfe\x00garbage".to_vec(),
+        b"Subject: [HYDRAstor] Alert: Warning - g/\xff\xfe - x\r\n\r\nbody".to_vec(),
+        [b"Subject: ".as_slice(), &vec![b'A'; 1 << 20], b"\r\n\r\n"].concat(),
+        b"Subject: [HYDRAstor] System Report: ../../etc (x)\n\nHYDRAstor System Report\n".to_vec(),
+    ];
+    let mut conn = diesel_async::AsyncConnection::establish(&db.url)
+        .await
+        .unwrap();
+    for mail in &hostile_mails {
+        let delivered = mailhandler::deliver(
+            &config,
+            &mut conn,
+            mail,
+            "x@y.example",
+            RECIPIENT,
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+        ids.push(job_of(&delivered));
+    }
+    for id in &ids {
+        wait_for(
+            &format!("job {id} to end"),
+            Duration::from_secs(120),
+            || async {
+                let mut c = pool.get().await.unwrap();
+                let job = find_job(&mut c, *id).await.unwrap().unwrap();
+                job.state.is_final().then_some(())
+            },
+        )
+        .await;
+    }
+    // A normal mail after all of it: processed, its row in Postgres.
+    let normal = mailhandler::deliver(
+        &config,
+        &mut conn,
+        ALERT,
+        "hs@grid.example",
+        RECIPIENT,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    let id = job_of(&normal);
+    let job = wait_for(
+        "the normal mail's job to end",
+        Duration::from_secs(60),
+        || async {
+            let mut c = pool.get().await.unwrap();
+            let job = find_job(&mut c, id).await.unwrap().unwrap();
+            job.state.is_final().then_some(job)
+        },
+    )
+    .await;
+    assert_eq!(job.state, "done", "{:?}", job.error);
+    assert_eq!(job.result.unwrap()["rows"]["hydrastor_alerts"], 1);
+}
+
+fn job_of(delivered: &mailhandler::Delivered) -> i64 {
+    match delivered {
+        mailhandler::Delivered::Stored { job_id, .. }
+        | mailhandler::Delivered::Quarantined { job_id, .. }
+        | mailhandler::Delivered::Duplicate { job_id } => *job_id,
+    }
+}
