@@ -1,18 +1,27 @@
 #!/bin/bash
-# Container start: prepare the volumes, configure Postfix (which pipes mail to the
-# mailhandler as user hview), then run Postfix (`start-fg`) and `dataprocessor serve` (as
+# Container start: prepare the volumes, configure Postfix on $HVIEW_SMTP_PORT (it pipes mail
+# to the mailhandler as user hview), then run Postfix (`start-fg`) and `dataprocessor serve` (as
 # hview) side by side. SIGTERM drains serve (running jobs finish) and stops Postfix; if
 # either one dies on its own, the other is stopped too and the container exits, so the
 # orchestrator restarts it whole.
 set -euo pipefail
 root=${DP__PATHS__ROOT:-/home/mailbox}
 logs=${DP__LOGGING__DIRECTORY:-/var/log/hview}
+smtp_port=${HVIEW_SMTP_PORT:-25}
 mkdir -p "$root" "$logs"
 chown hview:hview "$root" "$logs"
+# Folders a root process left behind (an older dpctl, a restore): the service must own
+# them, or mail for that customer or group would be deferred.
+find "$root" "$logs" -maxdepth 7 ! -user hview -exec chown hview:hview {} + 2>/dev/null || true
 
 # Configure Postfix now, with this container's environment (passed on to the mailhandler).
 /etc/hview/postfix/install.sh /usr/local/bin/mailhandler "$DATAPROCESSOR_CONFIG" \
   "inet_interfaces = all" "maillog_file = /dev/stdout"
+# SMTP on $HVIEW_SMTP_PORT: the stock `smtp` service moves to that port.
+if [ "$smtp_port" != 25 ]; then
+  postconf -M# smtp/inet
+  postconf -M "$smtp_port/inet=$smtp_port inet n - y - - smtpd"
+fi
 # Postfix copies these into its queue directory for its chrooted daemons.
 cp /etc/resolv.conf /etc/hosts /etc/services /var/spool/postfix/etc/ 2>/dev/null || true
 

@@ -360,6 +360,15 @@ async fn storage_that_cannot_be_written_defers_with_75() {
         "{}",
         out.stdout
     );
+    // The operator is told which path failed and as which user.
+    assert!(
+        out.stdout
+            .contains(&blocker.join("mailbox/.staging").display().to_string())
+            && out.stdout.contains("(running as ")
+            && out.stdout.contains("uid "),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! 75 temporary failure (database down: try again), 78 bad config.
 
 mod commands;
+mod service_user;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -43,8 +44,7 @@ enum Command {
     Config(commands::config::ConfigCommand),
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     let config = match shared_modules::config::load(cli.config.as_deref()) {
         Ok(config) => config,
@@ -53,6 +53,22 @@ async fn main() -> ExitCode {
             return ExitCode::from(78);
         }
     };
+    // Before any thread or file: as root, continue as the service user.
+    if let Err(e) = service_user::become_service_user(&config) {
+        eprintln!("dpctl: {e}");
+        return ExitCode::from(78);
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("dpctl: cannot start: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    runtime.block_on(run(cli, config))
+}
+
+async fn run(cli: Cli, config: shared_modules::config::Config) -> ExitCode {
     let outcome = match cli.command {
         Command::Jobs(cmd) => commands::jobs::run(cmd, &config).await,
         Command::Mail(cmd) => commands::mail::run(cmd, &config).await,

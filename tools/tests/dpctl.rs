@@ -113,3 +113,80 @@ fn a_database_that_is_down_makes_inject_exit_75() {
     assert_eq!(code, 75, "{err}");
     assert!(err.contains("database unavailable"));
 }
+
+/// `docker exec … dpctl` runs as root: a folder it creates for a new group must belong to
+/// the service user, or every later mail for that group is deferred (Permission denied).
+#[tokio::test]
+async fn run_as_root_dpctl_writes_as_the_service_user() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let whoami = std::fs::metadata("/proc/self").unwrap().uid();
+    assert_eq!(
+        whoami, 0,
+        "this test runs dpctl as root, as docker exec does"
+    );
+    let service = std::process::Command::new("id")
+        .args(["-u", "hview"])
+        .output()
+        .unwrap();
+    assert!(
+        service.status.success(),
+        "user hview is needed: run scripts/services.sh postfix"
+    );
+    let hview: u32 = String::from_utf8_lossy(&service.stdout)
+        .trim()
+        .parse()
+        .unwrap();
+
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let root = dir.path().join("mailbox");
+    std::fs::create_dir(&root).unwrap();
+    std::os::unix::fs::chown(&root, Some(hview), Some(hview)).unwrap();
+    let mut config = test_config(&db.url, &root);
+    config.paths.service_user = Some("hview".into());
+    config.customers = vec![CustomerConfig {
+        name: "bobs_burgers".into(),
+        addresses: vec!["bobs_burgers@ingest.hview.example".into()],
+        allowed_senders: vec![],
+    }];
+    let config_path = dir.path().join("config.json");
+    std::fs::write(&config_path, serde_json::to_string(&config).unwrap()).unwrap();
+    std::fs::set_permissions(&config_path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mail =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../mailhandler/tests/fixtures/alert.eml");
+    let (code, out, err) = dpctl(
+        &config_path,
+        &[
+            "mail",
+            "inject",
+            mail.to_str().unwrap(),
+            "--sender",
+            "a@b.example",
+            "--recipient",
+            "bobs_burgers@ingest.hview.example",
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let group = root.join("inbox/bobs_burgers/hydrastor/alert/sn004");
+    for path in [root.join("inbox"), group.clone()] {
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().uid(),
+            hview,
+            "{}",
+            path.display()
+        );
+    }
+    let delivery = std::fs::read_dir(&group)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert_eq!(
+        std::fs::metadata(delivery.join("message.eml"))
+            .unwrap()
+            .uid(),
+        hview
+    );
+}

@@ -38,6 +38,9 @@ pub struct Config {
 #[serde(default, deny_unknown_fields)]
 pub struct PathsConfig {
     pub root: PathBuf,
+    /// The user the service runs as (`hview` in the container): dpctl started as root
+    /// becomes this user first, so nothing it creates is root's. None: no change.
+    pub service_user: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -150,6 +153,7 @@ impl Default for PathsConfig {
     fn default() -> Self {
         Self {
             root: PathBuf::from("/home/mailbox"),
+            service_user: None,
         }
     }
 }

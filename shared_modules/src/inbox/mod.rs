@@ -26,3 +26,33 @@ pub const QUARANTINE_DIR: &str = "_quarantine";
 pub fn quarantine_root(root: &Path) -> PathBuf {
     crate::paths::inbox_root(root).join(QUARANTINE_DIR)
 }
+
+/// An I/O error with the path it concerns and the user the process runs as: "Permission
+/// denied" alone does not tell an operator what to fix.
+pub(crate) fn at_path(path: &Path, e: std::io::Error) -> std::io::Error {
+    std::io::Error::new(
+        e.kind(),
+        format!("{}: {e} (running as {})", path.display(), current_user()),
+    )
+}
+
+/// `name (uid N)` of the effective user (`/proc/self` belongs to it).
+pub fn current_user() -> String {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(uid) = std::fs::metadata("/proc/self").map(|m| m.uid()) else {
+        return "an unknown user".into();
+    };
+    let name = std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|passwd| {
+            passwd.lines().find_map(|line| {
+                let mut fields = line.split(':');
+                let name = fields.next()?;
+                (fields.nth(1)? == uid.to_string()).then(|| name.to_string())
+            })
+        });
+    match name {
+        Some(name) => format!("{name} (uid {uid})"),
+        None => format!("uid {uid}"),
+    }
+}

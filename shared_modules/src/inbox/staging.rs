@@ -1,4 +1,4 @@
-use super::{PENDING_DIR, STAGING_DIR};
+use super::{PENDING_DIR, STAGING_DIR, at_path};
 use crate::paths::datetime_dir_name;
 use chrono::{DateTime, Utc};
 use rustix::fs::{CWD, FlockOperation, RenameFlags, flock, renameat_with};
@@ -45,9 +45,9 @@ fn unique_name() -> String {
 impl Staging {
     pub fn new(root: &Path) -> io::Result<Staging> {
         let parent = root.join(STAGING_DIR);
-        fs::create_dir_all(&parent)?;
+        fs::create_dir_all(&parent).map_err(|e| at_path(&parent, e))?;
         let dir = parent.join(unique_name());
-        fs::create_dir(&dir)?;
+        fs::create_dir(&dir).map_err(|e| at_path(&dir, e))?;
         let lock = File::open(&dir)?;
         flock(&lock, FlockOperation::NonBlockingLockExclusive)?;
         Ok(Staging {
@@ -100,7 +100,7 @@ impl Staging {
         create_dir_all_synced(parent)?;
         let base = datetime_dir_name(at);
         let pending = self.root.join(PENDING_DIR);
-        fs::create_dir_all(&pending)?;
+        fs::create_dir_all(&pending).map_err(|e| at_path(&pending, e))?;
         // One intent per attempt: a redelivery must not overwrite the intent of an earlier
         // attempt whose directory is still waiting for the sweeper.
         let staged_name = self
@@ -117,7 +117,7 @@ impl Staging {
                 format!("{base}_{n}")
             };
             let target = parent.join(&name);
-            write_intent(&intent, key, &target)?;
+            write_intent(&intent, key, &target).map_err(|e| at_path(&intent, e))?;
             match renameat_with(CWD, &self.dir, CWD, &target, RenameFlags::NOREPLACE) {
                 Ok(()) => {
                     fsync_dir(parent)?;
@@ -128,7 +128,7 @@ impl Staging {
                     });
                 }
                 Err(e) if e == rustix::io::Errno::EXIST => continue,
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(at_path(&target, e.into())),
             }
         }
         Err(io::Error::other(format!(
@@ -218,7 +218,7 @@ fn create_dir_all_synced(dir: &Path) -> io::Result<()> {
     match fs::create_dir(dir) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(()),
-        Err(e) => return Err(e),
+        Err(e) => return Err(at_path(dir, e)),
     }
     if let Some(parent) = dir.parent() {
         fsync_dir(parent)?;
