@@ -56,6 +56,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let workers_task = tokio::spawn(workers.run(stop.clone()));
 
     let state = http::AppState::new(config.clone(), pool);
+    let bucket = tokio::spawn(ensure_bucket(state.store.clone(), stop.clone()));
     let server = http::server(state)?;
     let handle = server.handle();
     let server_task = tokio::spawn(server);
@@ -74,6 +75,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let _ = listener.await;
     let _ = reaper.await;
     let _ = sweeper.await;
+    let _ = bucket.await;
     tracing::info!("stopped");
     Ok(())
 }
@@ -100,4 +102,30 @@ async fn migrate_with_retry(url: &str) -> anyhow::Result<()> {
     Err(last
         .unwrap_or_else(|| anyhow::anyhow!("migrations did not run"))
         .context("cannot migrate the database"))
+}
+
+/// The bucket customers upload to exists once serve runs: created when missing, retried
+/// while the object store is still starting (compose starts both together).
+async fn ensure_bucket(
+    store: Arc<shared_modules::object_store::ObjectStore>,
+    stop: CancellationToken,
+) {
+    let mut delay = Duration::from_secs(1);
+    loop {
+        match store.ensure_bucket().await {
+            Ok(true) => {
+                tracing::info!(bucket = %store.bucket, "created the upload bucket");
+                return;
+            }
+            Ok(false) => return,
+            Err(e) => {
+                tracing::warn!(bucket = %store.bucket, error = %e, retry_in_s = delay.as_secs(), "cannot check the upload bucket yet")
+            }
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(Duration::from_secs(60));
+    }
 }

@@ -123,6 +123,18 @@ async fn serve_survives_a_stream_of_hostile_uploads_and_mails() {
     );
     wait_port(api_port, "the API to listen").await;
     let api = format!("http://127.0.0.1:{api_port}/api/1.0");
+    // Nobody created the bucket: serve does when it is missing.
+    wait_for(
+        "serve to create the bucket",
+        Duration::from_secs(30),
+        || async {
+            aws(&moto, &["s3", "ls", "s3://veritas2hview"])
+                .status
+                .success()
+                .then_some(())
+        },
+    )
+    .await;
 
     let mut long_line = b"1,0,3,0,".to_vec();
     long_line.extend(std::iter::repeat_n(b'9', 5 * 1024 * 1024));

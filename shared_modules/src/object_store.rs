@@ -128,6 +128,33 @@ impl ObjectStore {
             .map_err(|e| self.classify("", e))
     }
 
+    /// Creates the bucket if it does not exist yet (a fresh Zenko after `compose up`);
+    /// Ok(true) when it was created now.
+    pub async fn ensure_bucket(&self) -> Result<bool, StoreError> {
+        match self.check_bucket().await {
+            Ok(()) => return Ok(false),
+            Err(StoreError::NotFound { .. }) => {}
+            Err(e) => return Err(e),
+        }
+        match self
+            .client
+            .create_bucket()
+            .bucket(&self.bucket)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                let code = e.as_service_error().and_then(|s| s.code()).unwrap_or("");
+                if matches!(code, "BucketAlreadyOwnedByYou" | "BucketAlreadyExists") {
+                    Ok(false)
+                } else {
+                    Err(self.classify("", e))
+                }
+            }
+        }
+    }
+
     /// Size and ETag of `key`.
     pub async fn head(&self, key: &str) -> Result<ObjectInfo, StoreError> {
         let head = self
