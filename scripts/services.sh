@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs (if absent) and starts the local services the DataProcessor and its tests use:
 # PostgreSQL on 127.0.0.1:5432 (user postgres, trust on loopback), plus the tools given as
-# arguments: `s3` (awscli + moto), `postfix` (postfix + swaks). Idempotent; safe to rerun.
+# arguments: `s3` (awscli + moto), `postfix` (postfix + swaks), `podman` (podman,
+# debootstrap, runc, podman-compose). Idempotent; safe to rerun.
 set -euo pipefail
 
 log() { printf '[services] %s\n' "$*" >&2; }
@@ -55,11 +56,25 @@ ensure_postfix() {
   id hview >/dev/null 2>&1 || as_root useradd --system --no-create-home --shell /usr/sbin/nologin hview
 }
 
+# podman (no Docker engine here) and podman-compose, for the container tests; podman is
+# configured and its base image made by scripts/image.sh.
+ensure_podman() {
+  if ! command -v podman >/dev/null 2>&1 || ! command -v debootstrap >/dev/null 2>&1; then
+    log "installing podman, debootstrap and runc"
+    apt_install podman debootstrap runc
+  fi
+  if ! command -v podman-compose >/dev/null 2>&1; then
+    log "installing podman-compose"
+    python3 -m pip install -q podman-compose
+  fi
+}
+
 ensure_postgres
 for extra in "$@"; do
   case "$extra" in
     s3) ensure_s3_tools ;;
     postfix) ensure_postfix ;;
+    podman) ensure_podman ;;
     *) log "unknown service $extra"; exit 2 ;;
   esac
 done

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/services.sh postfix s3
+scripts/services.sh postfix s3 podman
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

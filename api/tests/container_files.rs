@@ -1,6 +1,7 @@
-//! No Docker engine runs here, so the Dockerfile, docker-compose.yml and the entrypoint are
-//! held to the code by this test: binaries, ports, paths, environment names, the Postfix
-//! setup and the Rust version must match what the tests run.
+//! The Dockerfile, docker-compose.yml and the entrypoint held to the code: binaries, ports,
+//! paths, environment names, the Postfix setup and the Rust version must match what the
+//! tests run (the image itself is built and run by `container.rs`; compose needs a Docker
+//! host, so `podman-compose config` checks it as compose reads it).
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on any unexpected error
 
@@ -23,10 +24,16 @@ fn config() -> shared_modules::config::Config {
 #[test]
 fn the_image_ships_the_workspace_binaries_at_the_paths_the_entrypoint_uses() {
     let dockerfile = read("Dockerfile");
+    let image_script = read("scripts/image.sh");
+    assert!(dockerfile.contains("COPY --from=build /out/ /usr/local/bin/"));
     for bin in ["dataprocessor", "mailhandler", "dpctl"] {
         assert!(
-            dockerfile.contains(&format!("/src/target/release/{bin}")),
-            "Dockerfile copies {bin}"
+            dockerfile.contains(&format!("target/release/{bin}")),
+            "the build stage puts {bin} in /out"
+        );
+        assert!(
+            image_script.contains(&format!(" {bin}")),
+            "scripts/image.sh gives {bin} as the build stage's output"
         );
     }
     let manifests = [
@@ -151,9 +158,12 @@ fn every_environment_override_in_compose_is_a_real_config_key() {
         })
         .collect();
     assert!(env.iter().any(|(k, _)| k == "DATABASE_URL"));
+    let entrypoint = read("docker/entrypoint.sh");
     for (name, _) in &env {
         assert!(
-            name == "DATABASE_URL" || name.starts_with("DP__"),
+            name == "DATABASE_URL"
+                || name.starts_with("DP__")
+                || entrypoint.contains(&format!("${{{name}")),
             "{name} is not read by the DataProcessor"
         );
     }
@@ -174,4 +184,98 @@ fn every_environment_override_in_compose_is_a_real_config_key() {
         .as_str()
         .unwrap();
     assert!(config.database.url.ends_with(&format!("/{db}")));
+}
+
+/// `docker compose` on a real host reads the file as `podman-compose config` does here:
+/// interpolated, valid, with what a first `up` needs.
+#[test]
+fn compose_as_compose_reads_it_starts_what_the_image_needs() {
+    let out = std::process::Command::new("podman-compose")
+        .args(["-f", "docker-compose.yml", "config"])
+        .current_dir(repo())
+        .output()
+        .expect("podman-compose is required for this test: run scripts/services.sh podman");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let compose: Value = serde_yaml::from_slice(&out.stdout).unwrap();
+    let services = compose["services"].as_mapping().unwrap();
+    for (name, service) in services {
+        let name = name.as_str().unwrap();
+        assert_eq!(
+            service["restart"],
+            Value::from("unless-stopped"),
+            "{name} restarts"
+        );
+        let image = service["image"].as_str().unwrap();
+        let tag = image.rsplit_once(':').map(|(_, t)| t).unwrap_or("");
+        assert!(
+            !tag.is_empty() && tag != "latest",
+            "{name}: {image} is pinned"
+        );
+    }
+    let dp = &compose["services"]["dataprocessor"];
+    let mounts: Vec<&str> = dp["volumes"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        mounts.contains(&"./config.json:/etc/hview/config.json:ro"),
+        "{mounts:?}"
+    );
+    // The key compose gives the API is the one the README's examples send.
+    let keys = dp["environment"]["DP__API__KEYS"].as_str().unwrap();
+    let readme = read("README.md");
+    let key: Vec<String> = serde_json::from_str(keys).unwrap();
+    assert!(
+        readme.contains(&format!("X-Api-Key: {}", key[0])),
+        "README uses {}",
+        key[0]
+    );
+    // The object store answers the host name the DataProcessor uses.
+    let endpoint = dp["environment"]["DP__S3__ENDPOINT"].as_str().unwrap();
+    let host = compose["services"]["s3"]["environment"]["ENDPOINT"]
+        .as_str()
+        .unwrap();
+    assert_eq!(endpoint, format!("http://{host}:8000"));
+    // Every variable the image or compose reads is documented in the README.
+    let dockerfile = read("Dockerfile");
+    let mut names: Vec<String> = dp["environment"]
+        .as_mapping()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str().unwrap().to_string())
+        .collect();
+    for raw in [
+        read("docker-compose.yml"),
+        read("docker/entrypoint.sh"),
+        dockerfile,
+    ] {
+        for part in raw.split("${").skip(1) {
+            let name: String = part
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            names.push(name);
+        }
+    }
+    names.push("DATAPROCESSOR_CONFIG".into());
+    names.sort();
+    names.dedup();
+    let production = readme
+        .split("## Run it in production")
+        .nth(1)
+        .expect("a production section");
+    for name in names {
+        let documented = production.contains(&name)
+            || (name.starts_with("DP__") && production.contains("DP__<SECTION>__<KEY>"));
+        assert!(
+            documented,
+            "{name} is not documented in the README's production section"
+        );
+    }
 }
