@@ -7,6 +7,9 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on any unexpected error
 
+mod common;
+
+use common::free_port;
 use shared_modules::jobs::JobState;
 use shared_modules::testing::{TestDb, wait_for};
 use std::path::{Path, PathBuf};
@@ -38,14 +41,6 @@ fn ok(program: &str, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).to_string()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Removes the container however the test ends.

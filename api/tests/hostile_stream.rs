@@ -4,6 +4,9 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on any unexpected error
 
+mod common;
+
+use common::*;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use serde_json::{Value, json};
@@ -11,50 +14,11 @@ use shared_modules::config::CustomerConfig;
 use shared_modules::jobs::find_job;
 use shared_modules::testing::{TestDb, test_config, wait_for};
 use std::io::Write;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_dataprocessor");
-const KEY: &str = "test-key-0123456789abcdef";
 const RECIPIENT: &str = "bobs_burgers@ingest.hview.example";
 const ALERT: &[u8] = include_bytes!("../../mailhandler/tests/fixtures/alert.eml");
-
-struct Killed(Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn wait_port(port: u16, what: &str) {
-    wait_for(what, Duration::from_secs(60), || async {
-        std::net::TcpStream::connect(("127.0.0.1", port))
-            .ok()
-            .map(|_| ())
-    })
-    .await;
-}
-
-fn aws(endpoint: &str, args: &[&str]) -> std::process::Output {
-    Command::new("aws")
-        .args(["--endpoint-url", endpoint])
-        .args(args)
-        .env("AWS_ACCESS_KEY_ID", "accessKey1")
-        .env("AWS_SECRET_ACCESS_KEY", "verySecretKey1")
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .output()
-        .unwrap()
-}
 
 fn trigger(api: &str, key: &str) -> Value {
     let body =
@@ -81,22 +45,14 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_survives_a_stream_of_hostile_uploads_and_mails() {
-    let moto_port = free_port();
-    let _moto = Killed(
-        Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &moto_port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("moto_server is required: run scripts/services.sh s3"),
-    );
+    let (_moto, moto) = start_moto().await;
     let db = TestDb::new().await;
     let pool = db.pool();
     let dir = tempfile::tempdir().unwrap();
     let api_port = free_port();
     let mut config = test_config(&db.url, &dir.path().join("mailbox"));
     config.api.listen = format!("127.0.0.1:{api_port}");
-    config.s3.endpoint = format!("http://127.0.0.1:{moto_port}");
+    config.s3.endpoint = moto.clone();
     config.s3.access_key_id = "accessKey1".into();
     config.s3.secret_access_key = "verySecretKey1".into();
     config.workers.concurrency = 2;
@@ -105,23 +61,7 @@ async fn serve_survives_a_stream_of_hostile_uploads_and_mails() {
         addresses: vec![RECIPIENT.into()],
         allowed_senders: vec![],
     }];
-    let config_path = dir.path().join("config.json");
-    std::fs::write(&config_path, serde_json::to_string(&config).unwrap()).unwrap();
-    wait_port(moto_port, "moto to listen").await;
-    let moto = format!("http://127.0.0.1:{moto_port}");
-    assert!(
-        aws(&moto, &["s3", "mb", "s3://veritas2hview"])
-            .status
-            .success()
-    );
-    let _serve = Killed(
-        Command::new(BIN)
-            .args(["--config", config_path.to_str().unwrap(), "serve"])
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_port(api_port, "the API to listen").await;
+    let _serve = start_serve(dir.path(), &config).await;
     let api = format!("http://127.0.0.1:{api_port}/api/1.0");
     // Nobody created the bucket: serve does when it is missing.
     wait_for(

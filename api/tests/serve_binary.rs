@@ -3,20 +3,14 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on any unexpected error
 
+mod common;
+
+use common::BIN;
+use common::free_port;
 use shared_modules::testing::{TestDb, test_config, wait_for};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
-
-const BIN: &str = env!("CARGO_BIN_EXE_dataprocessor");
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn curl(args: &[&str]) -> (u16, String) {
     let out: Output = Command::new("curl")

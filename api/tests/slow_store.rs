@@ -5,40 +5,15 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on any unexpected error
 
+mod common;
+
+use common::*;
 use serde_json::json;
 use shared_modules::config::CustomerConfig;
-use shared_modules::testing::{TestDb, test_config, wait_for};
-use std::process::{Child, Command, Stdio};
+use shared_modules::testing::{TestDb, test_config};
+use std::process::Command;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-const BIN: &str = env!("CARGO_BIN_EXE_dataprocessor");
-const KEY: &str = "test-key-0123456789abcdef";
-
-struct Killed(Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn wait_port(port: u16, what: &str) {
-    wait_for(what, Duration::from_secs(60), || async {
-        std::net::TcpStream::connect(("127.0.0.1", port))
-            .ok()
-            .map(|_| ())
-    })
-    .await;
-}
 
 /// Forwards to `upstream`, passing the answers back 8 KiB per 250 ms.
 async fn slow_proxy(upstream: u16) -> u16 {
@@ -69,18 +44,6 @@ async fn slow_proxy(upstream: u16) -> u16 {
     port
 }
 
-fn aws(endpoint: &str, args: &[&str]) -> std::process::Output {
-    Command::new("aws")
-        .args(["--endpoint-url", endpoint])
-        .args(args)
-        .env("AWS_ACCESS_KEY_ID", "accessKey1")
-        .env("AWS_SECRET_ACCESS_KEY", "verySecretKey1")
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .output()
-        .unwrap()
-}
-
 fn curl_trigger(url: &str, key: &str) -> (u16, String) {
     let body =
         json!({"uid": "u-1", "customer": "bobs_burgers", "grid": "fryer_grid", "s3_path": key});
@@ -102,17 +65,8 @@ fn curl_trigger(url: &str, key: &str) -> (u16, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_downloads_do_not_take_the_database_pool() {
-    let moto_port = free_port();
-    let _moto = Killed(
-        Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &moto_port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("moto_server is required: run scripts/services.sh s3"),
-    );
-    wait_port(moto_port, "moto to listen").await;
-    let moto = format!("http://127.0.0.1:{moto_port}");
+    let (_moto, moto) = start_moto().await;
+    let moto_port: u16 = moto.rsplit(':').next().unwrap().parse().unwrap();
     assert!(
         aws(&moto, &["s3", "mb", "s3://veritas2hview"])
             .status
@@ -148,16 +102,7 @@ async fn slow_downloads_do_not_take_the_database_pool() {
         addresses: vec![],
         allowed_senders: vec![],
     }];
-    let config_path = dir.path().join("config.json");
-    std::fs::write(&config_path, serde_json::to_string(&config).unwrap()).unwrap();
-    let _serve = Killed(
-        Command::new(BIN)
-            .args(["--config", config_path.to_str().unwrap(), "serve"])
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_port(api_port, "the API to listen").await;
+    let _serve = start_serve(dir.path(), &config).await;
     let url = format!("http://127.0.0.1:{api_port}/api/1.0/veritas2hview/update");
     let answers: Vec<(u16, String)> = std::thread::scope(|s| {
         let calls: Vec<_> = (0..TRIGGERS)

@@ -4,23 +4,15 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on any unexpected error
 
+mod common;
+
+use common::*;
 use serde_json::{Value, json};
 use shared_modules::config::CustomerConfig;
 use shared_modules::testing::{TestDb, test_config, wait_for};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Command;
 use std::time::Duration;
-
-const BIN: &str = env!("CARGO_BIN_EXE_dataprocessor");
-const KEY: &str = "test-key-0123456789abcdef";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn required(program: &str) {
     let found = Command::new("sh")
@@ -33,35 +25,6 @@ fn required(program: &str) {
         found,
         "{program} is required for this test: run scripts/services.sh s3"
     );
-}
-
-struct Killed(Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-async fn wait_port(port: u16, what: &str) {
-    wait_for(what, Duration::from_secs(60), || async {
-        std::net::TcpStream::connect(("127.0.0.1", port))
-            .ok()
-            .map(|_| ())
-    })
-    .await;
-}
-
-fn aws(endpoint: &str, args: &[&str]) -> Output {
-    Command::new("aws")
-        .args(["--endpoint-url", endpoint])
-        .args(args)
-        .env("AWS_ACCESS_KEY_ID", "accessKey1")
-        .env("AWS_SECRET_ACCESS_KEY", "verySecretKey1")
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .output()
-        .unwrap()
 }
 
 /// `curl` as the README shows it; returns (HTTP status, JSON body).
@@ -137,17 +100,7 @@ async fn count(pool: &shared_modules::db::DbPool, sql: &str) -> i64 {
 async fn an_export_uploaded_with_aws_and_triggered_with_curl_becomes_rows() {
     required("aws");
     required("moto_server");
-    let s3_port = free_port();
-    let moto = Killed(
-        Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &s3_port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_port(s3_port, "moto to listen").await;
-    let endpoint = format!("http://127.0.0.1:{s3_port}");
+    let (moto, endpoint) = start_moto().await;
 
     let db = TestDb::new().await;
     let pool = db.pool();
@@ -164,16 +117,7 @@ async fn an_export_uploaded_with_aws_and_triggered_with_curl_becomes_rows() {
         allowed_senders: vec![],
     }];
     config.logging.directory = Some(dir.path().join("logs"));
-    let config_path = dir.path().join("config.json");
-    std::fs::write(&config_path, serde_json::to_string(&config).unwrap()).unwrap();
-    let _serve = Killed(
-        Command::new(BIN)
-            .args(["--config", config_path.to_str().unwrap(), "serve"])
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_port(api_port, "the API to listen").await;
+    let _serve = start_serve(dir.path(), &config).await;
     let api = format!("http://127.0.0.1:{api_port}/api/1.0");
 
     // The customer's side: upload the export, then tell the API.

@@ -298,6 +298,20 @@ pub fn sleep_job(metadata: serde_json::Value) -> crate::jobs::NewJob {
     }
 }
 
+/// A fresh database with the `test_effects` table `SleepHandler` writes, its pool, and a
+/// temporary data root: what a queue test starts from.
+pub async fn queue_test_setup() -> (TestDb, DbPool, tempfile::TempDir) {
+    use diesel_async::RunQueryDsl;
+    let db = TestDb::new().await;
+    let pool = db.pool();
+    let mut conn = pool.get().await.unwrap();
+    diesel::sql_query(TEST_EFFECTS_TABLE)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    (db, pool, tempfile::tempdir().unwrap())
+}
+
 /// The job as stored now.
 pub async fn job_by_id(pool: &DbPool, id: i64) -> crate::jobs::Job {
     let mut conn = pool.get().await.unwrap();

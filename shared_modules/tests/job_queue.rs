@@ -10,21 +10,12 @@ use serde_json::json;
 use shared_modules::db::DbPool;
 use shared_modules::jobs::{QueueSettings, enqueue, events_of, reap_once};
 use shared_modules::testing::{
-    TEST_EFFECTS_TABLE, TestDb, add_job as add, effect_runs, job_by_id as job, sleep_job,
-    sleep_registry, start_workers, test_config, wait_for, wait_job_state as wait_state,
+    TestDb, add_job as add, effect_runs, job_by_id as job, sleep_job, sleep_registry,
+    start_workers, test_config, wait_for, wait_job_state as wait_state,
 };
 use std::time::Duration;
 
-async fn setup() -> (TestDb, DbPool, tempfile::TempDir) {
-    let db = TestDb::new().await;
-    let pool = db.pool();
-    let mut conn = pool.get().await.unwrap();
-    diesel::sql_query(TEST_EFFECTS_TABLE)
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    (db, pool, tempfile::tempdir().unwrap())
-}
+use shared_modules::testing::queue_test_setup as setup;
 
 #[tokio::test]
 async fn a_dedupe_key_makes_one_job_however_often_it_is_enqueued() {

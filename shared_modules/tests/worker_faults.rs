@@ -5,24 +5,14 @@
 
 use diesel_async::RunQueryDsl;
 use serde_json::json;
-use shared_modules::db::DbPool;
 use shared_modules::jobs::{DuplicateHandler, JobState, Registry, cancel_job};
 use shared_modules::testing::{
-    SleepHandler, TEST_EFFECTS_TABLE, TestDb, add_job, effect_runs, job_by_id, sleep_job,
-    sleep_registry, start_workers, test_config, wait_for, wait_job_state,
+    SleepHandler, add_job, effect_runs, job_by_id, sleep_job, sleep_registry, start_workers,
+    test_config, wait_for, wait_job_state,
 };
 use std::time::Duration;
 
-async fn setup() -> (TestDb, DbPool, tempfile::TempDir) {
-    let db = TestDb::new().await;
-    let pool = db.pool();
-    let mut conn = pool.get().await.unwrap();
-    diesel::sql_query(TEST_EFFECTS_TABLE)
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    (db, pool, tempfile::tempdir().unwrap())
-}
+use shared_modules::testing::queue_test_setup as setup;
 
 #[tokio::test]
 async fn a_panicking_module_fails_its_job_for_good_and_the_worker_goes_on() {

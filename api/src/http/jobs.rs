@@ -7,7 +7,6 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
-use shared_modules::db::DbError;
 use shared_modules::jobs::{
     JobFilter, JobState, cancel_job, events_of, find_job, list_jobs, retry_job,
 };
@@ -24,14 +23,6 @@ struct ListQuery {
     until: Option<DateTime<Utc>>,
     limit: Option<i64>,
     cursor: Option<String>,
-}
-
-async fn conn(state: &AppState) -> Result<shared_modules::db::PooledConn, ApiError> {
-    state
-        .pool
-        .get()
-        .await
-        .map_err(|e| ApiError::from(DbError::from(e)))
 }
 
 /// A name filter is a path segment (`^[a-z0-9][a-z0-9_.-]{0,63}$`): anything else can
@@ -110,7 +101,7 @@ pub async fn list(
         Lookup::Hit(body) => return Ok(json_body(body)),
         Lookup::Miss(ticket) => ticket,
     };
-    let page = list_jobs(&mut *conn(&state).await?, &filter).await?;
+    let page = list_jobs(&mut *state.conn().await?, &filter).await?;
     let body = serde_json::to_vec(&json!({
         "jobs": page.jobs,
         "next_cursor": page.next_cursor.map(|c| c.to_string()),
@@ -132,7 +123,7 @@ pub async fn show(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let mut conn = conn(&state).await?;
+    let mut conn = state.conn().await?;
     let job = find_job(&mut conn, id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("job {id} does not exist")))?;
@@ -148,7 +139,7 @@ pub async fn retry(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     match retry_job(
-        &mut *conn(&state).await?,
+        &mut *state.conn().await?,
         id,
         "retry requested through the API",
     )
@@ -170,7 +161,7 @@ pub async fn cancel(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    match cancel_job(&mut *conn(&state).await?, id).await? {
+    match cancel_job(&mut *state.conn().await?, id).await? {
         None => Err(ApiError::NotFound(format!("job {id} does not exist"))),
         Some(Err(state)) => Err(ApiError::Conflict(format!(
             "job {id} is {state}; only queued or running jobs can be cancelled"

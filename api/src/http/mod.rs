@@ -53,6 +53,16 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// A pooled connection, or 503 when the database cannot give one.
+    pub async fn conn(&self) -> Result<shared_modules::db::PooledConn, ApiError> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| ApiError::from(shared_modules::db::DbError::from(e)))
+    }
+}
+
 /// Every route under `/api/1.0` (method, path, handler). `openapi.json` documents exactly
 /// these (a test holds them together).
 pub fn routes() -> Vec<(&'static str, &'static str, Route)> {

@@ -9,7 +9,6 @@ use diesel_async::{AsyncConnection, AsyncPgConnection};
 use serde::Deserialize;
 use serde_json::json;
 use shared_modules::config::Config;
-use shared_modules::db::DbError;
 use shared_modules::inbox::{Commit, Staging, commit_job};
 use shared_modules::jobs::{JobSource, JobState, NewJob, job_for_key};
 use shared_modules::object_store::StoreError;
@@ -101,21 +100,13 @@ pub async fn update(
     })
 }
 
-async fn conn(state: &AppState) -> Result<shared_modules::db::PooledConn, ApiError> {
-    state
-        .pool
-        .get()
-        .await
-        .map_err(|e| ApiError::from(DbError::from(e)))
-}
-
 async fn fetch_and_queue(
     state: &AppState,
     valid: &Valid,
     info: &shared_modules::object_store::ObjectInfo,
     dedupe_key: &str,
 ) -> Result<(i64, JobState, bool), ApiError> {
-    if let Some((id, status)) = existing(&mut *conn(state).await?, dedupe_key).await? {
+    if let Some((id, status)) = existing(&mut *state.conn().await?, dedupe_key).await? {
         return Ok((id, status, false));
     }
     let root = &state.config.paths.root;
@@ -181,7 +172,7 @@ async fn fetch_and_queue(
             .map_err(|e| e.to_string())?;
         Ok(found.map(|(id, _, path)| (id, path)))
     };
-    let mut conn = conn(state).await?;
+    let mut conn = state.conn().await?;
     match commit_job(&mut conn, root, promoted, job, confirm).await? {
         Commit::Created { job_id, .. } => Ok((job_id, JobState::Queued, true)),
         Commit::Duplicate { job_id } => {

@@ -1,0 +1,90 @@
+//! What the tests that run the real `dataprocessor` binary share: ports, processes that
+//! end with the test, moto, the `aws` CLI.
+
+#![allow(clippy::unwrap_used, dead_code)]
+
+use shared_modules::config::Config;
+use shared_modules::testing::wait_for;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_dataprocessor");
+pub const KEY: &str = "test-key-0123456789abcdef";
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A child process killed when the test ends, however it ends.
+pub struct Killed(pub Child);
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub async fn wait_port(port: u16, what: &str) {
+    wait_for(what, Duration::from_secs(60), || async {
+        std::net::TcpStream::connect(("127.0.0.1", port))
+            .ok()
+            .map(|_| ())
+    })
+    .await;
+}
+
+/// moto (an S3-compatible server) on a free port: the process and its endpoint URL.
+pub async fn start_moto() -> (Killed, String) {
+    let port = free_port();
+    let moto = Killed(
+        Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("moto_server is required: run scripts/services.sh s3"),
+    );
+    wait_port(port, "moto to listen").await;
+    (moto, format!("http://127.0.0.1:{port}"))
+}
+
+/// `dataprocessor serve` with `config` (written to `dir/config.json`), once it listens.
+pub async fn start_serve(dir: &Path, config: &Config) -> Killed {
+    let port: u16 = config
+        .api
+        .listen
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let path = dir.join("config.json");
+    std::fs::write(&path, serde_json::to_string(config).unwrap()).unwrap();
+    let serve = Killed(
+        Command::new(BIN)
+            .args(["--config", path.to_str().unwrap(), "serve"])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_port(port, "the API to listen").await;
+    serve
+}
+
+/// The real `aws` CLI against `endpoint` with the test credentials.
+pub fn aws(endpoint: &str, args: &[&str]) -> Output {
+    Command::new("aws")
+        .args(["--endpoint-url", endpoint])
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", "accessKey1")
+        .env("AWS_SECRET_ACCESS_KEY", "verySecretKey1")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .expect("the aws CLI is required: run scripts/services.sh s3")
+}
