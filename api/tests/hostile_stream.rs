@@ -9,33 +9,15 @@ mod common;
 use common::*;
 use flate2::Compression;
 use flate2::write::GzEncoder;
-use serde_json::{Value, json};
+use serde_json::Value;
 use shared_modules::config::CustomerConfig;
 use shared_modules::jobs::find_job;
 use shared_modules::testing::{TestDb, test_config, wait_for};
 use std::io::Write;
-use std::process::Command;
 use std::time::Duration;
 
 const RECIPIENT: &str = "bobs_burgers@ingest.hview.example";
 const ALERT: &[u8] = include_bytes!("../../mailhandler/tests/fixtures/alert.eml");
-
-fn trigger(api: &str, key: &str) -> Value {
-    let body =
-        json!({"uid": "u-1", "customer": "bobs_burgers", "grid": "fryer_grid", "s3_path": key});
-    let out = Command::new("curl")
-        .args(["-s", "-X", "POST", &format!("{api}/veritas2hview/update")])
-        .args([
-            "-H",
-            "Content-Type: application/json",
-            "-H",
-            &format!("X-Api-Key: {KEY}"),
-        ])
-        .args(["-d", &body.to_string()])
-        .output()
-        .unwrap();
-    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
-}
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut enc = GzEncoder::new(Vec::new(), Compression::best());
@@ -106,7 +88,8 @@ async fn serve_survives_a_stream_of_hostile_uploads_and_mails() {
             "{}",
             String::from_utf8_lossy(&cp.stderr)
         );
-        let answer = trigger(&api, &key);
+        let (_, answer) = curl_trigger(&api, &key);
+        let answer: Value = serde_json::from_str(&answer).unwrap_or(Value::Null);
         ids.push(
             answer["job_id"]
                 .as_i64()

@@ -8,10 +8,8 @@
 mod common;
 
 use common::*;
-use serde_json::json;
 use shared_modules::config::CustomerConfig;
 use shared_modules::testing::{TestDb, test_config};
-use std::process::Command;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -42,25 +40,6 @@ async fn slow_proxy(upstream: u16) -> u16 {
         }
     });
     port
-}
-
-fn curl_trigger(url: &str, key: &str) -> (u16, String) {
-    let body =
-        json!({"uid": "u-1", "customer": "bobs_burgers", "grid": "fryer_grid", "s3_path": key});
-    let out = Command::new("curl")
-        .args(["-s", "-o", "-", "-w", "\n%{http_code}", "-X", "POST", url])
-        .args([
-            "-H",
-            "Content-Type: application/json",
-            "-H",
-            &format!("X-Api-Key: {KEY}"),
-        ])
-        .args(["-d", &body.to_string()])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let (body, code) = text.rsplit_once('\n').unwrap();
-    (code.parse().unwrap_or(0), body.to_string())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -103,7 +82,7 @@ async fn slow_downloads_do_not_take_the_database_pool() {
         allowed_senders: vec![],
     }];
     let _serve = start_serve(dir.path(), &config).await;
-    let url = format!("http://127.0.0.1:{api_port}/api/1.0/veritas2hview/update");
+    let url = format!("http://127.0.0.1:{api_port}/api/1.0");
     let answers: Vec<(u16, String)> = std::thread::scope(|s| {
         let calls: Vec<_> = (0..TRIGGERS)
             .map(|i| {

@@ -88,3 +88,24 @@ pub fn aws(endpoint: &str, args: &[&str]) -> Output {
         .output()
         .expect("the aws CLI is required: run scripts/services.sh s3")
 }
+
+/// The README's curl trigger for `s3_path` (customer bobs_burgers, grid fryer_grid) against
+/// the API at `api` (…/api/1.0): (HTTP status, body).
+pub fn curl_trigger(api: &str, s3_path: &str) -> (u16, String) {
+    let body = serde_json::json!({"uid": "u-1", "customer": "bobs_burgers", "grid": "fryer_grid", "s3_path": s3_path});
+    let out = Command::new("curl")
+        .args(["-s", "-o", "-", "-w", "\n%{http_code}", "-X", "POST"])
+        .arg(format!("{api}/veritas2hview/update"))
+        .args([
+            "-H",
+            "Content-Type: application/json",
+            "-H",
+            &format!("X-Api-Key: {KEY}"),
+        ])
+        .args(["-d", &body.to_string()])
+        .output()
+        .expect("curl is required");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.parse().unwrap_or(0), body.to_string())
+}
