@@ -125,11 +125,35 @@ async fn migrate_then_serve_answers_health_and_stops_on_sigterm() {
         .unwrap()
         .flatten()
         .collect();
-    assert!(logs.iter().any(|f| {
-        f.file_name()
-            .to_string_lossy()
-            .starts_with("dataprocessor_api.log")
-    }));
+    let api_log = logs
+        .iter()
+        .find(|f| {
+            f.file_name()
+                .to_string_lossy()
+                .starts_with("dataprocessor_api.log")
+        })
+        .expect("the API's log file");
+    // One line per request, the refused one included; the key only as a digest.
+    let log = std::fs::read_to_string(api_log.path()).unwrap();
+    let requests: Vec<&str> = log.lines().filter(|l| l.contains(" request ")).collect();
+    assert!(
+        requests.iter().any(|l| l.contains("status=401")
+            && l.contains("path=/api/1.0/health")
+            && l.contains("method=GET")
+            && l.contains("client=127.0.0.1")
+            && l.contains("key=-")),
+        "{log}"
+    );
+    assert!(
+        requests
+            .iter()
+            .any(|l| l.contains("status=200") && l.contains("key=sha256:")),
+        "{log}"
+    );
+    assert!(
+        !log.contains("test-key-0123456789abcdef"),
+        "a key was logged"
+    );
     client
         .batch_execute(&format!("DROP DATABASE {empty_name} WITH (FORCE)"))
         .await

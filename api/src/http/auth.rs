@@ -4,12 +4,18 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::web;
 
-/// Lets a request through only with an `X-Api-Key` that matches a configured key. The key
-/// itself is never logged.
+/// Documentation, readable without a key.
+const PUBLIC: &str = "/api/1.0/openapi.json";
+
+/// Lets a request through only with an `X-Api-Key` that matches a configured key (the API's
+/// own description excepted). The key itself is never logged.
 pub async fn require_api_key(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if req.path() == PUBLIC {
+        return next.call(req).await;
+    }
     let accepted = match (
         req.app_data::<web::Data<AppState>>(),
         req.headers().get("x-api-key"),

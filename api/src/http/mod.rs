@@ -8,6 +8,7 @@ pub mod jobs;
 mod key_locks;
 mod listing_cache;
 mod metrics;
+mod request_log;
 pub mod veritas2hview;
 
 pub use error::ApiError;
@@ -114,11 +115,13 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
 /// The HTTP server on `api.listen`; signals are handled by `serve`, not by actix.
 pub fn server(state: AppState) -> std::io::Result<Server> {
     let listen = state.config.api.listen.clone();
-    Ok(
-        HttpServer::new(move || App::new().configure(configure(state.clone())))
-            .disable_signals()
-            .shutdown_timeout(10)
-            .bind(listen)?
-            .run(),
-    )
+    Ok(HttpServer::new(move || {
+        App::new()
+            .wrap(from_fn(request_log::log_request))
+            .configure(configure(state.clone()))
+    })
+    .disable_signals()
+    .shutdown_timeout(10)
+    .bind(listen)?
+    .run())
 }

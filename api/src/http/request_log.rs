@@ -1,0 +1,65 @@
+//! One log line per API request, refused ones included: method, path (no query string),
+//! status, duration, client address, and the key by the first 8 hex digits of its SHA-256
+//! (`key=sha256:1a2b3c4d`), never the key.
+
+use actix_web::Error;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use sha2::{Digest, Sha256};
+use std::time::Instant;
+
+/// How a presented key appears in the log.
+pub fn key_id(key: &str) -> String {
+    format!(
+        "sha256:{}",
+        &hex::encode(Sha256::digest(key.as_bytes()))[..8]
+    )
+}
+
+fn presented_key(req: &ServiceRequest) -> Option<String> {
+    let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+    header("x-api-key")
+        .or_else(|| header("authorization").and_then(|v| v.strip_prefix("Bearer ")))
+        .map(key_id)
+}
+
+pub async fn log_request(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let started = Instant::now();
+    let method = req.method().to_string();
+    let path = req.path().to_string();
+    let client = req
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|| "-".into());
+    let key = presented_key(&req).unwrap_or_else(|| "-".into());
+    let result = next.call(req).await;
+    let status = match &result {
+        Ok(response) => response.status().as_u16(),
+        Err(e) => e.as_response_error().status_code().as_u16(),
+    };
+    tracing::info!(
+        target: "request",
+        %method,
+        %path,
+        status,
+        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+        %client,
+        %key,
+        "request"
+    );
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_key_is_shown_only_by_a_short_digest() {
+        let id = super::key_id("local-dev-key-change-me-0123");
+        assert!(id.starts_with("sha256:") && id.len() == 15, "{id}");
+        assert!(!id.contains("local-dev"));
+    }
+}
