@@ -96,3 +96,54 @@ async fn slow_downloads_do_not_take_the_database_pool() {
         assert_eq!(*status, 202, "{body}");
     }
 }
+
+/// An object store that accepts connections and never answers: the trigger is a 503 naming
+/// the store within the 10 s read timeout (it once waited 120 s), and nothing is queued.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_object_store_is_a_503_soon() {
+    let hung = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hung_port = hung.local_addr().unwrap().port();
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = hung.accept().await {
+            open.push(socket);
+        }
+    });
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let api_port = free_port();
+    let mut config = test_config(&db.url, &dir.path().join("mailbox"));
+    config.api.listen = format!("127.0.0.1:{api_port}");
+    config.s3.endpoint = format!("http://127.0.0.1:{hung_port}");
+    config.customers = vec![CustomerConfig {
+        name: "bobs_burgers".into(),
+        addresses: vec![],
+        allowed_senders: vec![],
+    }];
+    let _serve = start_serve(dir.path(), &config).await;
+    let started = std::time::Instant::now();
+    let (status, body) = curl_trigger(
+        &format!("http://127.0.0.1:{api_port}/api/1.0"),
+        "bobs_burgers/fryer_grid/dump.tar.gz",
+    );
+    let waited = started.elapsed();
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("object store is unavailable"), "{body}");
+    // Far from the 120 s it once took; the bound is the timeouts', not a speed target.
+    assert!(
+        waited < Duration::from_secs(30),
+        "answered after {waited:?}"
+    );
+    let mut conn = db.pool().get().await.unwrap();
+    let page = shared_modules::jobs::list_jobs(
+        &mut conn,
+        &shared_modules::jobs::JobFilter {
+            limit: 10,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(page.jobs.is_empty(), "nothing is queued");
+    held.abort();
+}

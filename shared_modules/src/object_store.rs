@@ -70,13 +70,16 @@ impl ObjectStore {
                 "config",
             ))
             .http_client(http)
+            // A store that stops answering is given up within 10 s without progress (a
+            // long download that keeps moving is not cut), and not retried: the caller
+            // answers 503 and the client tries again.
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(Duration::from_secs(5))
-                    .read_timeout(Duration::from_secs(60))
+                    .read_timeout(Duration::from_secs(10))
                     .build(),
             )
-            .retry_config(RetryConfig::standard().with_max_attempts(2))
+            .retry_config(RetryConfig::standard().with_max_attempts(1))
             // S3-compatible stores (Zenko, moto) do not all speak the newest checksum headers.
             .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
             .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
