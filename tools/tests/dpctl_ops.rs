@@ -105,12 +105,20 @@ async fn reprocessing_by_filter_shows_progress_and_requeues_every_match() {
     let path = write(dir.path(), &test_config(&db.url, dir.path()));
     let (code, out, err) = dpctl(
         &path,
-        &["jobs", "reprocess", "--status", "error", "--type", "sleep"],
+        &[
+            "jobs",
+            "reprocess",
+            "--status",
+            "error",
+            "--type",
+            "sleep",
+            "--no-wait",
+        ],
     );
     assert_eq!(code, 0, "{err}");
     assert_eq!(out.trim(), "20 job(s) queued again");
     assert!(
-        err.lines().last().unwrap().contains("reprocessing: 20/20"),
+        err.lines().last().unwrap().contains("queuing: 20/20"),
         "{err}"
     );
     assert!(
@@ -144,7 +152,7 @@ async fn config_check_says_which_part_is_unreachable() {
     config.s3.secret_access_key = "s3cret-value".into();
     let path = write(dir.path(), &config);
     let (code, out, err) = dpctl(&path, &["config", "check"]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 75, "an unreachable object store is temporary: {err}");
     assert!(
         out.contains("database: reachable") && out.contains("storage:"),
         "{out}"
@@ -226,4 +234,127 @@ async fn a_running_jobs_progress_shows_in_jobs_show() {
         show.contains(r#"progress {"bytes_read":1048576,"bytes_total":4194304}"#),
         "{show}"
     );
+}
+
+/// Reprocess follows the jobs it queued until each ends: the bar counts jobs done, not
+/// requests sent, and a job ending in error makes the exit 1 naming it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reprocess_follows_its_jobs_to_the_end() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let pool = db.pool();
+    let config = test_config(&db.url, dir.path());
+    let path = write(dir.path(), &config);
+    let mut ids = Vec::new();
+    {
+        use diesel_async::RunQueryDsl;
+        let mut conn = pool.get().await.unwrap();
+        diesel::sql_query(shared_modules::testing::TEST_EFFECTS_TABLE)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        for i in 0..6 {
+            let meta = if i == 0 {
+                serde_json::json!({ "fail": "permanent" })
+            } else {
+                serde_json::json!({ "sleep_ms": 200 })
+            };
+            let mut job = shared_modules::testing::sleep_job(meta);
+            job.state = shared_modules::jobs::JobState::Done;
+            ids.push(
+                shared_modules::jobs::enqueue(&mut conn, &job)
+                    .await
+                    .unwrap()
+                    .job
+                    .id,
+            );
+        }
+    }
+    let workers = shared_modules::testing::start_workers(
+        &config,
+        &pool,
+        shared_modules::testing::sleep_registry(),
+        false,
+    );
+    let mut args: Vec<String> = vec!["jobs".into(), "reprocess".into()];
+    args.extend(ids.iter().map(i64::to_string));
+    let (code, out, err) = tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        dpctl(&path, &args)
+    })
+    .await
+    .unwrap();
+    workers.stop.cancel();
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("6 job(s) queued again") && out.contains("5 done, 1 error"),
+        "{out}"
+    );
+    assert!(
+        err.contains(&format!("ended in error: {}", ids[0])),
+        "{err}"
+    );
+    assert!(err.contains("processing: 6/6 5 done, 1 error"), "{err}");
+}
+
+/// Long names keep the columns aligned; a long error is cut, and says so with `…`.
+#[tokio::test]
+async fn the_job_table_stays_aligned_and_marks_what_it_cuts() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), &test_config(&db.url, dir.path()));
+    let mut conn = db.pool().get().await.unwrap();
+    for (group, error) in [
+        ("g", "short"),
+        (
+            "a-very-long-group-name-of-a-grid-0042",
+            &"x".repeat(400)[..],
+        ),
+    ] {
+        let mut job = shared_modules::testing::sleep_job(serde_json::json!({}));
+        job.job_group = group.into();
+        job.state = shared_modules::jobs::JobState::Error;
+        job.error = Some(error.into());
+        shared_modules::jobs::enqueue(&mut conn, &job)
+            .await
+            .unwrap();
+    }
+    let (code, out, _) = dpctl(&path, &["jobs", "list"]);
+    assert_eq!(code, 0);
+    let lines: Vec<&str> = out.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 3, "a header and one line per job:\n{out}");
+    let state_column: Vec<usize> = lines
+        .iter()
+        .map(|l| l.find("STATE").or_else(|| l.find("error")).unwrap())
+        .collect();
+    assert!(
+        state_column.windows(2).all(|w| w[0] == w[1]),
+        "columns align:\n{out}"
+    );
+    assert!(
+        lines[1].trim_end().ends_with('…'),
+        "a cut value is marked:\n{out}"
+    );
+    assert!(
+        lines.iter().all(|l| l.chars().count() <= 160),
+        "fits 160 columns:\n{out}"
+    );
+}
+
+#[test]
+fn an_unreachable_database_is_exit_75_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config("postgres://postgres@127.0.0.1:1/none", dir.path());
+    config.database.connect_timeout_seconds = 2;
+    let path = write(dir.path(), &config);
+    for args in [
+        &["jobs", "list"][..],
+        &["jobs", "show", "1"],
+        &["quarantine", "list"],
+    ] {
+        let (code, _, err) = dpctl(&path, args);
+        assert_eq!(code, 75, "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains("cannot reach the database"), "{err}");
+    }
 }

@@ -7,7 +7,8 @@ use shared_modules::config::Config;
 pub enum ConfigCommand {
     /// Validate the configuration (already done on load), print it with secrets masked,
     /// and check that the database answers, the data root is writable and the S3 bucket
-    /// is reachable. Exit 1 naming what is wrong.
+    /// is reachable. Exit 75 when the database or the object store cannot be reached, 1
+    /// for anything else wrong, naming it.
     Check,
 }
 
@@ -35,8 +36,13 @@ pub async fn run(cmd: ConfigCommand, config: &Config) -> Outcome {
             println!("storage: {} writable", root.display());
             let store = shared_modules::object_store::ObjectStore::new(&config.s3);
             store.check_bucket().await.map_err(|e| {
+                // Unreachable is temporary (75); a missing bucket or refused keys are not.
+                let code = match e {
+                    shared_modules::object_store::StoreError::Unavailable { .. } => super::TEMPFAIL,
+                    _ => super::FAILED,
+                };
                 super::Failure::new(
-                    super::FAILED,
+                    code,
                     format!(
                         "s3: bucket `{}` at {}: {e}",
                         config.s3.bucket, config.s3.endpoint

@@ -9,40 +9,55 @@ use shared_modules::jobs::{
 pub enum JobsCommand {
     /// Jobs newest first, as a table (or JSON).
     List {
+        /// Only jobs in this state: queued, running, done, error, quarantined, cancelled.
         #[arg(long)]
         status: Option<String>,
+        /// Only jobs of this customer.
         #[arg(long)]
         customer: Option<String>,
+        /// Only jobs of this type (system_report, alert, veritas2hview, …).
         #[arg(long = "type")]
         job_type: Option<String>,
-        /// Only jobs created at or after this time (RFC 3339).
+        /// Only jobs created at or after this time (RFC 3339, e.g. 2026-11-01T00:00:00Z).
         #[arg(long)]
         since: Option<chrono::DateTime<chrono::Utc>>,
+        /// At most this many jobs (1 to 1000).
         #[arg(long, default_value_t = 50)]
         limit: i64,
+        /// The jobs as JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
-    /// One job with its event trail.
+    /// One job with its event trail, result and metadata.
     Show {
         id: i64,
+        /// The job and its events as one JSON document.
         #[arg(long)]
         json: bool,
     },
     /// Queue a finished job (done, error, cancelled) again.
     Retry { id: i64 },
     /// Run jobs again from their inbox copies: the given ids, or every job matching the
-    /// filters (e.g. `--status error --type alert`), with a progress bar.
+    /// filters (e.g. `--status error --type alert`); a progress bar follows them until
+    /// each is done or in error (exit 1 if any ends in error).
     Reprocess {
+        /// Job ids (or use the filters instead).
         ids: Vec<i64>,
+        /// Jobs in this state: queued, running, done, error, quarantined, cancelled.
         #[arg(long)]
         status: Option<String>,
+        /// Jobs of this customer.
         #[arg(long)]
         customer: Option<String>,
+        /// Jobs of this type (system_report, alert, veritas2hview, …).
         #[arg(long = "type")]
         job_type: Option<String>,
+        /// Jobs created at or after this time (RFC 3339, e.g. 2026-11-01T00:00:00Z).
         #[arg(long)]
         since: Option<chrono::DateTime<chrono::Utc>>,
+        /// Stop once they are queued instead of following them to the end.
+        #[arg(long)]
+        no_wait: bool,
     },
     /// Cancel a queued or running job.
     Cancel { id: i64 },
@@ -115,7 +130,10 @@ pub async fn run(cmd: JobsCommand, config: &Config) -> Outcome {
                 println!("{label} {progress}");
             }
             if let Some(result) = &job.result {
-                println!("result {result}");
+                println!("result {}", pretty(result));
+            }
+            if job.metadata.as_object().is_some_and(|m| !m.is_empty()) {
+                println!("metadata {}", pretty(&job.metadata));
             }
             println!("events:");
             for e in events {
@@ -141,6 +159,7 @@ pub async fn run(cmd: JobsCommand, config: &Config) -> Outcome {
             customer,
             job_type,
             since,
+            no_wait,
         } => {
             let filtered =
                 status.is_some() || customer.is_some() || job_type.is_some() || since.is_some();
@@ -163,7 +182,7 @@ pub async fn run(cmd: JobsCommand, config: &Config) -> Outcome {
             } else {
                 ids
             };
-            reprocess(&mut c, &ids).await
+            reprocess(&mut c, &ids, !no_wait).await
         }
         JobsCommand::Retry { id } => {
             match retry_job(&mut c, id, "retry requested with dpctl").await? {
@@ -195,27 +214,34 @@ pub async fn run(cmd: JobsCommand, config: &Config) -> Outcome {
 }
 
 fn print_table(jobs: &[Job]) {
-    println!(
-        "{:>8}  {:<11} {:<16} {:<28} {:<19} {:>3}  ERROR",
-        "ID", "STATE", "CUSTOMER", "TYPE/GROUP", "CREATED", "TRY"
-    );
-    for j in jobs {
-        let kind = format!("{}/{}/{}", j.category, j.job_type, j.job_group);
-        let error: String = j.error.as_deref().unwrap_or("").chars().take(60).collect();
-        println!(
-            "{:>8}  {:<11} {:<16} {:<28} {:<19} {:>3}  {}",
-            j.id,
-            j.state,
-            j.customer,
-            kind,
-            j.created_at.format("%Y-%m-%d %H:%M:%S"),
-            j.attempts,
-            error
-        );
-    }
     if jobs.is_empty() {
         println!("(no jobs)");
+        return;
     }
+    let mut table = super::table::new(&[
+        "ID",
+        "STATE",
+        "CUSTOMER",
+        "TYPE/GROUP",
+        "CREATED",
+        "TRY",
+        "ERROR",
+    ]);
+    for j in jobs {
+        super::table::add_row(
+            &mut table,
+            vec![
+                j.id.to_string(),
+                j.state.to_string(),
+                j.customer.clone(),
+                format!("{}/{}/{}", j.category, j.job_type, j.job_group),
+                j.created_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                j.attempts.to_string(),
+                j.error.clone().unwrap_or_default(),
+            ],
+        );
+    }
+    println!("{table}");
 }
 
 /// Every job id the filter matches (all pages).
@@ -234,25 +260,63 @@ async fn matching_ids(
     }
 }
 
-async fn reprocess(c: &mut diesel_async::AsyncPgConnection, ids: &[i64]) -> Outcome {
-    let mut progress = super::progress::Progress::new("reprocessing", ids.len());
+async fn reprocess(c: &mut diesel_async::AsyncPgConnection, ids: &[i64], follow: bool) -> Outcome {
+    let mut progress = super::progress::Progress::new("queuing", ids.len());
     let mut refused = Vec::new();
+    let mut queued = Vec::new();
     for id in ids {
         match retry_job(c, *id, "reprocess requested with dpctl").await? {
-            Some(Ok(_)) => {}
+            Some(Ok(_)) => queued.push(*id),
             Some(Err(state)) => refused.push(format!("{id} ({state})")),
             None => refused.push(format!("{id} (does not exist)")),
         }
         progress.step();
     }
-    println!("{} job(s) queued again", ids.len() - refused.len());
-    if refused.is_empty() {
-        Ok(())
-    } else {
-        Err(Failure::new(
+    println!("{} job(s) queued again", queued.len());
+    if !refused.is_empty() {
+        return Err(Failure::new(
             CONFLICT,
             format!("not reprocessed: {}", refused.join(", ")),
-        ))
+        ));
+    }
+    if !follow || queued.is_empty() {
+        return Ok(());
+    }
+    follow_to_the_end(c, &queued).await
+}
+
+/// Follows `ids` until each is done or in error, with a progress bar.
+async fn follow_to_the_end(c: &mut diesel_async::AsyncPgConnection, ids: &[i64]) -> Outcome {
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    use shared_modules::db::schema::jobs;
+    let mut progress = super::progress::Progress::new("processing", ids.len());
+    loop {
+        let states: Vec<(i64, JobState)> = jobs::table
+            .filter(jobs::id.eq_any(ids))
+            .select((jobs::id, jobs::state))
+            .load(c)
+            .await?;
+        let failed: Vec<i64> = states
+            .iter()
+            .filter(|(_, s)| *s == JobState::Error)
+            .map(|(id, _)| *id)
+            .collect();
+        let ended = states.iter().filter(|(_, s)| s.is_final()).count();
+        let done = states.iter().filter(|(_, s)| *s == JobState::Done).count();
+        progress.set(ended, &format!("{done} done, {} error", failed.len()));
+        if ended == ids.len() {
+            println!("{done} done, {} error", failed.len());
+            if failed.is_empty() {
+                return Ok(());
+            }
+            let listed: Vec<String> = failed.iter().map(i64::to_string).collect();
+            return Err(Failure::new(
+                super::FAILED,
+                format!("ended in error: {} (dpctl jobs show ID)", listed.join(", ")),
+            ));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
 }
 
@@ -261,4 +325,9 @@ fn parse_status(status: Option<&str>) -> Result<Option<JobState>, Failure> {
     status
         .map(|s| JobState::parse(s).ok_or_else(|| Failure::new(2, format!("unknown status `{s}`"))))
         .transpose()
+}
+
+/// JSON for people: indented, one key a line.
+fn pretty(value: &serde_json::Value) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
 }

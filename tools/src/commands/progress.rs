@@ -1,51 +1,60 @@
-//! A progress bar on stderr for long operations: redrawn in place on a terminal, a line
-//! every 10 % otherwise (logs, scripts).
+//! Progress on stderr for long operations: an indicatif bar redrawn in place on a terminal;
+//! elsewhere (logs, scripts) a line every 10 % and at the end.
 
-use std::io::{IsTerminal, Write};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
 
 pub struct Progress {
     what: String,
-    total: usize,
-    done: usize,
-    terminal: bool,
-    last_decile: usize,
+    total: u64,
+    done: u64,
+    bar: Option<ProgressBar>,
+    last_decile: u64,
 }
 
 impl Progress {
     pub fn new(what: &str, total: usize) -> Self {
+        let total = total as u64;
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::new(total);
+            let style = ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("#>-");
+            bar.set_style(style);
+            bar.set_prefix(what.to_string());
+            bar
+        });
         Self {
             what: what.to_string(),
             total,
             done: 0,
-            terminal: std::io::stderr().is_terminal(),
+            bar,
             last_decile: 0,
         }
     }
 
-    pub fn step(&mut self) {
-        self.done += 1;
-        let total = self.total.max(1);
-        let mut err = std::io::stderr();
-        if self.terminal {
-            let filled = self.done * 30 / total;
-            let _ = write!(
-                err,
-                "\r{} [{}{}] {}/{}",
-                self.what,
-                "#".repeat(filled),
-                " ".repeat(30 - filled),
-                self.done,
-                self.total
-            );
-            if self.done == self.total {
-                let _ = writeln!(err);
+    /// Moves to `done` of the total, with a short note (`3 done, 1 error`).
+    pub fn set(&mut self, done: usize, note: &str) {
+        self.done = done as u64;
+        match &self.bar {
+            Some(bar) => {
+                bar.set_position(self.done);
+                bar.set_message(note.to_string());
+                if self.done >= self.total {
+                    bar.finish();
+                }
             }
-        } else {
-            let decile = self.done * 10 / total;
-            if decile > self.last_decile || self.done == self.total {
-                self.last_decile = decile;
-                let _ = writeln!(err, "{}: {}/{}", self.what, self.done, self.total);
+            None => {
+                let decile = self.done * 10 / self.total.max(1);
+                if decile > self.last_decile || self.done >= self.total {
+                    self.last_decile = decile;
+                    eprintln!("{}: {}/{} {note}", self.what, self.done, self.total);
+                }
             }
         }
+    }
+
+    pub fn step(&mut self) {
+        self.set(self.done as usize + 1, "");
     }
 }

@@ -29,23 +29,24 @@ pub async fn run(cmd: QuarantineCommand, config: &Config) -> Outcome {
                 ..Default::default()
             };
             let page = list_jobs(&mut c, &filter).await?;
-            println!(
-                "{:>8}  {:<19}  {:<36} {:<36} REASON",
-                "ID", "RECEIVED", "FROM", "TO"
-            );
-            for j in &page.jobs {
-                println!(
-                    "{:>8}  {:<19}  {:<36} {:<36} {}",
-                    j.id,
-                    j.created_at.format("%Y-%m-%d %H:%M:%S"),
-                    j.metadata["sender"].as_str().unwrap_or(""),
-                    j.metadata["recipient"].as_str().unwrap_or(""),
-                    j.error.as_deref().unwrap_or("")
-                );
-            }
             if page.jobs.is_empty() {
                 println!("(nothing in quarantine)");
+                return Ok(());
             }
+            let mut table = super::table::new(&["ID", "RECEIVED", "FROM", "TO", "REASON"]);
+            for j in &page.jobs {
+                super::table::add_row(
+                    &mut table,
+                    vec![
+                        j.id.to_string(),
+                        j.created_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                        j.metadata["sender"].as_str().unwrap_or("").to_string(),
+                        j.metadata["recipient"].as_str().unwrap_or("").to_string(),
+                        j.error.clone().unwrap_or_default(),
+                    ],
+                );
+            }
+            println!("{table}");
             Ok(())
         }
         QuarantineCommand::Release { id } => release(&mut c, config, id).await,
