@@ -6,6 +6,21 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# One instance at a time: a second run must not start a server that cannot bind, nor touch
+# the running one's files. The lock is held until this script ends.
+mkdir -p .local
+exec 9>.local/run-local.lock
+if ! flock -n 9; then
+  echo "run-local: already running ($(cat .local/run-local.pid 2>/dev/null || echo '?')); stop it with Ctrl-C first" >&2
+  exit 1
+fi
+if curl -fsS -o /dev/null --max-time 2 http://127.0.0.1:25025/ 2>/dev/null \
+  || (exec 3<>/dev/tcp/127.0.0.1/25025) 2>/dev/null; then
+  echo "run-local: port 25025 is taken by another program; stop it first" >&2
+  exit 1
+fi
+echo $$ > .local/run-local.pid
+
 scripts/services.sh
 psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'dataprocessor'" | grep -q 1 \
   || psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE dataprocessor"
@@ -22,12 +37,24 @@ export DP__API__LISTEN=127.0.0.1:25025
 export DP__WORKERS__POLL_INTERVAL_SECONDS=1
 key=local-dev-key-change-me-0123
 
+# The same settings for dpctl in another shell: `source .local/env`.
+cat > .local/env <<ENV
+export DATAPROCESSOR_CONFIG=$DATAPROCESSOR_CONFIG DATABASE_URL=$DATABASE_URL
+export DP__PATHS__ROOT=$DP__PATHS__ROOT DP__LOGGING__DIRECTORY=$DP__LOGGING__DIRECTORY
+export PATH=$PWD/$bin:\$PATH
+ENV
+
 $bin/dataprocessor migrate
-$bin/dataprocessor serve 2>.local-serve.log &
+$bin/dataprocessor serve 2>.local/serve.log &
 serve=$!
-trap 'kill -TERM $serve 2>/dev/null; wait $serve 2>/dev/null; echo "stopped"' EXIT
+trap 'kill -TERM $serve 2>/dev/null; wait $serve 2>/dev/null; rm -f .local/run-local.pid; echo "stopped"' EXIT
 for _ in $(seq 1 60); do
   curl -fsS -H "X-Api-Key: $key" http://127.0.0.1:25025/api/1.0/health >/dev/null 2>&1 && break
+  if ! kill -0 "$serve" 2>/dev/null; then
+    echo "run-local: dataprocessor serve failed to start; its last lines (.local/serve.log):" >&2
+    tail -n 5 .local/serve.log >&2
+    exit 1
+  fi
   sleep 0.5
 done
 echo "== health"
@@ -67,5 +94,5 @@ echo "== rows"
     -c "SELECT customer, grid_name, node_name, event_id, severity, occurred_at FROM hydrastor_alerts ORDER BY occurred_at DESC, event_id LIMIT 5"
 echo
 echo "The DataProcessor is running on http://127.0.0.1:25025 (API key: $key); logs in .local/logs."
-echo "Try: $bin/dpctl --config config.json jobs list    Ctrl-C stops it."
+echo "In another shell: source .local/env && dpctl jobs list    Ctrl-C stops it."
 wait $serve
