@@ -1,90 +1,196 @@
-//! Process-wide counters and histograms, exposed in the Prometheus text format by
-//! `GET /metrics` (together with gauges read from the database at scrape time).
+//! This process's metrics in one Prometheus registry (the `prometheus` crate: HELP and TYPE
+//! on every family, the text format done right), rendered by `GET /metrics` with the
+//! database gauges (`set_database_gauges`).
 
-use std::collections::BTreeMap;
-use std::fmt::Write;
-use std::sync::{LazyLock, Mutex};
+use prometheus::{
+    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry,
+    TextEncoder,
+};
+use std::collections::HashMap;
+use std::sync::LazyLock;
 
 const DURATION_BUCKETS: [f64; 10] = [0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0, 120.0, 600.0];
 
-#[derive(Default)]
-struct Histogram {
-    buckets: [u64; DURATION_BUCKETS.len()],
-    count: u64,
-    sum: f64,
+struct Families {
+    registry: Registry,
+    job_runs: IntCounterVec,
+    job_duration: HistogramVec,
+    rows_upserted: IntCounterVec,
+    bytes_downloaded: IntCounterVec,
+    reaper_actions: IntCounterVec,
+    database_up: Gauge,
+    jobs: GaugeVec,
+    queue_depth: Gauge,
+    oldest_queued_age: Gauge,
+    mails_received: Gauge,
+    mails_quarantined: Gauge,
 }
 
-#[derive(Default)]
-struct Registry {
-    /// (name, labels) → value
-    counters: BTreeMap<(&'static str, String), f64>,
-    histograms: BTreeMap<(&'static str, String), Histogram>,
+fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let family = IntCounterVec::new(Opts::new(name, help), labels).expect("a valid counter");
+    registry
+        .register(Box::new(family.clone()))
+        .expect("registered once");
+    family
 }
 
-static REGISTRY: LazyLock<Mutex<Registry>> = LazyLock::new(Mutex::default);
-
-fn labels(pairs: &[(&str, &str)]) -> String {
-    pairs
-        .iter()
-        .map(|(k, v)| {
-            format!(
-                "{k}=\"{}\"",
-                v.replace('\\', "\\\\")
-                    .replace('"', "\\\"")
-                    .replace('\n', "\\n")
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(",")
+fn gauge(registry: &Registry, name: &str, help: &str) -> Gauge {
+    let family = Gauge::new(name, help).expect("a valid gauge");
+    registry
+        .register(Box::new(family.clone()))
+        .expect("registered once");
+    family
 }
 
-/// Adds `by` to counter `name{labels}`.
+static FAMILIES: LazyLock<Families> = LazyLock::new(|| {
+    let registry = Registry::new();
+    let job_duration = HistogramVec::new(
+        HistogramOpts::new(
+            "dataprocessor_job_duration_seconds",
+            "How long job attempts took, by type.",
+        )
+        .buckets(DURATION_BUCKETS.to_vec()),
+        &["type"],
+    )
+    .expect("a valid histogram");
+    registry
+        .register(Box::new(job_duration.clone()))
+        .expect("registered once");
+    let jobs = GaugeVec::new(
+        Opts::new(
+            "dataprocessor_jobs",
+            "Jobs in the database by state and type.",
+        ),
+        &["state", "type"],
+    )
+    .expect("a valid gauge");
+    registry
+        .register(Box::new(jobs.clone()))
+        .expect("registered once");
+    Families {
+        job_runs: counter(
+            &registry,
+            "dataprocessor_job_runs_total",
+            "Job attempts run by this process, by type and outcome (done, error, retry, discarded).",
+            &["type", "outcome"],
+        ),
+        rows_upserted: counter(
+            &registry,
+            "dataprocessor_rows_upserted_total",
+            "Rows written by done jobs, by table.",
+            &["table"],
+        ),
+        bytes_downloaded: counter(
+            &registry,
+            "dataprocessor_bytes_downloaded_total",
+            "Bytes of uploads fetched from the object store.",
+            &[],
+        ),
+        reaper_actions: counter(
+            &registry,
+            "dataprocessor_reaper_actions_total",
+            "What the reaper did: requeued, failed (attempts exhausted), timed_out.",
+            &["action"],
+        ),
+        database_up: gauge(
+            &registry,
+            "dataprocessor_database_up",
+            "1 when the last reading of the database gauges succeeded.",
+        ),
+        queue_depth: gauge(
+            &registry,
+            "dataprocessor_queue_depth",
+            "Jobs queued and due now.",
+        ),
+        oldest_queued_age: gauge(
+            &registry,
+            "dataprocessor_oldest_queued_job_age_seconds",
+            "Age of the oldest queued job (0 when none).",
+        ),
+        mails_received: gauge(
+            &registry,
+            "dataprocessor_mails_received_total",
+            "Mails received, all time (jobs from e-mail).",
+        ),
+        mails_quarantined: gauge(
+            &registry,
+            "dataprocessor_mails_quarantined_total",
+            "Mails waiting in quarantine.",
+        ),
+        job_duration,
+        jobs,
+        registry,
+    }
+});
+
+/// Adds `by` to counter `name{labels}` (labels by name, in any order).
 pub fn count(name: &'static str, pairs: &[(&str, &str)], by: f64) {
-    if let Ok(mut r) = REGISTRY.lock() {
-        *r.counters.entry((name, labels(pairs))).or_default() += by;
+    let f = &*FAMILIES;
+    let family = match name {
+        "dataprocessor_job_runs_total" => &f.job_runs,
+        "dataprocessor_rows_upserted_total" => &f.rows_upserted,
+        "dataprocessor_bytes_downloaded_total" => &f.bytes_downloaded,
+        "dataprocessor_reaper_actions_total" => &f.reaper_actions,
+        _ => {
+            tracing::warn!(metric = name, "no such counter");
+            return;
+        }
+    };
+    let labels: HashMap<&str, &str> = pairs.iter().copied().collect();
+    match family.get_metric_with(&labels) {
+        Ok(counter) => counter.inc_by(by.max(0.0) as u64),
+        Err(e) => tracing::warn!(metric = name, error = %e, "labels do not fit the counter"),
     }
 }
 
-/// Records one observation (seconds) in histogram `name{labels}`.
+/// Records one job attempt's duration (seconds) for its type.
 pub fn observe(name: &'static str, pairs: &[(&str, &str)], seconds: f64) {
-    if let Ok(mut r) = REGISTRY.lock() {
-        let h = r.histograms.entry((name, labels(pairs))).or_default();
-        for (i, bound) in DURATION_BUCKETS.iter().enumerate() {
-            if seconds <= *bound {
-                h.buckets[i] += 1;
-            }
-        }
-        h.count += 1;
-        h.sum += seconds;
+    if name != "dataprocessor_job_duration_seconds" {
+        tracing::warn!(metric = name, "no such histogram");
+        return;
+    }
+    let labels: HashMap<&str, &str> = pairs.iter().copied().collect();
+    match FAMILIES.job_duration.get_metric_with(&labels) {
+        Ok(histogram) => histogram.observe(seconds),
+        Err(e) => tracing::warn!(metric = name, error = %e, "labels do not fit the histogram"),
     }
 }
 
-/// Everything recorded in this process, in the text exposition format.
+/// A reading of the queue from the database.
+pub struct DatabaseGauges {
+    /// (state, type, count)
+    pub jobs: Vec<(String, String, i64)>,
+    pub queue_depth: i64,
+    pub oldest_queued_age_seconds: f64,
+    pub mails_received: i64,
+    pub mails_quarantined: i64,
+}
+
+/// Sets the database gauges from a reading, or marks the database down (None).
+pub fn set_database_gauges(reading: Option<&DatabaseGauges>) {
+    let f = &*FAMILIES;
+    let Some(r) = reading else {
+        f.database_up.set(0.0);
+        return;
+    };
+    f.database_up.set(1.0);
+    f.jobs.reset();
+    for (state, job_type, n) in &r.jobs {
+        f.jobs.with_label_values(&[state, job_type]).set(*n as f64);
+    }
+    f.queue_depth.set(r.queue_depth as f64);
+    f.oldest_queued_age.set(r.oldest_queued_age_seconds);
+    f.mails_received.set(r.mails_received as f64);
+    f.mails_quarantined.set(r.mails_quarantined as f64);
+}
+
+/// Everything in the registry, in the text exposition format.
 pub fn render() -> String {
-    let mut out = String::new();
-    let Ok(r) = REGISTRY.lock() else { return out };
-    let mut last = "";
-    for ((name, labels), value) in &r.counters {
-        if *name != last {
-            let _ = writeln!(out, "# TYPE {name} counter");
-            last = name;
-        }
-        let _ = writeln!(out, "{name}{{{labels}}} {value}");
+    let mut out = Vec::new();
+    if let Err(e) = TextEncoder::new().encode(&FAMILIES.registry.gather(), &mut out) {
+        tracing::warn!(error = %e, "cannot render the metrics");
     }
-    for ((name, labels), h) in &r.histograms {
-        if *name != last {
-            let _ = writeln!(out, "# TYPE {name} histogram");
-            last = name;
-        }
-        let sep = if labels.is_empty() { "" } else { "," };
-        for (bound, n) in DURATION_BUCKETS.iter().zip(h.buckets) {
-            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {n}");
-        }
-        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}", h.count);
-        let _ = writeln!(out, "{name}_sum{{{labels}}} {}", h.sum);
-        let _ = writeln!(out, "{name}_count{{{labels}}} {}", h.count);
-    }
-    out
+    String::from_utf8(out).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -92,22 +198,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn counters_and_histograms_render_in_the_prometheus_format() {
-        count("test_things_total", &[("kind", "a\"b")], 2.0);
-        observe("test_seconds", &[("type", "x")], 0.2);
+    fn every_family_has_help_and_type_and_values_render() {
+        count(
+            "dataprocessor_job_runs_total",
+            &[("type", "alert"), ("outcome", "done")],
+            2.0,
+        );
+        observe("dataprocessor_job_duration_seconds", &[("type", "x")], 0.2);
         let text = render();
         assert!(
-            text.contains("# TYPE test_things_total counter\ntest_things_total{kind=\"a\\\"b\"} 2"),
+            text.contains("dataprocessor_job_runs_total{outcome=\"done\",type=\"alert\"} 2"),
             "{text}"
         );
         assert!(
-            text.contains("test_seconds_bucket{type=\"x\",le=\"0.1\"} 0"),
+            text.contains("dataprocessor_job_duration_seconds_bucket{type=\"x\",le=\"0.1\"} 0"),
             "{text}"
         );
         assert!(
-            text.contains("test_seconds_bucket{type=\"x\",le=\"0.25\"} 1"),
+            text.contains("dataprocessor_job_duration_seconds_bucket{type=\"x\",le=\"0.25\"} 1"),
             "{text}"
         );
-        assert!(text.contains("test_seconds_count{type=\"x\"} 1"), "{text}");
+        for line in text.lines().filter(|l| l.starts_with("# TYPE ")) {
+            let name = line.split_whitespace().nth(2).unwrap_or_default();
+            assert!(text.contains(&format!("# HELP {name} ")), "{name} has HELP");
+        }
     }
 }

@@ -8,7 +8,6 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Double, Nullable, Text};
 use diesel_async::RunQueryDsl;
-use std::fmt::Write;
 use std::time::{Duration, Instant};
 
 #[derive(QueryableByName)]
@@ -36,23 +35,25 @@ struct Queue {
 /// How long one reading of the database gauges is served.
 const GAUGES_FOR: Duration = Duration::from_secs(5);
 
-/// The last reading of the database gauges and when it was taken.
+/// When the database gauges were last read.
 #[derive(Default)]
 pub struct GaugeCache {
-    last: tokio::sync::Mutex<Option<(Instant, Result<String, String>)>>,
+    last: tokio::sync::Mutex<Option<Instant>>,
 }
 
 impl GaugeCache {
-    /// The gauges no older than `GAUGES_FOR`; one caller reads them while the others wait.
-    async fn get(&self, state: &AppState) -> Result<String, String> {
+    /// Reads the database gauges into the registry unless read less than `GAUGES_FOR` ago;
+    /// one caller reads them while the others wait.
+    async fn refresh(&self, state: &AppState) {
         let mut last = self.last.lock().await;
-        if let Some((at, text)) = last.as_ref().filter(|(at, _)| at.elapsed() < GAUGES_FOR) {
-            let _ = at;
-            return text.clone();
+        if last.is_some_and(|at| at.elapsed() < GAUGES_FOR) {
+            return;
         }
-        let text = database_gauges(state).await;
-        *last = Some((Instant::now(), text.clone()));
-        text
+        if let Err(e) = database_gauges(state).await {
+            tracing::warn!(error = %e, "metrics: database gauges unavailable");
+            shared_modules::metrics::set_database_gauges(None);
+        }
+        *last = Some(Instant::now());
     }
 }
 
@@ -71,21 +72,14 @@ pub async fn metrics(
         tracing::info!(path = "/metrics", "request refused: missing or invalid key");
         return Err(ApiError::Unauthorized);
     }
-    let mut out = String::new();
-    match state.gauges.get(&state).await {
-        Ok(text) => out.push_str(&text),
-        Err(e) => {
-            tracing::warn!(error = %e, "metrics: database gauges unavailable");
-            out.push_str("# database gauges unavailable\ndataprocessor_database_up 0\n");
-        }
-    }
-    out.push_str(&shared_modules::metrics::render());
+    state.gauges.refresh(&state).await;
+    let out = shared_modules::metrics::render();
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(out))
 }
 
-async fn database_gauges(state: &AppState) -> Result<String, String> {
+async fn database_gauges(state: &AppState) -> Result<(), String> {
     let mut conn = state.pool.get().await.map_err(|e| e.to_string())?;
     let counts: Vec<StateCount> = diesel::sql_query(
         "SELECT state, job_type, count(*) AS n FROM jobs GROUP BY state, job_type ORDER BY 1, 2",
@@ -103,33 +97,15 @@ async fn database_gauges(state: &AppState) -> Result<String, String> {
     .get_result(&mut conn)
     .await
     .map_err(|e| e.to_string())?;
-    let mut out = String::from("dataprocessor_database_up 1\n# TYPE dataprocessor_jobs gauge\n");
-    for c in counts {
-        let _ = writeln!(
-            out,
-            "dataprocessor_jobs{{state=\"{}\",type=\"{}\"}} {}",
-            c.state, c.job_type, c.n
-        );
-    }
-    let _ = writeln!(
-        out,
-        "# TYPE dataprocessor_queue_depth gauge\ndataprocessor_queue_depth {}",
-        queue.depth
-    );
-    let _ = writeln!(
-        out,
-        "# TYPE dataprocessor_oldest_queued_job_age_seconds gauge\ndataprocessor_oldest_queued_job_age_seconds {}",
-        queue.oldest_age.unwrap_or(0.0)
-    );
-    let _ = writeln!(
-        out,
-        "# TYPE dataprocessor_mails_received_total counter\ndataprocessor_mails_received_total {}",
-        queue.mails
-    );
-    let _ = writeln!(
-        out,
-        "# TYPE dataprocessor_mails_quarantined_total counter\ndataprocessor_mails_quarantined_total {}",
-        queue.quarantined
-    );
-    Ok(out)
+    shared_modules::metrics::set_database_gauges(Some(&shared_modules::metrics::DatabaseGauges {
+        jobs: counts
+            .into_iter()
+            .map(|c| (c.state, c.job_type, c.n))
+            .collect(),
+        queue_depth: queue.depth,
+        oldest_queued_age_seconds: queue.oldest_age.unwrap_or(0.0),
+        mails_received: queue.mails,
+        mails_quarantined: queue.quarantined,
+    }));
+    Ok(())
 }
