@@ -2,7 +2,7 @@
 # Installs (if absent) and starts the local services the DataProcessor and its tests use:
 # PostgreSQL on 127.0.0.1:5432 (user postgres, trust on loopback), plus the tools given as
 # arguments: `s3` (awscli + moto), `postfix` (postfix + swaks), `podman` (podman,
-# debootstrap, runc, podman-compose). Idempotent; safe to rerun.
+# debootstrap, runc, podman-compose), `promtool` (into .local/bin). Idempotent; safe to rerun.
 set -euo pipefail
 
 log() { printf '[services] %s\n' "$*" >&2; }
@@ -69,12 +69,31 @@ ensure_podman() {
   fi
 }
 
+# promtool, to check the example alerting rules: taken out of Debian's prometheus package
+# (installing the package would start a Prometheus server).
+ensure_promtool() {
+  local bin
+  bin="$(cd "$(dirname "$0")/.." && pwd)/.local/bin"
+  command -v promtool >/dev/null 2>&1 && return
+  [ -x "$bin/promtool" ] && return
+  log "extracting promtool from Debian's prometheus package into .local/bin"
+  local dir
+  dir=$(mktemp -d)
+  [ -n "$apt_updated" ] || { as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq; apt_updated=1; }
+  (cd "$dir" && apt-get download prometheus >/dev/null)
+  dpkg-deb -x "$dir"/prometheus_*.deb "$dir/x"
+  mkdir -p "$bin"
+  cp "$dir/x/usr/bin/promtool" "$bin/promtool"
+  rm -rf "$dir"
+}
+
 ensure_postgres
 for extra in "$@"; do
   case "$extra" in
     s3) ensure_s3_tools ;;
     postfix) ensure_postfix ;;
     podman) ensure_podman ;;
+    promtool) ensure_promtool ;;
     *) log "unknown service $extra"; exit 2 ;;
   esac
 done

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/services.sh postfix s3 podman
+scripts/services.sh postfix s3 podman promtool
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

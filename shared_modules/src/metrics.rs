@@ -24,6 +24,7 @@ struct Families {
     oldest_queued_age: Gauge,
     mails_received: Gauge,
     mails_quarantined: Gauge,
+    last_mail: Gauge,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -117,6 +118,11 @@ static FAMILIES: LazyLock<Families> = LazyLock::new(|| {
             "dataprocessor_mails_quarantined_total",
             "Mails waiting in quarantine.",
         ),
+        last_mail: gauge(
+            &registry,
+            "dataprocessor_last_mail_received_timestamp_seconds",
+            "When the newest mail was received (Unix time; 0 when none yet).",
+        ),
         job_duration,
         jobs,
         registry,
@@ -164,6 +170,8 @@ pub struct DatabaseGauges {
     pub oldest_queued_age_seconds: f64,
     pub mails_received: i64,
     pub mails_quarantined: i64,
+    /// Unix time of the newest mail, if any.
+    pub last_mail_at: Option<f64>,
 }
 
 /// Sets the database gauges from a reading, or marks the database down (None).
@@ -182,6 +190,7 @@ pub fn set_database_gauges(reading: Option<&DatabaseGauges>) {
     f.oldest_queued_age.set(r.oldest_queued_age_seconds);
     f.mails_received.set(r.mails_received as f64);
     f.mails_quarantined.set(r.mails_quarantined as f64);
+    f.last_mail.set(r.last_mail_at.unwrap_or(0.0));
 }
 
 /// Everything in the registry, in the text exposition format.

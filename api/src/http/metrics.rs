@@ -30,6 +30,8 @@ struct Queue {
     mails: i64,
     #[diesel(sql_type = BigInt)]
     quarantined: i64,
+    #[diesel(sql_type = Nullable<Double>)]
+    last_mail_at: Option<f64>,
 }
 
 /// How long one reading of the database gauges is served.
@@ -91,7 +93,8 @@ async fn database_gauges(state: &AppState) -> Result<(), String> {
         "SELECT count(*) FILTER (WHERE state = 'queued' AND run_after <= now()) AS depth,
                 EXTRACT(EPOCH FROM now() - min(created_at) FILTER (WHERE state = 'queued'))::float8 AS oldest_age,
                 count(*) FILTER (WHERE source = 'email') AS mails,
-                count(*) FILTER (WHERE source = 'email' AND state = 'quarantined') AS quarantined
+                count(*) FILTER (WHERE source = 'email' AND state = 'quarantined') AS quarantined,
+                EXTRACT(EPOCH FROM max(created_at) FILTER (WHERE source = 'email'))::float8 AS last_mail_at
          FROM jobs",
     )
     .get_result(&mut conn)
@@ -106,6 +109,7 @@ async fn database_gauges(state: &AppState) -> Result<(), String> {
         oldest_queued_age_seconds: queue.oldest_age.unwrap_or(0.0),
         mails_received: queue.mails,
         mails_quarantined: queue.quarantined,
+        last_mail_at: queue.last_mail_at,
     }));
     Ok(())
 }
