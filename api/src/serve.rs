@@ -45,6 +45,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         Duration::from_secs(60),
         stop.clone(),
     );
+    let cleanup =
+        shared_modules::retention::spawn_cleanup(pool.clone(), config.clone(), stop.clone());
     let workers = Arc::new(WorkerPool::new(
         config.clone(),
         pool.clone(),
@@ -75,6 +77,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let _ = listener.await;
     let _ = reaper.await;
     let _ = sweeper.await;
+    let _ = cleanup.await;
     let _ = bucket.await;
     tracing::info!("stopped");
     Ok(())

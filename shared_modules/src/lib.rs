@@ -13,6 +13,7 @@ pub mod metrics;
 #[cfg(feature = "object-store")]
 pub mod object_store;
 pub mod paths;
+pub mod retention;
 
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -75,6 +75,10 @@ pub fn inbox_root(root: &Path) -> PathBuf {
     root.join("inbox")
 }
 
+pub fn tmp_root(root: &Path) -> PathBuf {
+    root.join("tmp")
+}
+
 /// Maps a path under `inbox/` to the same place under another area (`tmp`, `archive`).
 pub fn sibling_area(root: &Path, inbox_path: &Path, area: &str) -> Option<PathBuf> {
     let relative = inbox_path.strip_prefix(inbox_root(root)).ok()?;

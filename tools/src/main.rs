@@ -42,6 +42,14 @@ enum Command {
     /// Configuration checks.
     #[command(subcommand)]
     Config(commands::config::ConfigCommand),
+    /// Remove what retention allows (archive copies and finished jobs' inbox directories
+    /// older than archive.retention_days) and tmp/ leftovers of dead workers; each
+    /// removal is recorded on its job.
+    Cleanup {
+        /// List what would be removed, remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -76,6 +84,7 @@ async fn run(cli: Cli, config: shared_modules::config::Config) -> ExitCode {
         Command::Db(cmd) => commands::db::run(cmd, &config).await,
         Command::Health => commands::health::run(&config).await,
         Command::Config(cmd) => commands::config::run(cmd, &config).await,
+        Command::Cleanup { dry_run } => commands::cleanup::run(&config, dry_run).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -358,3 +358,84 @@ fn an_unreachable_database_is_exit_75_with_one_line() {
         assert!(err.contains("cannot reach the database"), "{err}");
     }
 }
+
+/// `dpctl cleanup`: archive copies and inbox directories of jobs finished past the
+/// retention go, with an event on each job; jobs in error keep theirs; a tmp directory left
+/// by a dead worker goes; `--dry-run` removes nothing.
+#[tokio::test]
+async fn cleanup_removes_what_retention_allows_and_records_it() {
+    use diesel_async::RunQueryDsl;
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("mailbox");
+    let config = test_config(&db.url, &root);
+    let path = write(dir.path(), &config);
+    let mut conn = db.pool().get().await.unwrap();
+    let mut make = async |name: &str, state: shared_modules::jobs::JobState, days_ago: i32| {
+        let inbox = root.join(format!("inbox/c/cat/t/{name}/20250101_000000"));
+        let archive = root.join(format!("archive/c/cat/t/{name}/20250101_000000"));
+        for d in [&inbox, &archive] {
+            std::fs::create_dir_all(d).unwrap();
+            std::fs::write(d.join("message.eml"), "x").unwrap();
+        }
+        let mut job = shared_modules::testing::sleep_job(serde_json::json!({}));
+        job.state = state;
+        job.inbox_path = Some(inbox.to_string_lossy().to_string());
+        let id = shared_modules::jobs::enqueue(&mut conn, &job)
+            .await
+            .unwrap()
+            .job
+            .id;
+        diesel::sql_query(
+            "UPDATE jobs SET archive_path = $2, finished_at = now() - make_interval(days => $3) WHERE id = $1",
+        )
+        .bind::<diesel::sql_types::BigInt, _>(id)
+        .bind::<diesel::sql_types::Text, _>(archive.to_string_lossy().to_string())
+        .bind::<diesel::sql_types::Integer, _>(days_ago)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        (id, inbox, archive)
+    };
+    use shared_modules::jobs::JobState;
+    let (old, old_inbox, old_archive) = make("old", JobState::Done, 200).await;
+    let (_, failed_inbox, failed_archive) = make("failed", JobState::Error, 200).await;
+    let (_, young_inbox, _) = make("young", JobState::Done, 1).await;
+    let leftover = root.join("tmp/c/cat/t/g/20250101_000000");
+    std::fs::create_dir_all(&leftover).unwrap();
+    std::fs::File::open(&leftover)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 86400))
+        .unwrap();
+    let fresh_tmp = root.join("tmp/c/cat/t/g/20261203_000000");
+    std::fs::create_dir_all(&fresh_tmp).unwrap();
+
+    let (code, out, err) = dpctl(&path, &["cleanup", "--dry-run"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("3 directories would be removed"), "{out}");
+    assert!(old_inbox.exists() && old_archive.exists() && leftover.exists());
+
+    let (code, out, err) = dpctl(&path, &["cleanup"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(&format!("removed {} (job {old}:", old_archive.display())),
+        "{out}"
+    );
+    assert!(!old_inbox.exists() && !old_archive.exists() && !leftover.exists());
+    assert!(
+        failed_inbox.exists()
+            && failed_archive.exists()
+            && young_inbox.exists()
+            && fresh_tmp.exists()
+    );
+    let trail = shared_modules::jobs::events_of(&mut conn, old)
+        .await
+        .unwrap();
+    assert_eq!(
+        trail.iter().filter(|e| e.step == "retention").count(),
+        2,
+        "each removal is recorded"
+    );
+    let (_, again, _) = dpctl(&path, &["cleanup"]);
+    assert!(again.contains("0 directories removed"), "{again}");
+}

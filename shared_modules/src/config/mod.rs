@@ -27,6 +27,8 @@ pub struct Config {
     pub mailhandler: MailhandlerConfig,
     /// Limits for uploaded archives (see `archive`).
     pub archives: crate::archive::Limits,
+    /// How long finished jobs' files are kept.
+    pub archive: RetentionConfig,
     pub customers: Vec<CustomerConfig>,
     pub routing: Vec<RoutingRule>,
     /// Per data type settings, keyed `<category>/<type>`.
@@ -101,6 +103,25 @@ pub struct MailhandlerConfig {
     pub deadline_seconds: u64,
 }
 
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Archive copies, and the inbox directories of jobs done or cancelled, older than this
+    /// many days are removed (0 keeps them forever). Jobs in error or quarantine keep theirs.
+    pub retention_days: u32,
+    /// How often serve runs the cleanup (also `dpctl cleanup`).
+    pub cleanup_interval_minutes: u64,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            retention_days: 180,
+            cleanup_interval_minutes: 60,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CustomerConfig {
@@ -141,6 +162,7 @@ impl Default for Config {
             jobs: JobsConfig::default(),
             mailhandler: MailhandlerConfig::default(),
             archives: crate::archive::Limits::default(),
+            archive: RetentionConfig::default(),
             customers: Vec::new(),
             routing: RoutingRule::defaults(),
             types: BTreeMap::new(),

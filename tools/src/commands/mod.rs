@@ -1,6 +1,7 @@
 //! One file per command group. Every command returns `Failure` with the exit code scripts
 //! rely on.
 
+pub mod cleanup;
 pub mod config;
 pub mod db;
 pub mod health;
