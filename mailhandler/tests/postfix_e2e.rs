@@ -4,7 +4,10 @@
 //! delivered exactly once when it is back.
 //!
 //! Uses the machine's Postfix on 127.0.0.1:25 (install it with `scripts/services.sh
-//! postfix`); one test function, so nothing else drives that Postfix meanwhile.
+//! postfix`); one test function, so nothing else drives that Postfix meanwhile. Its
+//! configuration is put back as it was, and the state it was in (running or not), when the
+//! test ends. The mailhandler Postfix runs is a copy in a folder the pipe user can enter, so
+//! the test passes from a checkout under a private folder (`/root/…`, `mktemp -d`).
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on any unexpected error
 
@@ -79,8 +82,46 @@ async fn jobs_for_subject(
         .collect()
 }
 
+/// The machine's Postfix configuration and running state, put back when dropped.
+struct PostfixAsItWas {
+    files: Vec<(std::path::PathBuf, Vec<u8>)>,
+    was_running: bool,
+}
+
+impl PostfixAsItWas {
+    fn save() -> Self {
+        let conf = sh("postconf", &["-h", "config_directory"]);
+        let conf = Path::new(conf.trim());
+        let files = ["main.cf", "master.cf"]
+            .iter()
+            .filter_map(|name| {
+                let path = conf.join(name);
+                std::fs::read(&path).ok().map(|bytes| (path, bytes))
+            })
+            .collect();
+        let was_running = Command::new("postfix")
+            .arg("status")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        Self { files, was_running }
+    }
+}
+
+impl Drop for PostfixAsItWas {
+    fn drop(&mut self) {
+        let _ = Command::new("postfix").arg("stop").output();
+        for (path, bytes) in &self.files {
+            let _ = std::fs::write(path, bytes);
+        }
+        if self.was_running {
+            let _ = Command::new("postfix").arg("start").output();
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mail_sent_over_smtp_becomes_a_job_and_survives_a_database_outage() {
+    let _restore = PostfixAsItWas::save();
     let db = TestDb::new().await;
     let proxy = DbProxy::start().await;
     let dir = tempfile::tempdir().unwrap();
@@ -98,9 +139,14 @@ async fn mail_sent_over_smtp_becomes_a_job_and_survives_a_database_outage() {
     // override in the environment that must reach the mailhandler (JSON logs).
     let install = Path::new(env!("CARGO_MANIFEST_DIR")).join("postfix/install.sh");
     let env_override = ("DP__LOGGING__JSON", "true");
+    // The pipe runs the mailhandler as `hview`, who may not enter the checkout: give it a
+    // copy where it can.
+    let mailhandler = dir.path().join("mailhandler");
+    std::fs::copy(BIN, &mailhandler).unwrap();
+    std::fs::set_permissions(&mailhandler, std::fs::Permissions::from_mode(0o755)).unwrap();
     let out = Command::new(&install)
         .args([
-            BIN,
+            mailhandler.to_str().unwrap(),
             config_path.to_str().unwrap(),
             "inet_interfaces = loopback-only",
             "maillog_file = /var/log/postfix-hview.log",
