@@ -8,8 +8,15 @@ use tracing_subscriber::fmt::writer::MakeWriterExt;
 
 /// Keep the returned guard alive for the life of the process: dropping it flushes the file.
 pub fn init(component: &str, config: &LoggingConfig, to_stderr: bool) -> Option<WorkerGuard> {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.level));
+    // Postgres NOTICEs (a migration's "already exists, skipping") are not news: warnings
+    // and up only, unless `logging.level` or RUST_LOG names tokio_postgres itself.
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        if config.level.contains("tokio_postgres") {
+            EnvFilter::new(&config.level)
+        } else {
+            EnvFilter::new(format!("{},tokio_postgres=warn", config.level))
+        }
+    });
     let (file, guard) = match config
         .directory
         .as_deref()
