@@ -383,3 +383,30 @@ async fn hostile_queries_get_clear_client_errors() {
     let (status, _) = call(state, "GET", "/nothing/here", true).await;
     assert_eq!(status, 404);
 }
+
+/// 40 scrapers once made every authenticated call 503: each scrape ran two full scans of
+/// `jobs` on the shared pool. The database gauges are now read at most once per period,
+/// whatever the number of scrapers: a job added between two scrapes shows only later.
+#[actix_web::test]
+async fn metrics_read_the_database_at_most_once_per_period() {
+    let (db, state, _ids, _dir) = state_with_jobs(2).await;
+    let app = test::init_service(App::new().configure(configure(state))).await;
+    let scrape = async || {
+        let req = test::TestRequest::get()
+            .uri("/metrics")
+            .insert_header(KEY)
+            .to_request();
+        let body = test::call_and_read_body(&app, req).await;
+        let text = String::from_utf8_lossy(&body).to_string();
+        text.lines()
+            .find(|l| l.starts_with("dataprocessor_jobs{"))
+            .map(|l| l.rsplit(' ').next().unwrap().to_string())
+            .unwrap_or_else(|| panic!("no jobs gauge in {text}"))
+    };
+    assert_eq!(scrape().await, "2");
+    let mut conn = db.pool().get().await.unwrap();
+    enqueue(&mut conn, &sleep_job(json!({}))).await.unwrap();
+    for _ in 0..20 {
+        assert_eq!(scrape().await, "2", "read again within the period");
+    }
+}
