@@ -14,14 +14,15 @@ if ! flock -n 9; then
   echo "run-local: already running ($(cat .local/run-local.pid 2>/dev/null || echo '?')); stop it with Ctrl-C first" >&2
   exit 1
 fi
-if curl -fsS -o /dev/null --max-time 2 http://127.0.0.1:25025/ 2>/dev/null \
-  || (exec 3<>/dev/tcp/127.0.0.1/25025) 2>/dev/null; then
-  echo "run-local: port 25025 is taken by another program; stop it first" >&2
-  exit 1
-fi
+for port in 25025 8000; do
+  if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then
+    echo "run-local: port $port is taken by another program; stop it first" >&2
+    exit 1
+  fi
+done
 echo $$ > .local/run-local.pid
 
-scripts/services.sh
+scripts/services.sh s3
 psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'dataprocessor'" | grep -q 1 \
   || psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE dataprocessor"
 
@@ -44,10 +45,18 @@ export DP__PATHS__ROOT=$DP__PATHS__ROOT DP__LOGGING__DIRECTORY=$DP__LOGGING__DIR
 export PATH=$PWD/$bin:\$PATH
 ENV
 
+# The object store customers upload to: moto on 127.0.0.1:8000 with the config's keys
+# (serve creates the bucket). Uploads: see "Uploads in" in the README.
+moto_server -H 127.0.0.1 -p 8000 >.local/s3.log 2>&1 &
+s3=$!
+cat >> .local/env <<ENV
+export AWS_ACCESS_KEY_ID=accessKey1 AWS_SECRET_ACCESS_KEY=verySecretKey1 AWS_DEFAULT_REGION=us-east-1
+ENV
+
 $bin/dataprocessor migrate
 $bin/dataprocessor serve 2>.local/serve.log &
 serve=$!
-trap 'kill -TERM $serve 2>/dev/null; wait $serve 2>/dev/null; rm -f .local/run-local.pid; echo "stopped"' EXIT
+trap 'kill -TERM $serve $s3 2>/dev/null; wait $serve $s3 2>/dev/null; rm -f .local/run-local.pid; echo "stopped"' EXIT
 for _ in $(seq 1 60); do
   curl -fsS -H "X-Api-Key: $key" http://127.0.0.1:25025/api/1.0/health >/dev/null 2>&1 && break
   if ! kill -0 "$serve" 2>/dev/null; then
@@ -94,5 +103,6 @@ echo "== rows"
     -c "SELECT customer, grid_name, node_name, event_id, severity, occurred_at FROM hydrastor_alerts ORDER BY occurred_at DESC, event_id LIMIT 5"
 echo
 echo "The DataProcessor is running on http://127.0.0.1:25025 (API key: $key); logs in .local/logs."
-echo "In another shell: source .local/env && dpctl jobs list    Ctrl-C stops it."
+echo "Its object store (moto) is on http://127.0.0.1:8000, bucket veritas2hview, access key accessKey1, secret verySecretKey1."
+echo "In another shell: source .local/env && dpctl jobs list    (uploads: the README's Uploads in)    Ctrl-C stops it."
 wait $serve
