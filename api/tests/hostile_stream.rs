@@ -10,9 +10,8 @@ use common::*;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use serde_json::Value;
-use shared_modules::config::CustomerConfig;
 use shared_modules::jobs::find_job;
-use shared_modules::testing::{TestDb, test_config, wait_for};
+use shared_modules::testing::{TestDb, wait_for};
 use std::io::Write;
 use std::time::Duration;
 
@@ -31,20 +30,10 @@ async fn serve_survives_a_stream_of_hostile_uploads_and_mails() {
     let db = TestDb::new().await;
     let pool = db.pool();
     let dir = tempfile::tempdir().unwrap();
-    let api_port = free_port();
-    let mut config = test_config(&db.url, &dir.path().join("mailbox"));
-    config.api.listen = format!("127.0.0.1:{api_port}");
-    config.s3.endpoint = moto.clone();
-    config.s3.access_key_id = "accessKey1".into();
-    config.s3.secret_access_key = "verySecretKey1".into();
+    let mut config = upload_config(&db.url, dir.path(), &moto);
     config.workers.concurrency = 2;
-    config.customers = vec![CustomerConfig {
-        name: "bobs_burgers".into(),
-        addresses: vec![RECIPIENT.into()],
-        allowed_senders: vec![],
-    }];
     let _serve = start_serve(dir.path(), &config).await;
-    let api = format!("http://127.0.0.1:{api_port}/api/1.0");
+    let api = api_url(&config);
     // Nobody created the bucket: serve does when it is missing.
     wait_for(
         "serve to create the bucket",

@@ -8,8 +8,7 @@ mod common;
 
 use common::*;
 use serde_json::{Value, json};
-use shared_modules::config::CustomerConfig;
-use shared_modules::testing::{TestDb, test_config, wait_for};
+use shared_modules::testing::{TestDb, wait_for};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -105,20 +104,10 @@ async fn an_export_uploaded_with_aws_and_triggered_with_curl_becomes_rows() {
     let db = TestDb::new().await;
     let pool = db.pool();
     let dir = tempfile::tempdir().unwrap();
-    let api_port = free_port();
-    let mut config = test_config(&db.url, &dir.path().join("mailbox"));
-    config.api.listen = format!("127.0.0.1:{api_port}");
-    config.s3.endpoint = endpoint.clone();
-    config.s3.access_key_id = "accessKey1".into();
-    config.s3.secret_access_key = "verySecretKey1".into();
-    config.customers = vec![CustomerConfig {
-        name: "bobs_burgers".into(),
-        addresses: vec![],
-        allowed_senders: vec![],
-    }];
+    let mut config = upload_config(&db.url, dir.path(), &endpoint);
     config.logging.directory = Some(dir.path().join("logs"));
     let _serve = start_serve(dir.path(), &config).await;
-    let api = format!("http://127.0.0.1:{api_port}/api/1.0");
+    let api = api_url(&config);
 
     // The customer's side: upload the export, then tell the API.
     assert!(

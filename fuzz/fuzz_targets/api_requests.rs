@@ -3,16 +3,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use std::sync::LazyLock;
+mod shipped_config;
 
-static CONFIG: LazyLock<shared_modules::config::Config> = LazyLock::new(|| {
-    shared_modules::config::load_from_str(
-        include_str!("../../config.json"),
-        std::path::Path::new("config.json"),
-        &[],
-    )
-    .expect("the shipped config loads")
-});
+use shipped_config::CONFIG;
 
 fuzz_target!(|bytes: &[u8]| {
     let Some((&split, rest)) = bytes.split_first() else {

@@ -3,18 +3,16 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use std::sync::LazyLock;
+mod shipped_config;
 
-static CONFIG: LazyLock<shared_modules::config::Config> = LazyLock::new(|| {
-    shared_modules::config::load_from_str(
-        include_str!("../../config.json"),
-        std::path::Path::new("config.json"),
-        &[],
-    )
-    .expect("the shipped config loads")
-});
+use shipped_config::CONFIG;
 
 fuzz_target!(|raw: &[u8]| {
     let _ = mailhandler::parts::extract(raw);
-    let _ = mailhandler::deliver::route(&CONFIG, "hs@grid.example", "bobs_burgers@ingest.hview.example", raw);
+    let _ = mailhandler::deliver::route(
+        &CONFIG,
+        "hs@grid.example",
+        "bobs_burgers@ingest.hview.example",
+        raw,
+    );
 });

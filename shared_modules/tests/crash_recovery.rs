@@ -6,9 +6,7 @@
 use diesel_async::RunQueryDsl;
 use serde_json::json;
 use shared_modules::jobs::{enqueue, events_of, find_job};
-use shared_modules::testing::{
-    TEST_EFFECTS_TABLE, TestDb, sleep_job, sleep_registry, start_workers, test_config, wait_for,
-};
+use shared_modules::testing::{sleep_job, sleep_registry, start_workers, test_config, wait_for};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -31,14 +29,8 @@ fn sleepy_worker_binary() -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_of_a_killed_worker_is_rescued_and_completed_once() {
-    let db = TestDb::new().await;
-    let pool = db.pool();
+    let (db, pool, dir) = shared_modules::testing::queue_test_setup().await;
     let mut conn = pool.get().await.unwrap();
-    diesel::sql_query(TEST_EFFECTS_TABLE)
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
     let config = test_config(&db.url, dir.path());
     let config_path = dir.path().join("config.json");
     std::fs::write(&config_path, serde_json::to_string(&config).unwrap()).unwrap();

@@ -76,6 +76,28 @@ pub async fn start_serve(dir: &Path, config: &Config) -> Killed {
     serve
 }
 
+/// The test config for `serve` with uploads: API on a free port, data under `dir/mailbox`,
+/// the object store at `s3` with the test credentials, customer bobs_burgers receiving mail
+/// at `bobs_burgers@ingest.hview.example`.
+pub fn upload_config(db_url: &str, dir: &Path, s3: &str) -> Config {
+    let mut config = shared_modules::testing::test_config(db_url, &dir.join("mailbox"));
+    config.api.listen = format!("127.0.0.1:{}", free_port());
+    config.s3.endpoint = s3.to_string();
+    config.s3.access_key_id = "accessKey1".into();
+    config.s3.secret_access_key = "verySecretKey1".into();
+    config.customers = vec![shared_modules::config::CustomerConfig {
+        name: "bobs_burgers".into(),
+        addresses: vec!["bobs_burgers@ingest.hview.example".into()],
+        allowed_senders: vec![],
+    }];
+    config
+}
+
+/// The API's base URL (`…/api/1.0`) for `config`.
+pub fn api_url(config: &Config) -> String {
+    format!("http://{}/api/1.0", config.api.listen)
+}
+
 /// The real `aws` CLI against `endpoint` with the test credentials.
 pub fn aws(endpoint: &str, args: &[&str]) -> Output {
     Command::new("aws")
