@@ -4,6 +4,13 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::web;
 
+/// The key a request presents: `X-Api-Key`, or `Authorization: Bearer` as Prometheus
+/// sends it.
+pub fn presented_key(headers: &actix_web::http::header::HeaderMap) -> Option<&str> {
+    let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    header("x-api-key").or_else(|| header("authorization").and_then(|v| v.strip_prefix("Bearer ")))
+}
+
 /// Documentation, readable without a key.
 const PUBLIC: &str = "/api/1.0/openapi.json";
 

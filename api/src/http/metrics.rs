@@ -60,10 +60,7 @@ impl GaugeCache {
 }
 
 fn key_given(state: &AppState, request: &HttpRequest) -> bool {
-    let header = |name| request.headers().get(name).and_then(|v| v.to_str().ok());
-    let key = header("x-api-key")
-        .or_else(|| header("authorization").and_then(|v| v.strip_prefix("Bearer ")));
-    key.is_some_and(|k| state.keys.accepts(k))
+    super::auth::presented_key(request.headers()).is_some_and(|k| state.keys.accepts(k))
 }
 
 pub async fn metrics(

@@ -17,13 +17,6 @@ pub fn key_id(key: &str) -> String {
     )
 }
 
-fn presented_key(req: &ServiceRequest) -> Option<String> {
-    let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
-    header("x-api-key")
-        .or_else(|| header("authorization").and_then(|v| v.strip_prefix("Bearer ")))
-        .map(key_id)
-}
-
 pub async fn log_request(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -35,7 +28,9 @@ pub async fn log_request(
         .peer_addr()
         .map(|a| a.ip().to_string())
         .unwrap_or_else(|| "-".into());
-    let key = presented_key(&req).unwrap_or_else(|| "-".into());
+    let key = super::auth::presented_key(req.headers())
+        .map(key_id)
+        .unwrap_or_else(|| "-".into());
     let result = next.call(req).await;
     let status = match &result {
         Ok(response) => response.status().as_u16(),

@@ -72,12 +72,4 @@ impl RunningAttempts {
     pub fn snapshot(&self) -> Vec<Arc<Attempt>> {
         self.lock().values().cloned().collect()
     }
-
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
