@@ -80,40 +80,51 @@ def ingest(calls):
         env.close()
 
 
-def end_to_end(count, callers=4):
+def end_to_end(count, callers=2):
+    """`count` distinct alert mails through the mailhandler with `callers` callers, serve
+    running, until every job is done and every row is in; the baseline is `dd conv=fsync`
+    of the same mails, one process per mail, same callers, in the same run."""
     env = Env("e2e")
     try:
         env.serve()
         mails = [alert_mail(i) for i in range(count)]
-        log(f"end to end: {count} alert mails through the mailhandler, {callers} callers, workers running")
+        log(f"end to end: {count} alert mails through the mailhandler, {callers} callers, serve running")
         start_wall = time.time()
         with ThreadPoolExecutor(callers) as pool:
             results = list(pool.map(lambda m: run_mailhandler(env, m), mails))
         fed = time.time() - start_wall
-        exits = {}
-        for _, line, exited_at in results:
-            exits[int(line.rsplit(" ", 1)[1])] = exited_at
+        calls = [elapsed for elapsed, _, _ in results]
+        exits = {line.removeprefix("stored in "): exited_at for _, line, exited_at in results}
         env.wait_jobs_done(count)
-        rows = env.scalar("SELECT id, extract(epoch FROM finished_at) FROM jobs WHERE state = 'done'")
-        finished = {int(a): float(b) for a, b in (r.split("|") for r in rows.splitlines())}
-        latencies = [finished[i] - exits[i] for i in exits]
-        total = max(finished.values()) - start_wall
+        total = float(env.scalar("SELECT extract(epoch FROM max(finished_at)) FROM jobs")) - start_wall
+        rows = env.scalar(
+            "SELECT inbox_path, extract(epoch FROM created_at), extract(epoch FROM finished_at) FROM jobs WHERE state = 'done'")
+        made, finished = {}, {}
+        for line in rows.splitlines():
+            path, created, done = line.split("|")
+            made[path], finished[path] = float(created), float(done)
+        latencies = [finished[p] - exits[p] for p in exits]
+        to_job = [made[p] - exits[p] for p in exits]
         alerts = int(env.scalar("SELECT count(*) FROM hydrastor_alerts"))
         steps = env.scalar(
-            "SELECT step, round(avg(duration_ms)::numeric, 2) FROM job_events WHERE phase = 'exit' GROUP BY step ORDER BY step")
+            "SELECT step, round(avg(duration_ms)::numeric, 3) FROM job_events WHERE phase = 'exit' GROUP BY step ORDER BY step")
         run_ms = env.scalar("SELECT round(avg(extract(epoch FROM finished_at - started_at) * 1000)::numeric, 2) FROM jobs")
         copies = env.dir / "copies"
         copies.mkdir()
         with ThreadPoolExecutor(callers) as pool:
             start = time.perf_counter()
-            list(pool.map(lambda i: run_copier(copies / str(i), mails[i]), range(count)))
+            baseline_calls = list(pool.map(lambda i: run_copier(copies / str(i), mails[i]), range(count)))
             baseline_rate = count / (time.perf_counter() - start)
         return {
             "mails": count, "callers": callers, "rows": alerts,
             "feed_mails_per_s": count / fed,
             "sustained_mails_per_s": count / total,
-            "latency_p50_ms": percentile(latencies, 50) * 1000, "latency_p99_ms": percentile(latencies, 99) * 1000,
             "baseline_mails_per_s": baseline_rate,
+            "call_median_ms": median(calls) * 1000, "call_p99_ms": percentile(calls, 99) * 1000,
+            "baseline_call_median_ms": median(baseline_calls) * 1000,
+            "baseline_call_p99_ms": percentile(baseline_calls, 99) * 1000,
+            "exit_to_job_p50_ms": percentile(to_job, 50) * 1000,
+            "latency_p50_ms": percentile(latencies, 50) * 1000, "latency_p99_ms": percentile(latencies, 99) * 1000,
             "avg_job_run_ms": float(run_ms),
             "avg_step_ms": dict(line.split("|") for line in steps.splitlines()),
         }

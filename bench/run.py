@@ -6,13 +6,14 @@ import json
 from pathlib import Path
 
 import api
+import crash
 import mail
 import recovery
 import report
 import upload
 from common import REPO, log
 
-CASES = ["ingest", "e2e", "upload", "api", "recovery"]
+CASES = ["ingest", "e2e", "crash", "upload", "api", "recovery"]
 
 
 def main():
@@ -25,7 +26,8 @@ def main():
     q = args.quick
     runners = {
         "ingest": lambda: mail.ingest(20 if q else 200),
-        "e2e": lambda: mail.end_to_end(300 if q else 10_000),
+        "e2e": lambda: mail.end_to_end(300 if q else 2_000),
+        "crash": lambda: crash.crash(200 if q else 1_000),
         "upload": lambda: upload.upload(5_000_000 if q else 1_000_000_000),
         "api": lambda: api.api(20_000 if q else 1_000_000, 3 if q else 15),
         "recovery": lambda: recovery.recovery(300 if q else 5_000),

@@ -52,6 +52,13 @@ ensure_postfix() {
     echo "postfix postfix/main_mailer_type select No configuration" | as_root debconf-set-selections
     apt_install postfix swaks
   fi
+  # "No configuration" leaves no main.cf, and postconf cannot start from nothing: begin with
+  # Postfix's built-in defaults (mailhandler/postfix/install.sh adds what the DataProcessor needs).
+  if [ ! -f /etc/postfix/main.cf ]; then
+    log "creating /etc/postfix/main.cf (Postfix's defaults)"
+    printf '# Created by scripts/services.sh: Postfix defaults, plus what mailhandler/postfix/install.sh adds.\ncompatibility_level = 3.6\n' \
+      | as_root tee /etc/postfix/main.cf >/dev/null
+  fi
   # The unprivileged user Postfix runs the mailhandler as (user= in mailhandler/postfix/master.cf).
   id hview >/dev/null 2>&1 || as_root useradd --system --no-create-home --shell /usr/sbin/nologin hview
 }

@@ -6,7 +6,7 @@ use crate::http;
 use anyhow::Context;
 use shared_modules::config::Config;
 use shared_modules::db::{connect_pool, run_migrations};
-use shared_modules::inbox::spawn_sweeper;
+use shared_modules::inbox::{spawn_sweeper, spawn_ticket_ingester};
 use shared_modules::jobs::{
     QueueSettings, WorkerPool, spawn_listener, spawn_reaper, worker_identity,
 };
@@ -45,6 +45,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         Duration::from_secs(60),
         stop.clone(),
     );
+    // Mail the mailhandler accepted (with a ticket) becomes its job here, in batches.
+    let ingester = spawn_ticket_ingester(
+        pool.clone(),
+        config.paths.root.clone(),
+        Duration::from_secs(config.mailhandler.deadline_seconds * 2),
+        Arc::new(mailhandler::rederive),
+        stop.clone(),
+    );
     let cleanup =
         shared_modules::retention::spawn_cleanup(pool.clone(), config.clone(), stop.clone());
     let workers = Arc::new(WorkerPool::new(
@@ -77,6 +85,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let _ = listener.await;
     let _ = reaper.await;
     let _ = sweeper.await;
+    let _ = ingester.await;
     let _ = cleanup.await;
     let _ = bucket.await;
     tracing::info!("stopped");

@@ -95,7 +95,7 @@ async fn serve_survives_a_stream_of_hostile_uploads_and_mails() {
         .await
         .unwrap();
     for mail in &hostile_mails {
-        let delivered = mailhandler::deliver(
+        let delivered = mailhandler::deliver_now(
             &config,
             &mut conn,
             mail,
@@ -120,7 +120,7 @@ async fn serve_survives_a_stream_of_hostile_uploads_and_mails() {
         .await;
     }
     // A normal mail after all of it: processed, its row in Postgres.
-    let normal = mailhandler::deliver(
+    let normal = mailhandler::deliver_now(
         &config,
         &mut conn,
         ALERT,

@@ -1,4 +1,5 @@
-//! One delivery: dedupe, route, store durably, queue (or quarantine) the job.
+//! One delivery: route, store durably, and announce it with a ticket (the mailhandler) or
+//! commit its job (an operator's release).
 
 use crate::parts::{Extracted, extract};
 use chrono::{DateTime, Utc};
@@ -6,10 +7,12 @@ use diesel_async::AsyncPgConnection;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use shared_modules::config::{Config, RouteError};
-use shared_modules::inbox::{Commit, Insert, Staging, commit_job_as, quarantine_root};
+use shared_modules::inbox::{
+    Commit, Insert, Intake, IntakeError, Ticket, new_job, quarantine_root,
+};
 use shared_modules::jobs::{JobSource, JobState, NewJob, job_for_key};
 use shared_modules::paths::{JobLocation, inbox_root};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Delivered {
@@ -40,6 +43,15 @@ pub enum DeliveryError {
     NotQuarantined,
 }
 
+impl From<IntakeError> for DeliveryError {
+    fn from(e: IntakeError) -> Self {
+        match e {
+            IntakeError::Storage(e) => DeliveryError::Storage(e),
+            IntakeError::Database(e) => DeliveryError::from(e),
+        }
+    }
+}
+
 impl From<diesel::result::Error> for DeliveryError {
     fn from(e: diesel::result::Error) -> Self {
         match e {
@@ -62,14 +74,8 @@ pub fn dedupe_key(recipient: &str, raw: &[u8]) -> String {
 
 /// Where a mail goes and why.
 enum Decision {
-    Route {
-        customer: String,
-        location: JobLocation,
-    },
-    Quarantine {
-        customer: String,
-        reason: String,
-    },
+    Route { location: JobLocation },
+    Quarantine { customer: String, reason: String },
 }
 
 fn decide(
@@ -105,10 +111,7 @@ fn decide(
             &route.job_type,
             &route.group,
         ) {
-            Ok(location) => Decision::Route {
-                customer: customer.name.clone(),
-                location,
-            },
+            Ok(location) => Decision::Route { location },
             Err(e) => quarantine(e.to_string()),
         },
         Err(RouteError::NoRule) => {
@@ -119,7 +122,163 @@ fn decide(
     }
 }
 
-pub async fn deliver(
+/// A mail ready to store: its key, where it goes, its job, computed without I/O.
+struct Prepared {
+    key: String,
+    decision: Decision,
+    extracted: Option<Extracted>,
+    job: NewJob,
+    parent: PathBuf,
+}
+
+fn prepare(
+    config: &Config,
+    raw: &[u8],
+    sender: &str,
+    recipient: &str,
+    received_at: DateTime<Utc>,
+    key: String,
+) -> Prepared {
+    let extracted = extract(raw);
+    let decision = decide(config, sender, recipient, extracted.as_ref());
+    let root = &config.paths.root;
+    let metadata = without_nul(json!({
+        "sender": sender,
+        "recipient": recipient,
+        "subject": extracted.as_ref().and_then(|e| e.subject.clone()),
+        "message_id": extracted.as_ref().and_then(|e| e.message_id.clone()),
+        "size": raw.len(),
+        "attachments": extracted.as_ref().map(|e| e.attachments.clone()).unwrap_or_default(),
+        "received_at": received_at,
+    }));
+    let (mut job, parent) = match &decision {
+        Decision::Route { location, .. } => (
+            new_job(config, JobSource::Email, location, JobState::Queued, None),
+            inbox_root(root).join(location.relative()),
+        ),
+        Decision::Quarantine { customer, reason } => {
+            let location = JobLocation {
+                customer: customer.clone(),
+                category: "unknown".into(),
+                job_type: "unknown".into(),
+                group: "unknown".into(),
+            };
+            (
+                new_job(
+                    config,
+                    JobSource::Email,
+                    &location,
+                    JobState::Quarantined,
+                    Some(reason.clone()),
+                ),
+                quarantine_root(root).join(customer),
+            )
+        }
+    };
+    job.metadata = metadata;
+    job.dedupe_key = Some(key.clone());
+    Prepared {
+        key,
+        decision,
+        extracted,
+        job,
+        parent,
+    }
+}
+
+/// Writes what is derived from the raw message into `dir`: bodies, attachments,
+/// `meta.json` (the job's metadata) and, for quarantined mail, `reason.txt`.
+fn write_derived(
+    write: &dyn Fn(&str, &[u8]) -> std::io::Result<PathBuf>,
+    extracted: Option<&Extracted>,
+    job: &NewJob,
+) -> std::io::Result<()> {
+    if let Some(extracted) = extracted {
+        for part in &extracted.parts {
+            write(&part.relative, &part.bytes)?;
+        }
+    }
+    write(
+        "meta.json",
+        serde_json::to_string_pretty(&job.metadata)
+            .unwrap_or_default()
+            .as_bytes(),
+    )?;
+    if job.state == JobState::Quarantined {
+        let reason = job.error.clone().unwrap_or_default();
+        write("reason.txt", format!("{reason}\n").as_bytes())?;
+    }
+    Ok(())
+}
+
+/// Stages the mail: the raw message durably, the rest derived from it.
+fn stage<'a>(
+    config: &'a Config,
+    raw: &[u8],
+    prepared: &Prepared,
+    received_at: DateTime<Utc>,
+) -> Result<Intake<'a>, DeliveryError> {
+    let intake = Intake::stage(
+        config,
+        prepared.job.clone(),
+        prepared.parent.clone(),
+        received_at,
+    )?;
+    let staging = intake.staging();
+    staging.write_durable(RAW_FILE, raw)?;
+    write_derived(
+        &|name, bytes| staging.write_file(name, bytes),
+        prepared.extracted.as_ref(),
+        &prepared.job,
+    )?;
+    Ok(intake)
+}
+
+/// The raw message as received: the one file of a delivery that must survive a crash.
+pub const RAW_FILE: &str = "message.eml";
+
+/// A mail the mailhandler accepted: durably in the inbox with its ticket. `dataprocessor
+/// serve` makes (or, for a redelivery, finds) its job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    pub path: PathBuf,
+    pub key: String,
+    /// Why it is quarantined, if it is.
+    pub quarantined: Option<String>,
+}
+
+/// The mailhandler's delivery, without a database: the raw message staged and fsynced,
+/// the ticket written, the directory renamed into the inbox and its entry fsynced.
+pub fn accept(
+    config: &Config,
+    raw: &[u8],
+    sender: &str,
+    recipient: &str,
+    received_at: DateTime<Utc>,
+) -> Result<Accepted, DeliveryError> {
+    let prepared = prepare(
+        config,
+        raw,
+        sender,
+        recipient,
+        received_at,
+        dedupe_key(recipient, raw),
+    );
+    let path = stage(config, raw, &prepared, received_at)?.ticket(RAW_FILE, raw)?;
+    let quarantined = match prepared.decision {
+        Decision::Quarantine { reason, .. } => Some(reason),
+        Decision::Route { .. } => None,
+    };
+    Ok(Accepted {
+        path,
+        key: prepared.key,
+        quarantined,
+    })
+}
+
+/// `accept`, then `ingest_now`: the whole way from message to job in one call, with a
+/// database at hand (`dpctl mail inject`, the tests).
+pub async fn deliver_now(
     config: &Config,
     conn: &mut AsyncPgConnection,
     raw: &[u8],
@@ -127,19 +286,59 @@ pub async fn deliver(
     recipient: &str,
     received_at: DateTime<Utc>,
 ) -> Result<Delivered, DeliveryError> {
-    deliver_keyed(
-        config,
-        conn,
-        raw,
-        sender,
-        recipient,
-        received_at,
-        Keyed {
-            key: dedupe_key(recipient, raw),
-            insert: Insert::New,
+    let accepted = accept(config, raw, sender, recipient, received_at)?;
+    ingest_now(config, conn, &accepted).await
+}
+
+/// Makes the jobs of the waiting tickets now, as `dataprocessor serve` would (this
+/// delivery's among them), and says which job `accepted` has: for `dpctl mail inject`
+/// and the tests, which have a database at hand.
+pub async fn ingest_now(
+    config: &Config,
+    conn: &mut AsyncPgConnection,
+    accepted: &Accepted,
+) -> Result<Delivered, DeliveryError> {
+    let grace = std::time::Duration::from_secs(config.mailhandler.deadline_seconds * 2);
+    shared_modules::inbox::ingest_tickets(conn, &config.paths.root, grace, usize::MAX, &rederive)
+        .await
+        .map_err(|e| DeliveryError::Database(e.to_string()))?;
+    let Some((job_id, _, path)) = job_for_key(conn, &accepted.key).await? else {
+        return Err(DeliveryError::Database(format!(
+            "no job for the delivery in {} yet",
+            accepted.path.display()
+        )));
+    };
+    if path.is_none_or(|p| Path::new(&p) != accepted.path) {
+        return Ok(Delivered::Duplicate { job_id });
+    }
+    Ok(match &accepted.quarantined {
+        Some(reason) => Delivered::Quarantined {
+            job_id,
+            path: accepted.path.clone(),
+            reason: reason.clone(),
         },
-    )
-    .await
+        None => Delivered::Stored {
+            job_id,
+            path: accepted.path.clone(),
+        },
+    })
+}
+
+/// Derives a ticketed delivery's files again from its `message.eml` (after a crash lost
+/// some of them): the ingester's repair for mail.
+pub fn rederive(ticket: &Ticket) -> std::io::Result<()> {
+    let dir = &ticket.target;
+    let raw = std::fs::read(dir.join(RAW_FILE))?;
+    let extracted = extract(&raw);
+    let overwrite = |name: &str, bytes: &[u8]| -> std::io::Result<PathBuf> {
+        let path = dir.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&path, bytes)?;
+        Ok(path)
+    };
+    write_derived(&overwrite, extracted.as_ref(), &ticket.job)
 }
 
 /// Where a mail would go under the current config: its inbox location, or why it would be
@@ -162,9 +361,9 @@ pub struct Keyed {
     pub insert: Insert,
 }
 
-/// `deliver` under a given dedupe key (a quarantined mail released by an operator is a new
-/// delivery of the same bytes, whose job row cancels the quarantined one in the same
-/// transaction).
+/// A delivery that commits its job row itself, with a database connection (a quarantined
+/// mail released by an operator is a new delivery of the same bytes, whose job row
+/// cancels the quarantined one in the same transaction). Not the mailhandler's path.
 pub async fn deliver_keyed(
     config: &Config,
     conn: &mut AsyncPgConnection,
@@ -178,70 +377,12 @@ pub async fn deliver_keyed(
     if let Some(job_id) = existing_job(conn, &key).await? {
         return Ok(Delivered::Duplicate { job_id });
     }
-    let extracted = extract(raw);
-    let decision = decide(config, sender, recipient, extracted.as_ref());
-    let root = &config.paths.root;
-
-    let staging = Staging::new(root)?;
-    staging.write_file("message.eml", raw)?;
-    if let Some(extracted) = &extracted {
-        for part in &extracted.parts {
-            staging.write_file(&part.relative, &part.bytes)?;
-        }
-    }
-    let metadata = json!({
-        "sender": sender,
-        "recipient": recipient,
-        "subject": extracted.as_ref().and_then(|e| e.subject.clone()),
-        "message_id": extracted.as_ref().and_then(|e| e.message_id.clone()),
-        "size": raw.len(),
-        "attachments": extracted.as_ref().map(|e| e.attachments.clone()).unwrap_or_default(),
-        "received_at": received_at,
-    });
-    let metadata = without_nul(metadata);
-    staging.write_file(
-        "meta.json",
-        serde_json::to_string_pretty(&metadata)
-            .unwrap_or_default()
-            .as_bytes(),
-    )?;
-
-    let (new_job, parent) = match &decision {
-        Decision::Route { customer, location } => (
-            job(config, customer, location, JobState::Queued, None),
-            inbox_root(root).join(location.relative()),
-        ),
-        Decision::Quarantine { customer, reason } => {
-            staging.write_file("reason.txt", format!("{reason}\n").as_bytes())?;
-            let location = JobLocation {
-                customer: customer.clone(),
-                category: "unknown".into(),
-                job_type: "unknown".into(),
-                group: "unknown".into(),
-            };
-            (
-                job(
-                    config,
-                    customer,
-                    &location,
-                    JobState::Quarantined,
-                    Some(reason.clone()),
-                ),
-                quarantine_root(root).join(customer),
-            )
-        }
-    };
-    let promoted = staging.promote(&parent, received_at, &key)?;
-    let mut new_job = new_job;
-    new_job.metadata = metadata;
-    new_job.dedupe_key = Some(key);
-    let confirm = async |key: &str| committed_path(config, key).await.map_err(|e| e.to_string());
-    Ok(
-        match commit_job_as(conn, root, promoted, new_job, insert, confirm).await? {
-            Commit::Created { job_id, path } => delivered(decision, job_id, path),
-            Commit::Duplicate { job_id } => Delivered::Duplicate { job_id },
-        },
-    )
+    let prepared = prepare(config, raw, sender, recipient, received_at, key);
+    let intake = stage(config, raw, &prepared, received_at)?;
+    Ok(match intake.commit(conn, insert).await? {
+        Commit::Created { job_id, path } => delivered(prepared.decision, job_id, path),
+        Commit::Duplicate { job_id } => Delivered::Duplicate { job_id },
+    })
 }
 
 fn delivered(decision: Decision, job_id: i64, path: PathBuf) -> Delivered {
@@ -252,47 +393,6 @@ fn delivered(decision: Decision, job_id: i64, path: PathBuf) -> Delivered {
             path,
             reason,
         },
-    }
-}
-
-/// The job (id, inbox path) committed under `key`, asked on a new connection; Err when the
-/// database cannot say.
-async fn committed_path(
-    config: &Config,
-    key: &str,
-) -> Result<Option<(i64, Option<String>)>, DeliveryError> {
-    use diesel_async::AsyncConnection;
-    let timeout = std::time::Duration::from_secs(config.database.connect_timeout_seconds);
-    let mut conn =
-        tokio::time::timeout(timeout, AsyncPgConnection::establish(&config.database.url))
-            .await
-            .map_err(|_| DeliveryError::Database("no connection to confirm the commit".into()))?
-            .map_err(|e| DeliveryError::Database(e.to_string()))?;
-    Ok(job_for_key(&mut conn, key)
-        .await?
-        .map(|(id, _, path)| (id, path)))
-}
-
-fn job(
-    config: &Config,
-    customer: &str,
-    location: &JobLocation,
-    state: JobState,
-    error: Option<String>,
-) -> NewJob {
-    NewJob {
-        source: JobSource::Email.as_str().into(),
-        customer: customer.to_string(),
-        category: location.category.clone(),
-        job_type: location.job_type.clone(),
-        job_group: location.group.clone(),
-        state,
-        inbox_path: None,
-        metadata: json!({}),
-        dedupe_key: None,
-        max_attempts: i32::try_from(config.jobs.max_attempts).unwrap_or(i32::MAX),
-        timeout_seconds: i32::try_from(config.jobs.timeout_seconds).unwrap_or(i32::MAX),
-        error,
     }
 }
 

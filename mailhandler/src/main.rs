@@ -1,9 +1,10 @@
 //! `mailhandler [--config PATH] <sender> <recipient>`, the message on stdin, as Postfix's
 //! pipe(8) runs it. Prints at most one short line; exits 0 (stored, quarantined, or a
 //! redelivery of a stored mail) or 75 (anything else: Postfix retries). Details go to the log.
+//! No database: the mail is durable in the inbox with a ticket, `dataprocessor serve` makes
+//! its job.
 
-use diesel_async::{AsyncConnection, AsyncPgConnection};
-use mailhandler::{Delivered, deliver, exit};
+use mailhandler::{Accepted, accept, exit};
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -73,44 +74,22 @@ fn run() -> Result<String, String> {
     std::io::stdin()
         .read_to_end(&mut raw)
         .map_err(|e| format!("cannot read the message: {e}"))?;
-
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
-    let result = runtime.block_on(async {
-        let connect = AsyncPgConnection::establish(&config.database.url);
-        let timeout = Duration::from_secs(config.database.connect_timeout_seconds);
-        let mut conn = match tokio::time::timeout(timeout, connect).await {
-            Ok(Ok(conn)) => conn,
-            Ok(Err(e)) => return Err(format!("database unavailable: {e}")),
-            Err(_) => {
-                return Err(format!(
-                    "database unavailable: no connection within {} s",
-                    timeout.as_secs()
-                ));
-            }
-        };
-        deliver(&config, &mut conn, &raw, &sender, &recipient, received_at)
-            .await
-            .map_err(|e| e.to_string())
-    });
-    match result {
-        Ok(Delivered::Stored { job_id, path }) => {
-            tracing::info!(job.id = job_id, path = %path.display(), %recipient, "mail stored and queued");
-            Ok(format!("queued as job {job_id}"))
-        }
-        Ok(Delivered::Quarantined {
-            job_id,
+    match accept(&config, &raw, &sender, &recipient, received_at) {
+        Ok(Accepted {
             path,
-            reason,
+            quarantined: None,
+            ..
         }) => {
-            tracing::warn!(job.id = job_id, path = %path.display(), %recipient, %reason, "mail quarantined");
-            Ok(format!("quarantined as job {job_id}"))
+            tracing::info!(path = %path.display(), %recipient, "mail stored; serve makes its job");
+            Ok(format!("stored in {}", path.display()))
         }
-        Ok(Delivered::Duplicate { job_id }) => {
-            tracing::info!(job.id = job_id, %recipient, "redelivery of a stored mail; nothing to do");
-            Ok(format!("already stored as job {job_id}"))
+        Ok(Accepted {
+            path,
+            quarantined: Some(reason),
+            ..
+        }) => {
+            tracing::warn!(path = %path.display(), %recipient, %reason, "mail quarantined");
+            Ok(format!("quarantined in {}: {reason}", path.display()))
         }
         Err(e) => {
             tracing::error!(error = %e, %recipient, "delivery deferred");

@@ -1,6 +1,7 @@
-//! The connection breaks while the job row commits: the mailhandler cannot know whether the
-//! row is in. It must keep the files (the row may point at them), defer, and let the
-//! redelivery and the sweeper settle it. Nothing is lost, nothing doubled.
+//! A delivery that commits its own job row (an operator's release, an upload) loses its
+//! connection while the row commits: it cannot know whether the row is in. It must keep
+//! the files (the row may point at them), fail, and let the retry and the sweeper settle
+//! it. Nothing is lost, nothing doubled.
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on any unexpected error
 
@@ -8,12 +9,21 @@ mod common;
 
 use common::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
-use mailhandler::{Delivered, deliver};
+use mailhandler::deliver::dedupe_key;
+use mailhandler::{Delivered, Keyed, deliver_keyed};
+use shared_modules::inbox::Insert;
 use shared_modules::inbox::sweep;
 use shared_modules::jobs::{JobFilter, list_jobs};
 use shared_modules::testing::{DbProxy, TestDb, wait_for};
 use std::path::Path;
 use std::time::Duration;
+
+fn keyed(mail: &[u8]) -> Keyed {
+    Keyed {
+        key: dedupe_key(RECIPIENT, mail),
+        insert: Insert::New,
+    }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_commit_whose_answer_is_lost_keeps_the_files_and_the_redelivery_finds_its_job() {
@@ -40,13 +50,14 @@ async fn a_commit_whose_answer_is_lost_keeps_the_files_and_the_redelivery_finds_
         let cfg = cfg.clone();
         let mail = mail.clone();
         tokio::spawn(async move {
-            deliver(
+            deliver_keyed(
                 &cfg,
                 &mut conn,
                 &mail,
                 SENDER,
                 RECIPIENT,
                 chrono::Utc::now(),
+                keyed(&mail),
             )
             .await
         })
@@ -98,18 +109,19 @@ async fn a_commit_whose_answer_is_lost_keeps_the_files_and_the_redelivery_finds_
         "the committed job's files are there"
     );
 
-    // Postfix redelivers once the database is back: the job is found, nothing doubled.
+    // Tried again once the database is back: the job is found, nothing doubled.
     proxy.set_up();
     let mut conn = AsyncPgConnection::establish(&cfg.database.url)
         .await
         .unwrap();
-    let again = deliver(
+    let again = deliver_keyed(
         &cfg,
         &mut conn,
         &mail,
         SENDER,
         RECIPIENT,
         chrono::Utc::now(),
+        keyed(&mail),
     )
     .await
     .unwrap();

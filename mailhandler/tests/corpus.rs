@@ -90,7 +90,8 @@ fn hostile_mails() -> Vec<(&'static str, Vec<u8>)> {
 async fn every_corpus_mail_and_variant_is_stored_or_quarantined_with_exit_0() {
     let db = TestDb::new().await;
     let dir = tempfile::tempdir().unwrap();
-    let config_path = write_config(dir.path(), &config(&db.url, dir.path()));
+    let cfg = config(&db.url, dir.path());
+    let config_path = write_config(dir.path(), &cfg);
     let files = eml_files(&corpus_dir());
     assert!(
         files.len() >= 50,
@@ -110,8 +111,6 @@ async fn every_corpus_mail_and_variant_is_stored_or_quarantined_with_exit_0() {
             .map(|(name, bytes)| (name.to_string(), bytes)),
     );
 
-    let pool = db.pool();
-    let mut conn = pool.get().await.unwrap();
     for (name, bytes) in &cases {
         let out = run(&config_path, "corpus@bobsburgers.example", RECIPIENT, bytes);
         assert_eq!(
@@ -125,18 +124,8 @@ async fn every_corpus_mail_and_variant_is_stored_or_quarantined_with_exit_0() {
             out.stdout,
             out.stderr
         );
-        let id: i64 = out
-            .stdout
-            .trim()
-            .rsplit(' ')
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
-        let job = shared_modules::jobs::find_job(&mut conn, id)
-            .await
-            .unwrap()
-            .unwrap();
+        ingest(&cfg).await;
+        let job = job_of(&cfg, RECIPIENT, bytes).await;
         let stored = Path::new(job.inbox_path.as_deref().unwrap()).join("message.eml");
         assert_eq!(
             &std::fs::read(&stored).unwrap(),

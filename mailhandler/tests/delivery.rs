@@ -1,45 +1,42 @@
-//! The real mailhandler binary fed on stdin as Postfix does: storing, dedupe, quarantine,
-//! hostile names, and every failure exiting 75 with nothing left visible in the inbox.
+//! The real mailhandler binary fed on stdin as Postfix does: storing with a ticket (and no
+//! database), the ticket becoming its job, dedupe, quarantine, hostile names, and every
+//! failure exiting 75 with nothing left visible in the inbox.
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on any unexpected error
 
 mod common;
 
 use common::*;
-use shared_modules::jobs::{Job, find_job};
 use shared_modules::testing::TestDb;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-async fn job(db: &TestDb, id: i64) -> Job {
-    let pool = db.pool();
-    let mut conn = pool.get().await.unwrap();
-    find_job(&mut conn, id).await.unwrap().unwrap()
-}
-
-fn job_id(stdout: &str) -> i64 {
-    stdout.trim().rsplit(' ').next().unwrap().parse().unwrap()
+/// The directory a run reported: `stored in PATH` or `quarantined in PATH: reason`.
+fn stored_path(stdout: &str) -> PathBuf {
+    let rest = stdout
+        .trim()
+        .strip_prefix("stored in ")
+        .or_else(|| stdout.trim().strip_prefix("quarantined in "))
+        .unwrap_or_else(|| panic!("unexpected output {stdout:?}"));
+    PathBuf::from(rest.split(": ").next().unwrap())
 }
 
 #[tokio::test]
 async fn an_alert_is_stored_whole_and_queued_once_however_often_it_is_delivered() {
     let db = TestDb::new().await;
     let dir = tempfile::tempdir().unwrap();
-    let config_path = write_config(dir.path(), &config(&db.url, dir.path()));
+    let cfg = config(&db.url, dir.path());
+    let config_path = write_config(dir.path(), &cfg);
     let mail = sample("alert.eml");
 
     let first = run(&config_path, SENDER, RECIPIENT, &mail);
     assert_eq!(first.code, 0, "{} {}", first.stdout, first.stderr);
     assert_eq!(first.stdout.lines().count(), 1);
-    assert!(
-        first.stdout.starts_with("queued as job "),
-        "{}",
-        first.stdout
-    );
+    assert!(first.stdout.starts_with("stored in "), "{}", first.stdout);
     assert_eq!(first.stderr, "");
-    let id = job_id(&first.stdout);
+    assert_eq!(tickets(dir.path()), 1, "the mail waits with its ticket");
 
     let stored = deliveries(&dir.path().join("inbox"));
-    assert_eq!(stored.len(), 1);
+    assert_eq!(stored, [stored_path(&first.stdout)]);
     let delivery = &stored[0];
     let relative = delivery.strip_prefix(dir.path().join("inbox")).unwrap();
     let segments: Vec<_> = relative
@@ -62,7 +59,9 @@ async fn an_alert_is_stored_whole_and_queued_once_however_often_it_is_delivered(
             .contains("Event ID     : HS-W-3107")
     );
 
-    let job = job(&db, id).await;
+    let report = ingest(&cfg).await;
+    assert_eq!((report.created, tickets(dir.path())), (1, 0));
+    let job = job_of(&cfg, RECIPIENT, &mail).await;
     assert_eq!(
         (
             job.state.as_str(),
@@ -82,37 +81,41 @@ async fn an_alert_is_stored_whole_and_queued_once_however_often_it_is_delivered(
     assert_eq!(job.inbox_path.as_deref(), Some(delivery.to_str().unwrap()));
     assert_eq!(job.metadata["sender"], SENDER);
 
+    // Postfix redelivers (its first try timed out, say): stored again, then recognised by
+    // its key when serve ingests it, and its second directory removed.
     for _ in 0..2 {
         let again = run(&config_path, SENDER, RECIPIENT, &mail);
-        assert_eq!(again.code, 0);
-        assert_eq!(again.stdout.trim(), format!("already stored as job {id}"));
+        assert_eq!(again.code, 0, "{}", again.stdout);
+        assert_ne!(stored_path(&again.stdout), *delivery);
+        let report = ingest(&cfg).await;
+        assert_eq!((report.created, report.duplicates), (0, 1));
+        assert_eq!(job_of(&cfg, RECIPIENT, &mail).await.id, job.id);
     }
     assert_eq!(
         deliveries(&dir.path().join("inbox")).len(),
         1,
         "no second directory"
     );
-    assert!(
-        std::fs::read_dir(dir.path().join(".pending"))
-            .unwrap()
-            .next()
-            .is_none(),
-        "no intent left"
-    );
+    assert_eq!(tickets(dir.path()), 0, "no ticket left");
 }
 
 #[tokio::test]
 async fn two_mails_in_the_same_second_get_two_directories() {
     let db = TestDb::new().await;
     let dir = tempfile::tempdir().unwrap();
-    let config_path = write_config(dir.path(), &config(&db.url, dir.path()));
+    let cfg = config(&db.url, dir.path());
+    let config_path = write_config(dir.path(), &cfg);
     let mail = sample("system_report.eml");
     let mut other = mail.clone();
     other.extend_from_slice(b"\r\n");
     let a = run(&config_path, SENDER, RECIPIENT, &mail);
     let b = run(&config_path, SENDER, RECIPIENT, &other);
     assert_eq!((a.code, b.code), (0, 0));
-    assert_ne!(job_id(&a.stdout), job_id(&b.stdout));
+    assert_eq!(ingest(&cfg).await.created, 2);
+    assert_ne!(
+        job_of(&cfg, RECIPIENT, &mail).await.id,
+        job_of(&cfg, RECIPIENT, &other).await.id
+    );
     let stored = deliveries(
         &dir.path()
             .join("inbox/bobs_burgers/hydrastor/system_report/fryer_grid"),
@@ -128,7 +131,8 @@ async fn two_mails_in_the_same_second_get_two_directories() {
 async fn mail_that_cannot_be_routed_is_quarantined_with_the_reason() {
     let db = TestDb::new().await;
     let dir = tempfile::tempdir().unwrap();
-    let config_path = write_config(dir.path(), &config(&db.url, dir.path()));
+    let cfg = config(&db.url, dir.path());
+    let config_path = write_config(dir.path(), &cfg);
     let alert = sample("alert.eml");
     let unknown_subject = String::from_utf8(alert.clone())
         .unwrap()
@@ -177,11 +181,12 @@ async fn mail_that_cannot_be_routed_is_quarantined_with_the_reason() {
         let out = run(&config_path, sender, recipient, &mail);
         assert_eq!(out.code, 0, "{reason}: {}", out.stdout);
         assert!(
-            out.stdout.starts_with("quarantined as job "),
+            out.stdout.starts_with("quarantined in ") && out.stdout.contains(reason),
             "{reason}: {}",
             out.stdout
         );
-        let job = job(&db, job_id(&out.stdout)).await;
+        ingest(&cfg).await;
+        let job = job_of(&cfg, recipient, &mail).await;
         assert_eq!(job.state, "quarantined");
         assert_eq!(job.customer, customer);
         let error = job.error.unwrap();
@@ -209,7 +214,8 @@ async fn mail_that_cannot_be_routed_is_quarantined_with_the_reason() {
 async fn hostile_attachment_names_end_up_as_safe_files_inside_the_delivery() {
     let db = TestDb::new().await;
     let dir = tempfile::tempdir().unwrap();
-    let config_path = write_config(dir.path(), &config(&db.url, dir.path()));
+    let cfg = config(&db.url, dir.path());
+    let config_path = write_config(dir.path(), &cfg);
     let long = "L".repeat(300);
     let names = [
         "filename=\"../../etc/passwd\"".to_string(),
@@ -233,7 +239,8 @@ async fn hostile_attachment_names_end_up_as_safe_files_inside_the_delivery() {
     mail.push_str("--XX--\r\n");
     let out = run(&config_path, SENDER, RECIPIENT, mail.as_bytes());
     assert_eq!(out.code, 0, "{}", out.stdout);
-    let job = job(&db, job_id(&out.stdout)).await;
+    ingest(&cfg).await;
+    let job = job_of(&cfg, RECIPIENT, mail.as_bytes()).await;
     let delivery = Path::new(job.inbox_path.as_deref().unwrap());
     let attachments = job.metadata["attachments"].as_array().unwrap();
     assert_eq!(attachments.len(), names.len());
@@ -290,57 +297,69 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     out
 }
 
+/// The mailhandler needs no database: with Postgres unreachable the mail is accepted (0),
+/// and becomes its job once the database answers again.
 #[tokio::test]
-async fn a_database_that_is_down_defers_with_75_and_leaves_nothing_visible() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = config("postgres://postgres@127.0.0.1:1/none", dir.path());
-    cfg.database.connect_timeout_seconds = 2;
-    let config_path = write_config(dir.path(), &cfg);
-    let out = run(&config_path, SENDER, RECIPIENT, &sample("alert.eml"));
-    assert_eq!(out.code, 75, "{}", out.stdout);
-    assert_eq!(out.stdout.lines().count(), 1);
-    assert!(
-        out.stdout.contains("database unavailable"),
-        "{}",
-        out.stdout
-    );
-    assert!(deliveries(dir.path()).is_empty());
-}
-
-#[tokio::test]
-async fn a_job_row_that_cannot_be_written_takes_the_files_back_out_of_the_inbox() {
+async fn a_database_that_is_down_does_not_stop_the_mail_and_its_job_comes_later() {
     let db = TestDb::new().await;
     let dir = tempfile::tempdir().unwrap();
-    let config_path = write_config(dir.path(), &config(&db.url, dir.path()));
-    // The database answers, but the insert fails (as with a full disk on the database side).
+    let down = config("postgres://postgres@127.0.0.1:1/none", dir.path());
+    let config_path = write_config(dir.path(), &down);
+    let mail = sample("alert.eml");
+    let out = run(&config_path, SENDER, RECIPIENT, &mail);
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    assert_eq!(deliveries(&dir.path().join("inbox")).len(), 1);
+    assert_eq!(tickets(dir.path()), 1);
+
+    let up = config(&db.url, dir.path());
+    assert_eq!(ingest(&up).await.created, 1);
+    let job = job_of(&up, RECIPIENT, &mail).await;
+    assert_eq!(
+        job.inbox_path.as_deref(),
+        Some(stored_path(&out.stdout).to_str().unwrap())
+    );
+    assert_eq!(tickets(dir.path()), 0);
+}
+
+/// The job rows cannot be written (the database refuses them): the ticket and the mail
+/// stay, and the next pass makes the job.
+#[tokio::test]
+async fn a_job_row_that_cannot_be_written_leaves_the_ticket_for_the_next_pass() {
+    use diesel_async::RunQueryDsl;
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(&db.url, dir.path());
+    let config_path = write_config(dir.path(), &cfg);
     let pool = db.pool();
     let mut conn = pool.get().await.unwrap();
-    diesel_async::RunQueryDsl::execute(
-        diesel::sql_query("ALTER TABLE jobs ADD CONSTRAINT refuse CHECK (id < 0)"),
-        &mut conn,
+    diesel::sql_query("ALTER TABLE jobs ADD CONSTRAINT refuse CHECK (id < 0)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let mail = sample("alert.eml");
+    let out = run(&config_path, SENDER, RECIPIENT, &mail);
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    let mut direct = diesel_async::AsyncConnection::establish(&cfg.database.url)
+        .await
+        .unwrap();
+    let refused = shared_modules::inbox::ingest_tickets(
+        &mut direct,
+        dir.path(),
+        std::time::Duration::from_secs(60),
+        100,
+        &mailhandler::rederive,
     )
-    .await
-    .unwrap();
-    let out = run(&config_path, SENDER, RECIPIENT, &sample("alert.eml"));
-    assert_eq!(out.code, 75, "{}", out.stdout);
-    assert!(
-        deliveries(&dir.path().join("inbox")).is_empty(),
-        "the promoted directory was removed again"
-    );
-    assert!(
-        std::fs::read_dir(dir.path().join(".staging"))
-            .unwrap()
-            .next()
-            .is_none(),
-        "staging cleaned"
-    );
-    assert!(
-        std::fs::read_dir(dir.path().join(".pending"))
-            .unwrap()
-            .next()
-            .is_none(),
-        "intent cleaned"
-    );
+    .await;
+    assert!(refused.is_err());
+    assert_eq!(tickets(dir.path()), 1, "the ticket waits");
+    assert_eq!(deliveries(&dir.path().join("inbox")).len(), 1);
+
+    diesel::sql_query("ALTER TABLE jobs DROP CONSTRAINT refuse")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(ingest(&cfg).await.created, 1);
+    assert_eq!(job_of(&cfg, RECIPIENT, &mail).await.state, "queued");
 }
 
 #[tokio::test]
@@ -414,7 +433,8 @@ async fn envelope_addresses_that_are_not_utf8_are_still_delivered() {
     use std::os::unix::ffi::OsStrExt;
     let db = TestDb::new().await;
     let dir = tempfile::tempdir().unwrap();
-    let config_path = write_config(dir.path(), &config(&db.url, dir.path()));
+    let cfg = config(&db.url, dir.path());
+    let config_path = write_config(dir.path(), &cfg);
     let mut child = std::process::Command::new(BIN)
         .arg("--config")
         .arg(&config_path)
@@ -428,7 +448,8 @@ async fn envelope_addresses_that_are_not_utf8_are_still_delivered() {
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
-    let job = job(&db, job_id(&stdout)).await;
+    ingest(&cfg).await;
+    let job = job_of(&cfg, RECIPIENT, &sample("alert.eml")).await;
     assert_eq!(job.customer, "bobs_burgers");
     assert_eq!(job.metadata["sender"], "hs\u{fffd}\u{fffd}@grid.example");
 }

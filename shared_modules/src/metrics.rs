@@ -25,6 +25,8 @@ struct Families {
     mails_received: Gauge,
     mails_quarantined: Gauge,
     last_mail: Gauge,
+    tickets_pending: Gauge,
+    oldest_ticket_age: Gauge,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -123,6 +125,16 @@ static FAMILIES: LazyLock<Families> = LazyLock::new(|| {
             "dataprocessor_last_mail_received_timestamp_seconds",
             "When the newest mail was received (Unix time; 0 when none yet).",
         ),
+        tickets_pending: gauge(
+            &registry,
+            "dataprocessor_tickets_pending",
+            "Mails stored by the mailhandler whose job is not made yet.",
+        ),
+        oldest_ticket_age: gauge(
+            &registry,
+            "dataprocessor_oldest_ticket_age_seconds",
+            "Age of the oldest pending ticket (0 when none).",
+        ),
         job_duration,
         jobs,
         registry,
@@ -191,6 +203,18 @@ pub fn set_database_gauges(reading: Option<&DatabaseGauges>) {
     f.mails_received.set(r.mails_received as f64);
     f.mails_quarantined.set(r.mails_quarantined as f64);
     f.last_mail.set(r.last_mail_at.unwrap_or(0.0));
+}
+
+/// Sets the ticket gauges from a look at `.tickets/`.
+pub fn set_ticket_gauges(pending: &crate::inbox::PendingTickets) {
+    let f = &*FAMILIES;
+    f.tickets_pending.set(pending.count as f64);
+    f.oldest_ticket_age.set(
+        pending
+            .oldest_age
+            .map(|age| age.as_secs_f64())
+            .unwrap_or(0.0),
+    );
 }
 
 /// Everything in the registry, in the text exposition format.

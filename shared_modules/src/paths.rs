@@ -90,6 +90,15 @@ pub fn datetime_dir_name(at: chrono::DateTime<chrono::Utc>) -> String {
     at.format("%Y%m%d_%H%M%S").to_string()
 }
 
+/// `base`, then `base_2`, `base_3`, … for deliveries of the same second.
+pub fn numbered(base: &str, n: u32) -> String {
+    if n == 1 {
+        base.to_string()
+    } else {
+        format!("{base}_{n}")
+    }
+}
+
 /// A file name safe to create inside a directory we own: no separators, no NUL or control
 /// characters, no leading dot, at most 100 bytes, never empty. The original stays metadata.
 pub fn sanitise_file_name(raw: &str) -> String {

@@ -1,5 +1,6 @@
-//! The pipeline around a module: the inbox copy goes to tmp, the module reads it there, the
-//! original is archived (when on for the type), tmp is cleaned, and every step is an event.
+//! The pipeline around a module: the inbox files are linked into tmp, the module reads them
+//! there, the original moves to the archive (when on for the type), tmp is cleaned, and
+//! every step is an event.
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on any unexpected error
 
@@ -76,10 +77,14 @@ async fn run_one(
         .into_iter()
         .map(|e| format!("{}:{}", e.step, e.status.unwrap_or_default()))
         .collect();
+    let original = job
+        .archive_path
+        .as_deref()
+        .map_or(inbox.clone(), std::path::PathBuf::from);
     assert_eq!(
-        std::fs::read_to_string(inbox.join("message.eml")).unwrap(),
+        std::fs::read_to_string(original.join("message.eml")).unwrap(),
         content,
-        "the inbox is never modified"
+        "the original is never modified"
     );
     assert!(
         !dir.path()
@@ -101,6 +106,12 @@ async fn a_job_runs_on_its_tmp_copy_is_archived_and_leaves_tmp_clean() {
         std::fs::read_to_string(archive.join("attachments/a.txt")).unwrap(),
         "a"
     );
+    assert!(
+        !dir.path()
+            .join("inbox/c/test/files/g/20261123_120000")
+            .exists(),
+        "moved, not copied"
+    );
     assert!(job.tmp_path.unwrap().contains("/tmp/c/test/files/g/"));
     assert_eq!(
         steps,
@@ -108,7 +119,7 @@ async fn a_job_runs_on_its_tmp_copy_is_archived_and_leaves_tmp_clean() {
             "enqueue:queued",
             "claim:running",
             "run:",
-            "copy:ok",
+            "link:ok",
             "module:ok",
             "archive:ok",
             "cleanup:ok",
@@ -125,5 +136,85 @@ async fn archiving_off_for_the_type_keeps_no_copy_and_a_parse_error_keeps_the_or
     assert_eq!(job.error.as_deref(), Some("message.eml:1: bad input"));
     assert_eq!(job.attempts, 1);
     assert!(!Path::new(&dir.path().join("archive")).exists());
+    assert!(
+        dir.path()
+            .join("inbox/c/test/files/g/20261123_120000/message.eml")
+            .exists()
+    );
     assert!(steps.contains(&"module:error".to_string()));
+}
+
+/// A delivery archived under a name, then another delivery given the same inbox name (one
+/// of the same second, arriving once the first had moved on): the second's archive gets
+/// `_2`, neither is replaced, and reprocessing the first reads it from its archive.
+#[tokio::test]
+async fn an_archive_is_never_replaced_and_a_reprocess_reads_the_archived_files() {
+    use shared_modules::jobs::retry_job;
+    let db = TestDb::new().await;
+    let pool = db.pool();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(&db.url, dir.path());
+    config
+        .types
+        .insert("test/files".into(), TypeConfig { archive: true });
+    let inbox = dir.path().join("inbox/c/test/files/g/20261123_120000");
+    let mut registry = Registry::new();
+    registry.register("test", "files", ReadsWorkDir).unwrap();
+    let workers = start_workers(&config, &pool, registry, false);
+    let mut conn = pool.get().await.unwrap();
+    let done = async |id: i64| {
+        wait_for("the job to be done", Duration::from_secs(10), || async {
+            let mut conn = pool.get().await.unwrap();
+            let job = find_job(&mut conn, id).await.unwrap().unwrap();
+            (job.state == "done").then_some(job)
+        })
+        .await
+    };
+    let mut ids = Vec::new();
+    for content in ["first", "second"] {
+        std::fs::create_dir_all(&inbox).unwrap();
+        std::fs::write(inbox.join("message.eml"), content).unwrap();
+        let mut new = sleep_job(json!({}));
+        new.job_type = "files".into();
+        new.inbox_path = Some(inbox.to_string_lossy().to_string());
+        new.dedupe_key = Some(format!("test:{content}"));
+        let id = enqueue(&mut conn, &new).await.unwrap().job.id;
+        done(id).await;
+        ids.push(id);
+    }
+    let archive = dir.path().join("archive/c/test/files/g");
+    let first = find_job(&mut conn, ids[0]).await.unwrap().unwrap();
+    let second = find_job(&mut conn, ids[1]).await.unwrap().unwrap();
+    assert_eq!(
+        first.archive_path.as_deref(),
+        Some(archive.join("20261123_120000").to_str().unwrap())
+    );
+    assert_eq!(
+        second.archive_path.as_deref(),
+        Some(archive.join("20261123_120000_2").to_str().unwrap())
+    );
+    for (job, content) in [(&first, "first"), (&second, "second")] {
+        let path = Path::new(job.archive_path.as_deref().unwrap()).join("message.eml");
+        assert_eq!(std::fs::read_to_string(path).unwrap(), content);
+    }
+
+    retry_job(&mut conn, ids[0], "reprocess")
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let again = wait_for(
+        "the reprocess to be done",
+        Duration::from_secs(10),
+        || async {
+            let mut conn = pool.get().await.unwrap();
+            let job = find_job(&mut conn, ids[0]).await.unwrap().unwrap();
+            (job.state == "done" && job.finished_at > first.finished_at).then_some(job)
+        },
+    )
+    .await;
+    assert_eq!(again.result, Some(json!({ "bytes": 5 })));
+    assert_eq!(again.archive_path, first.archive_path);
+    workers.stop.cancel();
+    workers.pool_handle.await.unwrap();
 }

@@ -72,6 +72,10 @@ pub async fn metrics(
         return Err(ApiError::Unauthorized);
     }
     state.gauges.refresh(&state).await;
+    match shared_modules::inbox::pending_summary(&state.config.paths.root) {
+        Ok(pending) => shared_modules::metrics::set_ticket_gauges(&pending),
+        Err(e) => tracing::warn!(error = %e, "metrics: cannot read the ticket folder"),
+    }
     let out = shared_modules::metrics::render();
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")

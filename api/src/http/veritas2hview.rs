@@ -5,12 +5,12 @@
 
 use super::{ApiError, AppState};
 use actix_web::{HttpResponse, web};
-use diesel_async::{AsyncConnection, AsyncPgConnection};
+use diesel_async::AsyncPgConnection;
 use serde::Deserialize;
 use serde_json::json;
 use shared_modules::config::Config;
-use shared_modules::inbox::{Commit, Staging, commit_job};
-use shared_modules::jobs::{JobSource, JobState, NewJob, job_for_key};
+use shared_modules::inbox::{Commit, Insert, Intake, IntakeError, new_job};
+use shared_modules::jobs::{JobSource, JobState, job_for_key};
 use shared_modules::object_store::StoreError;
 use shared_modules::paths::{JobLocation, inbox_root, normalise_segment, sanitise_file_name};
 
@@ -118,15 +118,24 @@ async fn fetch_and_queue(
         .to_string();
     let file_name = sanitise_file_name(&original_name);
     let io = |e: std::io::Error| ApiError::Unavailable(format!("cannot store the download: {e}"));
-    let staging = Staging::new(root).map_err(io)?;
-    let (_, file) = staging.create_file(&file_name).map_err(io)?;
+    let mut job = new_job(
+        &state.config,
+        JobSource::Upload,
+        &valid.location,
+        JobState::Queued,
+        None,
+    );
+    job.dedupe_key = Some(dedupe_key.to_string());
+    let parent = inbox_root(root).join(valid.location.relative());
+    let mut intake = Intake::stage(&state.config, job, parent, chrono::Utc::now()).map_err(io)?;
+    let (_, file) = intake.staging().create_file(&file_name).map_err(io)?;
     let bytes = state
         .store
         .download(&valid.key, info, file)
         .await
         .map_err(store_error)?;
     shared_modules::metrics::count("dataprocessor_bytes_downloaded_total", &[], bytes as f64);
-    let metadata = json!({
+    intake.set_metadata(json!({
         "uid": valid.uid,
         "bucket": state.store.bucket,
         "key": valid.key,
@@ -134,46 +143,17 @@ async fn fetch_and_queue(
         "size": bytes,
         "file": file_name,
         "original_name": original_name,
-    });
-    staging
-        .write_file(
-            "meta.json",
-            serde_json::to_string_pretty(&metadata)
-                .unwrap_or_default()
-                .as_bytes(),
-        )
-        .map_err(io)?;
-    let received_at = chrono::Utc::now();
-    let parent = inbox_root(root).join(valid.location.relative());
-    let promoted = staging
-        .promote(&parent, received_at, dedupe_key)
-        .map_err(io)?;
-    let job = NewJob {
-        source: JobSource::Upload.as_str().into(),
-        customer: valid.location.customer.clone(),
-        category: valid.location.category.clone(),
-        job_type: valid.location.job_type.clone(),
-        job_group: valid.location.group.clone(),
-        state: JobState::Queued,
-        inbox_path: None,
-        metadata,
-        dedupe_key: Some(dedupe_key.to_string()),
-        max_attempts: i32::try_from(state.config.jobs.max_attempts).unwrap_or(i32::MAX),
-        timeout_seconds: i32::try_from(state.config.jobs.timeout_seconds).unwrap_or(i32::MAX),
-        error: None,
-    };
-    let url = state.config.database.url.clone();
-    let confirm = async move |key: &str| {
-        let mut fresh = AsyncPgConnection::establish(&url)
-            .await
-            .map_err(|e| e.to_string())?;
-        let found = job_for_key(&mut fresh, key)
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(found.map(|(id, _, path)| (id, path)))
-    };
+    }));
+    intake.write_meta().map_err(io)?;
     let mut conn = state.conn().await?;
-    match commit_job(&mut conn, root, promoted, job, confirm).await? {
+    let committed = intake
+        .commit(&mut conn, Insert::New)
+        .await
+        .map_err(|e| match e {
+            IntakeError::Storage(e) => io(e),
+            IntakeError::Database(e) => ApiError::from(e),
+        })?;
+    match committed {
         Commit::Created { job_id, .. } => Ok((job_id, JobState::Queued, true)),
         Commit::Duplicate { job_id } => {
             let status = existing(&mut conn, dedupe_key)

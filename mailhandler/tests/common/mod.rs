@@ -86,3 +86,42 @@ pub fn deliveries(dir: &Path) -> Vec<PathBuf> {
     found.sort();
     found
 }
+
+/// What `dataprocessor serve` does with the tickets, done now.
+pub async fn ingest(cfg: &Config) -> shared_modules::inbox::IngestReport {
+    use diesel_async::AsyncConnection;
+    let mut conn = diesel_async::AsyncPgConnection::establish(&cfg.database.url)
+        .await
+        .unwrap();
+    shared_modules::inbox::ingest_tickets(
+        &mut conn,
+        &cfg.paths.root,
+        std::time::Duration::from_secs(60),
+        usize::MAX,
+        &mailhandler::rederive,
+    )
+    .await
+    .unwrap()
+}
+
+/// The job of `mail` delivered to `recipient`, once its ticket is ingested.
+pub async fn job_of(cfg: &Config, recipient: &str, mail: &[u8]) -> shared_modules::jobs::Job {
+    use diesel_async::AsyncConnection;
+    let mut conn = diesel_async::AsyncPgConnection::establish(&cfg.database.url)
+        .await
+        .unwrap();
+    let key = mailhandler::deliver::dedupe_key(recipient, mail);
+    let (id, _, _) = shared_modules::jobs::job_for_key(&mut conn, &key)
+        .await
+        .unwrap()
+        .expect("the mail has a job");
+    shared_modules::jobs::find_job(&mut conn, id)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// The tickets waiting in the data root.
+pub fn tickets(root: &Path) -> usize {
+    shared_modules::inbox::pending_summary(root).unwrap().count
+}

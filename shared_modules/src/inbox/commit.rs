@@ -30,21 +30,9 @@ pub enum Insert {
     ReleaseOf(i64),
 }
 
-/// `confirm(dedupe_key)` asks, on a fresh connection, which job (id, inbox path) holds the
-/// key; Err when the database cannot say.
-pub async fn commit_job<F>(
-    conn: &mut AsyncPgConnection,
-    root: &Path,
-    promoted: Promoted,
-    job: NewJob,
-    confirm: F,
-) -> Result<Commit, diesel::result::Error>
-where
-    F: AsyncFnOnce(&str) -> Result<Option<(i64, Option<String>)>, String>,
-{
-    commit_job_as(conn, root, promoted, job, Insert::New, confirm).await
-}
-
+/// Commits the job row of `promoted` (written as `insert` says). `confirm(dedupe_key)`
+/// asks, on a fresh connection, which job (id, inbox path) holds the key; Err when the
+/// database cannot say.
 pub async fn commit_job_as<F>(
     conn: &mut AsyncPgConnection,
     root: &Path,

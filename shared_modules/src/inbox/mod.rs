@@ -6,14 +6,23 @@
 //! or nothing. Between that rename and the job row's commit, an intent file in
 //! `<root>/.pending/` names the directory; `sweep` removes directories whose job never
 //! committed (the sender, e.g. Postfix, still has the mail and delivers it again).
+//!
+//! The mailhandler has no database: its delivery is announced by a ticket (`ticket`),
+//! which `dataprocessor serve` turns into the job (`ingest`), in batches.
 
 mod commit;
+mod ingest;
+mod intake;
 mod staging;
 mod sweep;
+pub mod ticket;
 
-pub use commit::{Commit, Insert, commit_job, commit_job_as};
+pub use commit::{Commit, Insert, commit_job_as};
+pub use ingest::{IngestReport, Repair, ingest_tickets, spawn_ticket_ingester};
+pub use intake::{Intake, IntakeError, new_job};
 pub use staging::{Promoted, Staging, discard_promoted, fsync_dir};
 pub use sweep::{SweepReport, spawn_sweeper, sweep};
+pub use ticket::{DerivedFile, PendingTickets, Ticket, pending_summary};
 
 use std::path::{Path, PathBuf};
 

@@ -1,5 +1,6 @@
+use super::ticket::{self, DerivedFile, Ticket, tickets_dir};
 use super::{PENDING_DIR, STAGING_DIR, at_path};
-use crate::paths::datetime_dir_name;
+use crate::paths::{datetime_dir_name, numbered, sibling_area};
 use chrono::{DateTime, Utc};
 use rustix::fs::{CWD, FlockOperation, RenameFlags, flock, renameat_with};
 use sha2::{Digest, Sha256};
@@ -35,8 +36,9 @@ fn unique_name() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or(0);
+    // Time first: ticket names sort oldest first.
     format!(
-        "{}-{}-{nanos}",
+        "{nanos:020}-{}-{}",
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::SeqCst)
     )
@@ -78,6 +80,22 @@ impl Staging {
         Ok(path)
     }
 
+    /// `write_file`, then fsyncs the file: for what must survive a crash on its own (the
+    /// raw message of a ticketed delivery).
+    pub fn write_durable(&self, relative: &str, bytes: &[u8]) -> io::Result<PathBuf> {
+        let path = self.write_file(relative, bytes)?;
+        File::open(&path)?.sync_all()?;
+        Ok(path)
+    }
+
+    /// The files written so far and their sizes, relative to the staging directory.
+    pub fn files(&self) -> io::Result<Vec<DerivedFile>> {
+        let mut files = Vec::new();
+        list_files(&self.dir, "", &mut files)?;
+        files.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(files)
+    }
+
     /// Creates an empty file to be filled by the caller (a streamed download); the caller
     /// must `sync_all` it before `promote`.
     pub fn create_file(&self, relative: &str) -> io::Result<(PathBuf, File)> {
@@ -111,12 +129,10 @@ impl Staging {
         let key_hash = hex::encode(&Sha256::digest(key.as_bytes())[..16]);
         let intent = pending.join(format!("{key_hash}-{staged_name}.json"));
         for n in 1..10_000u32 {
-            let name = if n == 1 {
-                base.clone()
-            } else {
-                format!("{base}_{n}")
-            };
-            let target = parent.join(&name);
+            let target = parent.join(numbered(&base, n));
+            if taken_in_archive(&self.root, &target) {
+                continue;
+            }
             write_intent(&intent, key, &target).map_err(|e| at_path(&intent, e))?;
             match renameat_with(CWD, &self.dir, CWD, &target, RenameFlags::NOREPLACE) {
                 Ok(()) => {
@@ -136,6 +152,80 @@ impl Staging {
             parent.display()
         )))
     }
+}
+
+impl Staging {
+    /// Makes the delivery visible under `parent` like `promote`, announced by `ticket`
+    /// instead of a job row: the ticket, naming the directory, is written durably before
+    /// each rename attempt, so no directory ever reaches the inbox without one. Only the
+    /// files written with `write_durable` are fsynced, then the directory entries.
+    /// Returns the directory and the ticket's path.
+    pub fn promote_ticketed(
+        mut self,
+        parent: &Path,
+        at: DateTime<Utc>,
+        mut ticket: Ticket,
+    ) -> io::Result<(PathBuf, PathBuf)> {
+        fsync_dir(&self.dir)?;
+        create_dir_all_synced(parent)?;
+        let tickets = tickets_dir(&self.root);
+        create_dir_all_synced(&tickets)?;
+        let staged_name = self
+            .dir
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let ticket_path = tickets.join(format!("{staged_name}.json"));
+        let base = datetime_dir_name(at);
+        for n in 1..10_000u32 {
+            let target = parent.join(numbered(&base, n));
+            if taken_in_archive(&self.root, &target) {
+                continue;
+            }
+            ticket.target = target.clone();
+            ticket::write(&ticket_path, &ticket)?;
+            match renameat_with(CWD, &self.dir, CWD, &target, RenameFlags::NOREPLACE) {
+                Ok(()) => {
+                    self.promoted = true;
+                    fsync_dir(parent)?;
+                    return Ok((target, ticket_path));
+                }
+                Err(e) if e == rustix::io::Errno::EXIST => continue,
+                Err(e) => {
+                    let _ = fs::remove_file(&ticket_path);
+                    return Err(at_path(&target, e.into()));
+                }
+            }
+        }
+        let _ = fs::remove_file(&ticket_path);
+        Err(io::Error::other(format!(
+            "no free directory name for {base} under {}",
+            parent.display()
+        )))
+    }
+}
+
+/// A name whose delivery was already archived is not given again: the inbox and the
+/// archive keep one name per delivery.
+fn taken_in_archive(root: &Path, target: &Path) -> bool {
+    sibling_area(root, target, "archive").is_some_and(|archived| archived.exists())
+}
+
+fn list_files(dir: &Path, prefix: &str, out: &mut Vec<DerivedFile>) -> io::Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = format!("{prefix}{}", entry.file_name().to_string_lossy());
+        let meta = entry.metadata()?;
+        if meta.is_dir() {
+            list_files(&entry.path(), &format!("{name}/"), out)?;
+        } else {
+            out.push(DerivedFile {
+                name,
+                size: meta.len(),
+            });
+        }
+    }
+    Ok(())
 }
 
 impl Drop for Staging {

@@ -32,7 +32,7 @@ pub use listener::{NOTIFY_CHANNEL, spawn_listener};
 pub use listing::{JobFilter, JobPage, list_jobs};
 pub use model::{Job, JobSource, JobState, NewJob};
 pub use queue::{
-    Enqueued, LeaseRenewal, QueueSettings, cancel_job, claim_next, enqueue, find_job, job_for_key,
+    Enqueued, LeaseRenewal, QueueSettings, cancel_job, claim_batch, enqueue, find_job, job_for_key,
     mark_done, mark_failed, release_quarantined, renew_leases, retry_job,
 };
 pub use reaper::{ReapReport, reap_once, spawn_reaper};

@@ -6,7 +6,7 @@ use diesel::pg::{Pg, PgValue};
 use diesel::prelude::*;
 use diesel::serialize::{Output, ToSql};
 use diesel::sql_types::Text;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One job row as stored.
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Serialize)]
@@ -44,7 +44,7 @@ pub struct Job {
 }
 
 /// A job to create. `state` is `queued`, or `quarantined` (with `error` saying why).
-#[derive(Debug, Clone, Insertable)]
+#[derive(Debug, Clone, Insertable, Serialize, Deserialize)]
 #[diesel(table_name = jobs)]
 pub struct NewJob {
     pub source: String,
@@ -62,7 +62,9 @@ pub struct NewJob {
 }
 
 /// The `state` column, as a type: the column's CHECK constraint lists the same names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, AsExpression, FromSqlRow, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, AsExpression, FromSqlRow, Serialize, Deserialize,
+)]
 #[diesel(sql_type = Text)]
 #[serde(rename_all = "lowercase")]
 pub enum JobState {

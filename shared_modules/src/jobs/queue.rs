@@ -149,35 +149,36 @@ pub async fn find_job(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Opti
         .optional()
 }
 
-/// Takes the oldest claimable job, if any, and leases it to `worker` (with its `claim`
-/// event, in the same statement).
-pub async fn claim_next(
+/// Takes up to `limit` of the oldest claimable jobs and leases them to `worker` (each with
+/// its `claim` event): one statement and one commit for the batch.
+pub async fn claim_batch(
     conn: &mut AsyncPgConnection,
     worker: &str,
     settings: QueueSettings,
-) -> QueryResult<Option<Job>> {
+    limit: usize,
+) -> QueryResult<Vec<Job>> {
     diesel::sql_query(
         "WITH claimed AS (
             UPDATE jobs SET state = 'running', attempts = attempts + 1, locked_by = $1,
                    locked_until = now() + make_interval(secs => $2), started_at = clock_timestamp(),
                    finished_at = NULL, updated_at = now()
-            WHERE id = (SELECT id FROM jobs
-                        WHERE state = 'queued' AND run_after <= now()
-                        ORDER BY run_after, id
-                        LIMIT 1
-                        FOR UPDATE SKIP LOCKED)
+            WHERE id = ANY(ARRAY(SELECT id FROM jobs
+                                 WHERE state = 'queued' AND run_after <= now()
+                                 ORDER BY run_after, id
+                                 LIMIT $3
+                                 FOR UPDATE SKIP LOCKED))
             RETURNING *),
          event AS (
             INSERT INTO job_events (job_id, step, phase, status, worker, message)
             SELECT id, 'claim', 'info', 'running', $1, format('attempt %s of %s', attempts, max_attempts)
             FROM claimed)
-         SELECT * FROM claimed",
+         SELECT * FROM claimed ORDER BY run_after, id",
     )
     .bind::<Text, _>(worker)
     .bind::<Double, _>(settings.lease_seconds)
-    .get_result(conn)
+    .bind::<BigInt, _>(i64::try_from(limit).unwrap_or(i64::MAX))
+    .load(conn)
     .await
-    .optional()
 }
 
 /// One running attempt as the heartbeat renews it, with the progress it reported since.

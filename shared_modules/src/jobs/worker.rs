@@ -1,4 +1,5 @@
-//! The worker pool: `concurrency` loops that claim and run jobs, one heartbeat that renews
+//! The worker pool: a dispatcher that claims as many jobs as there are free slots (of
+//! `concurrency`) in one statement and runs each in its own task, one heartbeat that renews
 //! the leases of the attempts really running (and stops those whose job was cancelled or
 //! taken away), and a graceful stop. A module that panics fails its job; the worker goes on.
 
@@ -6,7 +7,9 @@ use super::attempts::RunningAttempts;
 use super::events::{EventPhase, NewEvent, record_events};
 use super::handler::{JobContext, JobFailure, Registry, panic_message};
 use super::model::{Job, JobState};
-use super::queue::{LeaseRenewal, QueueSettings, claim_next, mark_done, mark_failed, renew_leases};
+use super::queue::{
+    LeaseRenewal, QueueSettings, claim_batch, mark_done, mark_failed, renew_leases,
+};
 use super::workspace::Workspace;
 use crate::config::Config;
 use crate::db::DbPool;
@@ -18,7 +21,7 @@ use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -90,27 +93,82 @@ impl WorkerPool {
     pub async fn run(self: Arc<Self>, stop: CancellationToken) {
         let heartbeat_stop = CancellationToken::new();
         let heartbeat = tokio::spawn(self.clone().heartbeat(heartbeat_stop.clone()));
-        let mut loops = tokio::task::JoinSet::new();
-        for slot in 0..self.config.workers.concurrency {
-            loops.spawn(self.clone().claim_loop(slot, stop.clone()));
-        }
-        stop.cancelled().await;
+        let mut tasks = tokio::task::JoinSet::new();
+        self.dispatch(&mut tasks, &stop).await;
         let grace = Duration::from_secs_f64(self.config.workers.shutdown_grace_seconds);
         tracing::info!(
             grace_seconds = grace.as_secs_f64(),
             "stopping workers: no new claims, waiting for running jobs"
         );
         let drained =
-            tokio::time::timeout(grace, async { while loops.join_next().await.is_some() {} }).await;
+            tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
         if drained.is_err() {
             tracing::warn!(
-                still_running = loops.len(),
+                still_running = tasks.len(),
                 "grace period over; leaving the rest to the reaper"
             );
-            loops.abort_all();
+            tasks.abort_all();
         }
         heartbeat_stop.cancel();
         let _ = heartbeat.await;
+    }
+
+    /// Waits for free slots (at most `concurrency` jobs run at once), claims as many jobs
+    /// as there are free slots in one statement, and runs each in its own task. With
+    /// nothing to claim it sleeps until a NOTIFY or the poll interval.
+    async fn dispatch(
+        self: &Arc<Self>,
+        tasks: &mut tokio::task::JoinSet<()>,
+        stop: &CancellationToken,
+    ) {
+        let slots = Arc::new(Semaphore::new(self.config.workers.concurrency));
+        let poll = Duration::from_secs_f64(self.config.workers.poll_interval_seconds);
+        loop {
+            // Register for wake-ups before looking, so a job queued in between is not missed.
+            let notified = self.wake.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let first = tokio::select! {
+                _ = stop.cancelled() => return,
+                permit = slots.clone().acquire_owned() => permit,
+            };
+            let Ok(first) = first else { return };
+            let mut permits = vec![first];
+            while let Ok(permit) = slots.clone().try_acquire_owned() {
+                permits.push(permit);
+            }
+            while tasks.try_join_next().is_some() {}
+            match self.claim(permits.len()).await {
+                Ok(jobs) if !jobs.is_empty() => {
+                    for (job, permit) in jobs.into_iter().zip(permits) {
+                        let pool = self.clone();
+                        tasks.spawn(async move {
+                            pool.run_guarded(job).await;
+                            drop(permit);
+                        });
+                    }
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not claim jobs; retrying after the poll interval")
+                }
+            }
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = &mut notified => {}
+                _ = tokio::time::sleep(poll) => {}
+            }
+        }
+    }
+
+    /// Runs a job; a panic outside the module fails it and the worker goes on.
+    async fn run_guarded(&self, job: Job) {
+        let run = AssertUnwindSafe(self.run_job(job.clone())).catch_unwind();
+        if let Err(payload) = run.await {
+            self.fail_after_panic(job, &panic_message(payload.as_ref()))
+                .await;
+        }
     }
 
     async fn heartbeat(self: Arc<Self>, stop: CancellationToken) {
@@ -171,41 +229,9 @@ impl WorkerPool {
         Ok(())
     }
 
-    async fn claim_loop(self: Arc<Self>, slot: usize, stop: CancellationToken) {
-        let poll = Duration::from_secs_f64(self.config.workers.poll_interval_seconds);
-        loop {
-            // Register for wake-ups before looking, so a job queued in between is not missed.
-            let notified = self.wake.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if stop.is_cancelled() {
-                return;
-            }
-            match self.claim().await {
-                Ok(Some(job)) => {
-                    let run = AssertUnwindSafe(self.run_job(job.clone())).catch_unwind();
-                    if let Err(payload) = run.await {
-                        self.fail_after_panic(job, &panic_message(payload.as_ref()))
-                            .await;
-                    }
-                    continue;
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::warn!(slot, error = %e, "could not claim a job; retrying after the poll interval")
-                }
-            }
-            tokio::select! {
-                _ = stop.cancelled() => return,
-                _ = &mut notified => {}
-                _ = tokio::time::sleep(poll) => {}
-            }
-        }
-    }
-
-    async fn claim(&self) -> Result<Option<Job>, String> {
+    async fn claim(&self, limit: usize) -> Result<Vec<Job>, String> {
         let mut conn = self.pool.get().await.map_err(|e| e.to_string())?;
-        claim_next(&mut conn, &self.worker_id, self.settings())
+        claim_batch(&mut conn, &self.worker_id, self.settings(), limit)
             .await
             .map_err(|e| e.to_string())
     }
@@ -240,12 +266,7 @@ impl WorkerPool {
             running.attempt.clone(),
         );
         ctx.event(NewEvent::new(job.id, "run", EventPhase::Enter));
-        let workspace = Workspace::plan(
-            &self.config,
-            job.inbox_path.as_deref(),
-            &job.category,
-            &job.job_type,
-        );
+        let workspace = Workspace::plan(&self.config, &job);
         let outcome = match workspace.as_ref() {
             Err(reason) => Err(AttemptError::Failed(JobFailure::permanent(reason.clone()))),
             // Dropping the attempt when the job is cancelled drops its connection inside the
@@ -312,7 +333,7 @@ impl WorkerPool {
         }
     }
 
-    /// Copies the job's files to tmp, runs the module on them, archives the original, cleans
+    /// Links the job's files into tmp, runs the module on them, archives the original, cleans
     /// tmp, and marks the job done with its whole event trail in the module's transaction:
     /// one commit for the job's rows, its state and its trail.
     async fn attempt(
@@ -334,8 +355,8 @@ impl WorkerPool {
                 )))
             })?;
         if let Some(workspace) = workspace {
-            let copy = workspace.clone();
-            step(ctx, "copy", move || copy.copy_to_tmp())
+            let link = workspace.clone();
+            step(ctx, "link", move || link.link_to_tmp())
                 .await
                 .map_err(|e| {
                     let failure = if e.kind() == std::io::ErrorKind::NotFound {
@@ -351,72 +372,84 @@ impl WorkerPool {
             AttemptError::Failed(JobFailure::transient(format!("database unavailable: {e}")))
         })?;
         let ctx = &*ctx;
-        conn.transaction::<_, AttemptError, _>(|tx| {
-            async move {
-                let module_started = Instant::now();
-                let result = AssertUnwindSafe(handler.run_boxed(ctx, tx))
-                    .catch_unwind()
-                    .await
-                    .unwrap_or_else(|payload| {
-                        Err(JobFailure::permanent(format!(
-                            "the module panicked: {}",
-                            panic_message(payload.as_ref())
-                        )))
-                    });
-                let module_event = NewEvent::new(job.id, "module", EventPhase::Exit)
-                    .duration(module_started.elapsed());
-                let summary = match result {
-                    Ok(summary) => {
-                        ctx.event(module_event.status("ok"));
-                        summary
+        // Where this attempt moved the job's directory, to move it back if `done` does not
+        // commit (the retry finds its files in the inbox again).
+        let archived = std::sync::Mutex::new(None::<std::path::PathBuf>);
+        let archived = &archived;
+        let outcome = conn
+            .transaction::<_, AttemptError, _>(|tx| {
+                async move {
+                    let module_started = Instant::now();
+                    let result = AssertUnwindSafe(handler.run_boxed(ctx, tx))
+                        .catch_unwind()
+                        .await
+                        .unwrap_or_else(|payload| {
+                            Err(JobFailure::permanent(format!(
+                                "the module panicked: {}",
+                                panic_message(payload.as_ref())
+                            )))
+                        });
+                    let module_event = NewEvent::new(job.id, "module", EventPhase::Exit)
+                        .duration(module_started.elapsed());
+                    let summary = match result {
+                        Ok(summary) => {
+                            ctx.event(module_event.status("ok"));
+                            summary
+                        }
+                        Err(failure) => {
+                            ctx.event(module_event.status("error").message(failure.to_string()));
+                            return Err(AttemptError::Failed(failure));
+                        }
+                    };
+                    let mut archive_path = None;
+                    let mut tmp_path = None;
+                    if let Some(workspace) = workspace {
+                        if workspace.archive.is_some() {
+                            let archive = workspace.clone();
+                            let moved = step(ctx, "archive", move || archive.archive())
+                                .await
+                                .map_err(|e| {
+                                    AttemptError::Failed(JobFailure::transient(format!(
+                                        "archive: {e}"
+                                    )))
+                                })?;
+                            archive_path = moved.as_ref().map(|p| p.to_string_lossy().to_string());
+                            *archived.lock().unwrap_or_else(|e| e.into_inner()) = moved;
+                        }
+                        cleanup(ctx, workspace);
+                        tmp_path = Some(workspace.tmp.to_string_lossy().to_string());
                     }
-                    Err(failure) => {
-                        ctx.event(module_event.status("error").message(failure.to_string()));
-                        return Err(AttemptError::Failed(failure));
+                    if !mark_done(
+                        tx,
+                        &job,
+                        &summary,
+                        archive_path.as_deref(),
+                        tmp_path.as_deref(),
+                    )
+                    .await?
+                    {
+                        return Err(AttemptError::LostLease);
                     }
-                };
-                let mut archive_path = None;
-                let mut tmp_path = None;
-                if let Some(workspace) = workspace {
-                    if workspace.archive.is_some() {
-                        let archive = workspace.clone();
-                        step(ctx, "archive", move || archive.archive())
-                            .await
-                            .map_err(|e| {
-                                AttemptError::Failed(JobFailure::transient(format!("archive: {e}")))
-                            })?;
-                        archive_path = workspace
-                            .archive
-                            .as_ref()
-                            .map(|p| p.to_string_lossy().to_string());
-                    }
-                    cleanup(ctx, workspace);
-                    tmp_path = Some(workspace.tmp.to_string_lossy().to_string());
+                    ctx.event(NewEvent::new(job.id, "store", EventPhase::Info).status("committed"));
+                    ctx.event(
+                        NewEvent::new(job.id, "run", EventPhase::Exit)
+                            .duration(started.elapsed())
+                            .status("done")
+                            .message(summary.to_string()),
+                    );
+                    record_events(tx, &ctx.take_events()).await?;
+                    Ok(summary)
                 }
-                if !mark_done(
-                    tx,
-                    &job,
-                    &summary,
-                    archive_path.as_deref(),
-                    tmp_path.as_deref(),
-                )
-                .await?
-                {
-                    return Err(AttemptError::LostLease);
-                }
-                ctx.event(NewEvent::new(job.id, "store", EventPhase::Info).status("committed"));
-                ctx.event(
-                    NewEvent::new(job.id, "run", EventPhase::Exit)
-                        .duration(started.elapsed())
-                        .status("done")
-                        .message(summary.to_string()),
-                );
-                record_events(tx, &ctx.take_events()).await?;
-                Ok(summary)
-            }
-            .scope_boxed()
-        })
-        .await
+                .scope_boxed()
+            })
+            .await;
+        let moved = archived.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let (Err(_), Some(moved), Some(workspace)) = (&outcome, moved, workspace)
+            && let Err(e) = workspace.unarchive(&moved)
+        {
+            tracing::error!(error = %e, archive = %moved.display(), inbox = %workspace.inbox.display(), "could not move the job's files back to the inbox; move them by hand before retrying");
+        }
+        outcome
     }
 
     /// Writes the trail of an attempt whose outcome is already recorded (or lost).
@@ -505,9 +538,10 @@ fn cleanup(ctx: &JobContext, workspace: &Workspace) {
 }
 
 /// Runs blocking file work off the async threads and records it as an event with its duration.
-async fn step<F>(ctx: &JobContext, name: &str, work: F) -> std::io::Result<()>
+async fn step<F, T>(ctx: &JobContext, name: &str, work: F) -> std::io::Result<T>
 where
-    F: FnOnce() -> std::io::Result<()> + Send + 'static,
+    F: FnOnce() -> std::io::Result<T> + Send + 'static,
+    T: Send + 'static,
 {
     let started = Instant::now();
     let result = tokio::task::spawn_blocking(work)
@@ -515,7 +549,7 @@ where
         .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
     let event = NewEvent::new(ctx.job.id, name, EventPhase::Exit).duration(started.elapsed());
     match &result {
-        Ok(()) => ctx.event(event.status("ok")),
+        Ok(_) => ctx.event(event.status("ok")),
         Err(e) => ctx.event(event.status("error").message(e.to_string())),
     }
     result

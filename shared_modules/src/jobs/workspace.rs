@@ -1,8 +1,11 @@
-//! A job's files: its inbox directory (never modified), the tmp copy the module works on,
-//! and the archive copy kept when the job is done (if archiving is on for its type).
+//! A job's files: its inbox directory (never modified), the tmp tree the module works on
+//! (hard links), and the archive the inbox directory moves to when the job is done (if
+//! archiving is on for its type).
 
+use super::model::Job;
 use crate::config::Config;
-use crate::paths::sibling_area;
+use crate::paths::{numbered, sibling_area};
+use rustix::fs::{CWD, RenameFlags, renameat_with};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -11,19 +14,17 @@ use std::path::{Path, PathBuf};
 pub struct Workspace {
     pub inbox: PathBuf,
     pub tmp: PathBuf,
+    /// Where the files go when the job is done; None when archiving is off for its type.
     pub archive: Option<PathBuf>,
+    /// Where an earlier run of the job moved them (its recorded `archive_path`).
+    archived: Option<PathBuf>,
 }
 
 impl Workspace {
     /// None for a job without an inbox directory; Err when its inbox path lies outside the
     /// configured inbox (it was not made by the DataProcessor).
-    pub fn plan(
-        config: &Config,
-        inbox_path: Option<&str>,
-        category: &str,
-        job_type: &str,
-    ) -> Result<Option<Workspace>, String> {
-        let Some(inbox) = inbox_path.map(PathBuf::from) else {
+    pub fn plan(config: &Config, job: &Job) -> Result<Option<Workspace>, String> {
+        let Some(inbox) = job.inbox_path.as_deref().map(PathBuf::from) else {
             return Ok(None);
         };
         let root = &config.paths.root;
@@ -35,7 +36,7 @@ impl Workspace {
             )
         })?;
         let archive = config
-            .type_config(category, job_type)
+            .type_config(&job.category, &job.job_type)
             .archive
             .then(|| sibling_area(root, &inbox, "archive"))
             .flatten();
@@ -43,38 +44,75 @@ impl Workspace {
             inbox,
             tmp,
             archive,
+            archived: job.archive_path.as_deref().map(PathBuf::from),
         }))
     }
 
-    /// Copies the inbox directory to tmp (replacing what an earlier attempt left there).
-    pub fn copy_to_tmp(&self) -> io::Result<()> {
-        if !self.inbox.is_dir() {
-            return Err(io::Error::new(
+    /// Where the job's files are now: the inbox directory, or the archive once a finished
+    /// run moved them there (a reprocess of an archived job).
+    pub fn source(&self) -> io::Result<&Path> {
+        if self.inbox.is_dir() {
+            return Ok(&self.inbox);
+        }
+        match &self.archived {
+            Some(archived) if archived.is_dir() => Ok(archived),
+            _ => Err(io::Error::new(
                 io::ErrorKind::NotFound,
                 format!("inbox directory {} is missing", self.inbox.display()),
-            ));
+            )),
         }
+    }
+
+    /// Gives the module its own tree in tmp (replacing what an earlier attempt left there)
+    /// without copying bytes: hard links to the job's files, which are never modified in
+    /// place (a module writes new files only). Where links are impossible (another
+    /// filesystem), the files are copied.
+    pub fn link_to_tmp(&self) -> io::Result<()> {
+        let source = self.source()?;
         if self.tmp.exists() {
             fs::remove_dir_all(&self.tmp)?;
         }
-        copy_tree(&self.inbox, &self.tmp)
+        link_tree(source, &self.tmp)
     }
 
-    /// Copies the inbox directory to the archive, replacing an earlier archive copy at once
-    /// (written beside it, then renamed over it).
-    pub fn archive(&self) -> io::Result<()> {
+    /// Moves the job's directory from the inbox to the archive (a rename: no bytes copied)
+    /// and makes the move durable; returns where it went. Never replaces another
+    /// delivery's archive: a name taken (a delivery of the same second archived earlier)
+    /// gets `_2`, `_3`, …. A job archived by an earlier run stays where it is.
+    pub fn archive(&self) -> io::Result<Option<PathBuf>> {
         let Some(archive) = &self.archive else {
-            return Ok(());
+            return Ok(None);
         };
-        let partial = archive.with_extension(format!("partial-{}", std::process::id()));
-        if partial.exists() {
-            fs::remove_dir_all(&partial)?;
+        if !self.inbox.is_dir() {
+            return Ok(self.archived.clone().filter(|p| p.is_dir()));
         }
-        copy_tree(&self.inbox, &partial)?;
-        if archive.exists() {
-            fs::remove_dir_all(archive)?;
+        let parent = archive.parent().unwrap_or(Path::new("/"));
+        let base = archive
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        fs::create_dir_all(parent)?;
+        for n in 1..10_000u32 {
+            let target = parent.join(numbered(&base, n));
+            match renameat_with(CWD, &self.inbox, CWD, &target, RenameFlags::NOREPLACE) {
+                Ok(()) => {
+                    crate::inbox::fsync_dir(parent)?;
+                    return Ok(Some(target));
+                }
+                Err(e) if e == rustix::io::Errno::EXIST => continue,
+                Err(e) => return Err(e.into()),
+            }
         }
-        fs::rename(&partial, archive)
+        Err(io::Error::other(format!(
+            "no free archive name for {}",
+            archive.display()
+        )))
+    }
+
+    /// Puts an archived directory back into the inbox when the job's `done` did not commit.
+    pub fn unarchive(&self, archived: &Path) -> io::Result<()> {
+        renameat_with(CWD, archived, CWD, &self.inbox, RenameFlags::NOREPLACE)?;
+        Ok(())
     }
 
     pub fn cleanup(&self) -> io::Result<()> {
@@ -85,18 +123,20 @@ impl Workspace {
     }
 }
 
-/// Copies regular files and directories; anything else (links, devices) is refused: the
-/// inbox only ever holds what the DataProcessor wrote.
-fn copy_tree(from: &Path, to: &Path) -> io::Result<()> {
+/// Links (or, across filesystems, copies) regular files and directories; anything else
+/// (symlinks, devices) is refused: the inbox only ever holds what the DataProcessor wrote.
+fn link_tree(from: &Path, to: &Path) -> io::Result<()> {
     fs::create_dir_all(to)?;
     for entry in fs::read_dir(from)? {
         let entry = entry?;
         let kind = entry.file_type()?;
         let target = to.join(entry.file_name());
         if kind.is_dir() {
-            copy_tree(&entry.path(), &target)?;
+            link_tree(&entry.path(), &target)?;
         } else if kind.is_file() {
-            fs::copy(entry.path(), &target)?;
+            if fs::hard_link(entry.path(), &target).is_err() {
+                fs::copy(entry.path(), &target)?;
+            }
         } else {
             return Err(io::Error::other(format!(
                 "{} is not a regular file",
