@@ -48,6 +48,24 @@ def wait_port(port, timeout=60):
     raise RuntimeError(f"nothing listens on {port} after {timeout} s")
 
 
+def cpu_seconds(pids):
+    """User + system CPU seconds used so far by these processes (and their waited-for children)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(x) for x in fields[11:15]) / tick
+    return total
+
+
+def postgres_pids():
+    out = subprocess.run(["pgrep", "-x", "postgres"], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
 def percentile(values, p):
     ordered = sorted(values)
     if not ordered:

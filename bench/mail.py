@@ -7,7 +7,9 @@ import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from common import BIN, Env, log, median, percentile
+import resource
+
+from common import BIN, Env, cpu_seconds, log, median, percentile, postgres_pids
 
 SENDER = "hs@grid.bench.example"
 RECIPIENT = "bench@ingest.hview.example"
@@ -89,6 +91,8 @@ def end_to_end(count, callers=2):
         env.serve()
         mails = [alert_mail(i) for i in range(count)]
         log(f"end to end: {count} alert mails through the mailhandler, {callers} callers, serve running")
+        cpu_before = {"serve": cpu_seconds([env.serve_proc.pid]), "postgres": cpu_seconds(postgres_pids()),
+                      "mailhandler": resource.getrusage(resource.RUSAGE_CHILDREN), "harness": resource.getrusage(resource.RUSAGE_SELF)}
         start_wall = time.time()
         with ThreadPoolExecutor(callers) as pool:
             results = list(pool.map(lambda m: run_mailhandler(env, m), mails))
@@ -97,6 +101,16 @@ def end_to_end(count, callers=2):
         exits = {line.removeprefix("stored in "): exited_at for _, line, exited_at in results}
         env.wait_jobs_done(count)
         total = float(env.scalar("SELECT extract(epoch FROM max(finished_at)) FROM jobs")) - start_wall
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        harness = resource.getrusage(resource.RUSAGE_SELF)
+        rusage_s = lambda a, b: (b.ru_utime + b.ru_stime) - (a.ru_utime + a.ru_stime)
+        cpu_ms_per_mail = {
+            "mailhandler processes": rusage_s(cpu_before["mailhandler"], children) * 1000 / count,
+            "dataprocessor serve": (cpu_seconds([env.serve_proc.pid]) - cpu_before["serve"]) * 1000 / count,
+            # Backends that started during the run count whole (they did not exist before).
+            "postgres": (cpu_seconds(postgres_pids()) - cpu_before["postgres"]) * 1000 / count,
+            "bench harness (python)": rusage_s(cpu_before["harness"], harness) * 1000 / count,
+        }
         rows = env.scalar(
             "SELECT inbox_path, extract(epoch FROM created_at), extract(epoch FROM finished_at) FROM jobs WHERE state = 'done'")
         made, finished = {}, {}
@@ -127,6 +141,9 @@ def end_to_end(count, callers=2):
             "latency_p50_ms": percentile(latencies, 50) * 1000, "latency_p99_ms": percentile(latencies, 99) * 1000,
             "avg_job_run_ms": float(run_ms),
             "avg_step_ms": dict(line.split("|") for line in steps.splitlines()),
+            "cpu_ms_per_mail": cpu_ms_per_mail,
+            "cores": os.cpu_count(),
+            "wall_s": total,
         }
     finally:
         env.close()

@@ -50,7 +50,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         pool.clone(),
         config.paths.root.clone(),
         Duration::from_secs(config.mailhandler.deadline_seconds * 2),
-        Arc::new(mailhandler::rederive),
+        Arc::new(mailhandler::derive),
         stop.clone(),
     );
     let cleanup =

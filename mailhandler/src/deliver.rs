@@ -211,12 +211,14 @@ fn write_derived(
     Ok(())
 }
 
-/// Stages the mail: the raw message durably, the rest derived from it.
+/// Stages the raw message; `with_derived`: the files derived from it too (a delivery that
+/// commits its own job; a ticketed one has them written by the ingester).
 fn stage<'a>(
     config: &'a Config,
     raw: &[u8],
     prepared: &Prepared,
     received_at: DateTime<Utc>,
+    with_derived: bool,
 ) -> Result<Intake<'a>, DeliveryError> {
     let intake = Intake::stage(
         config,
@@ -225,16 +227,18 @@ fn stage<'a>(
         received_at,
     )?;
     let staging = intake.staging();
-    staging.write_durable(RAW_FILE, raw)?;
-    write_derived(
-        &|name, bytes| staging.write_file(name, bytes),
-        prepared.extracted.as_ref(),
-        &prepared.job,
-    )?;
+    staging.write_file(RAW_FILE, raw)?;
+    if with_derived {
+        write_derived(
+            &|name, bytes| staging.write_file(name, bytes),
+            prepared.extracted.as_ref(),
+            &prepared.job,
+        )?;
+    }
     Ok(intake)
 }
 
-/// The raw message as received: the one file of a delivery that must survive a crash.
+/// The raw message as received, in the delivery's directory (its ticket holds it too).
 pub const RAW_FILE: &str = "message.eml";
 
 /// A mail the mailhandler accepted: durably in the inbox with its ticket. `dataprocessor
@@ -247,8 +251,9 @@ pub struct Accepted {
     pub quarantined: Option<String>,
 }
 
-/// The mailhandler's delivery, without a database: the raw message staged and fsynced,
-/// the ticket written, the directory renamed into the inbox and its entry fsynced.
+/// The mailhandler's delivery, without a database: the raw message staged, the ticket
+/// (which holds the raw message too) written and fsynced with its directory entry — the
+/// commit point — and the directory renamed into the inbox.
 pub fn accept(
     config: &Config,
     raw: &[u8],
@@ -264,7 +269,7 @@ pub fn accept(
         received_at,
         dedupe_key(recipient, raw),
     );
-    let path = stage(config, raw, &prepared, received_at)?.ticket(RAW_FILE, raw)?;
+    let path = stage(config, raw, &prepared, received_at, false)?.ticket(RAW_FILE, raw)?;
     let quarantined = match prepared.decision {
         Decision::Quarantine { reason, .. } => Some(reason),
         Decision::Route { .. } => None,
@@ -299,7 +304,7 @@ pub async fn ingest_now(
     accepted: &Accepted,
 ) -> Result<Delivered, DeliveryError> {
     let grace = std::time::Duration::from_secs(config.mailhandler.deadline_seconds * 2);
-    shared_modules::inbox::ingest_tickets(conn, &config.paths.root, grace, usize::MAX, &rederive)
+    shared_modules::inbox::ingest_tickets(conn, &config.paths.root, grace, usize::MAX, &derive)
         .await
         .map_err(|e| DeliveryError::Database(e.to_string()))?;
     let Some((job_id, _, path)) = job_for_key(conn, &accepted.key).await? else {
@@ -324,21 +329,28 @@ pub async fn ingest_now(
     })
 }
 
-/// Derives a ticketed delivery's files again from its `message.eml` (after a crash lost
-/// some of them): the ingester's repair for mail.
-pub fn rederive(ticket: &Ticket) -> std::io::Result<()> {
+/// Writes a ticketed mail's derived files from its `message.eml` (the ingester's `Derive`
+/// for mail): bodies, attachments, meta.json, reason.txt. A file already there with the
+/// same bytes is left alone; any other is written beside and renamed over (a new inode: a
+/// job running on links to the old one is not disturbed).
+pub fn derive(ticket: &Ticket) -> std::io::Result<()> {
     let dir = &ticket.target;
     let raw = std::fs::read(dir.join(RAW_FILE))?;
     let extracted = extract(&raw);
-    let overwrite = |name: &str, bytes: &[u8]| -> std::io::Result<PathBuf> {
+    let replace = |name: &str, bytes: &[u8]| -> std::io::Result<PathBuf> {
         let path = dir.join(name);
+        if std::fs::read(&path).is_ok_and(|old| old == bytes) {
+            return Ok(path);
+        }
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)?;
         }
-        std::fs::write(&path, bytes)?;
+        let partial = dir.join(format!(".{}.partial", name.replace('/', "_")));
+        std::fs::write(&partial, bytes)?;
+        std::fs::rename(&partial, &path)?;
         Ok(path)
     };
-    write_derived(&overwrite, extracted.as_ref(), &ticket.job)
+    write_derived(&replace, extracted.as_ref(), &ticket.job)
 }
 
 /// Where a mail would go under the current config: its inbox location, or why it would be
@@ -378,7 +390,7 @@ pub async fn deliver_keyed(
         return Ok(Delivered::Duplicate { job_id });
     }
     let prepared = prepare(config, raw, sender, recipient, received_at, key);
-    let intake = stage(config, raw, &prepared, received_at)?;
+    let intake = stage(config, raw, &prepared, received_at, true)?;
     Ok(match intake.commit(conn, insert).await? {
         Commit::Created { job_id, path } => delivered(prepared.decision, job_id, path),
         Commit::Duplicate { job_id } => Delivered::Duplicate { job_id },

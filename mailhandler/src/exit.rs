@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-/// Stored, quarantined, or already stored by an earlier delivery.
+/// Stored in the inbox with its ticket (routed or quarantined).
 pub const DELIVERED: u8 = 0;
 /// Anything else: Postfix keeps the mail and retries.
 pub const TEMPFAIL: u8 = 75;

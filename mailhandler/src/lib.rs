@@ -13,5 +13,5 @@ pub mod parts;
 
 pub use deliver::{
     Accepted, Delivered, DeliveryError, Keyed, RAW_FILE, accept, deliver_keyed, deliver_now,
-    ingest_now, rederive, route,
+    derive, ingest_now, route,
 };

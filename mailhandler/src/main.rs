@@ -55,7 +55,7 @@ fn run() -> Result<String, String> {
     // never bounce the customer's mail.
     let (config_path, sender, recipient) = parse_args()?;
     let config = shared_modules::config::load(config_path.as_deref()).map_err(|e| e.to_string())?;
-    let _guard = shared_modules::logging::init("mailhandler", &config.logging, false);
+    shared_modules::logging::init_one_shot("mailhandler", &config.logging);
     let deadline = Duration::from_secs(config.mailhandler.deadline_seconds);
     std::thread::spawn(move || {
         std::thread::sleep(deadline);

@@ -98,7 +98,7 @@ pub async fn ingest(cfg: &Config) -> shared_modules::inbox::IngestReport {
         &cfg.paths.root,
         std::time::Duration::from_secs(60),
         usize::MAX,
-        &mailhandler::rederive,
+        &mailhandler::derive,
     )
     .await
     .unwrap()

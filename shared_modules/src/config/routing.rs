@@ -13,6 +13,10 @@ pub struct RoutingRule {
     pub category: String,
     #[serde(rename = "type")]
     pub job_type: String,
+    /// `subject` compiled once: a case-insensitive Unicode regex costs a good part of a
+    /// mailhandler run to compile.
+    #[serde(skip)]
+    compiled: std::sync::OnceLock<Regex>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,18 +47,29 @@ impl RoutingRule {
                 subject: r"(?i)^\s*\[HYDRAstor\]\s*System Report:\s*(?P<group>[^\s(]+)".into(),
                 category: "hydrastor".into(),
                 job_type: "system_report".into(),
+                compiled: Default::default(),
             },
             RoutingRule {
                 subject: r"(?i)^\s*\[HYDRAstor\]\s*Alert:\s*[^-]+-\s*[^/\s]+/(?P<group>[^\s]+)\s*-"
                     .into(),
                 category: "hydrastor".into(),
                 job_type: "alert".into(),
+                compiled: Default::default(),
             },
         ]
     }
 
+    fn regex(&self) -> Result<&Regex, regex::Error> {
+        if let Some(regex) = self.compiled.get() {
+            return Ok(regex);
+        }
+        let regex = Regex::new(&self.subject)?;
+        Ok(self.compiled.get_or_init(|| regex))
+    }
+
     pub(crate) fn check(&self) -> Result<(), String> {
-        let regex = Regex::new(&self.subject)
+        let regex = self
+            .regex()
             .map_err(|e| format!("`subject` is not a valid regex: {e}"))?;
         if !regex.capture_names().flatten().any(|n| n == "group") {
             return Err("`subject` needs a named capture `(?P<group>…)`".into());
@@ -68,7 +83,7 @@ impl RoutingRule {
 /// The first rule whose regex matches `subject` decides; rules were checked at start.
 pub fn route(rules: &[RoutingRule], subject: &str) -> Result<Route, RouteError> {
     for rule in rules {
-        let Ok(regex) = Regex::new(&rule.subject) else {
+        let Ok(regex) = rule.regex() else {
             continue;
         };
         let Some(captures) = regex.captures(subject) else {

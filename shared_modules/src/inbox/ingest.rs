@@ -1,8 +1,10 @@
-//! Turning tickets into jobs, in batches: one transaction per batch, idempotent. A ticket
-//! is removed only after its job is committed (or when it proves dead), so a crash at any
+//! Turning tickets into jobs, in batches: one transaction per batch, idempotent. Before its
+//! job is made, a delivery's derived files are written (the mailhandler writes only the raw
+//! message: fewer files and less work in the process Postfix waits for). A ticket is
+//! removed only after its job is committed (or when it proves dead), so a crash at any
 //! point leaves it to be ingested again, and the dedupe key makes that harmless.
 
-use super::staging::discard_promoted;
+use super::staging::{Staging, discard_promoted};
 use super::ticket::{self, Ticket, tickets_dir};
 use crate::db::DbPool;
 use crate::jobs::enqueue;
@@ -16,9 +18,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-/// Derives a delivery's damaged derived files again from its durable file (for mail:
-/// bodies, attachments and meta.json from `message.eml`).
-pub type Repair = dyn Fn(&Ticket) -> io::Result<()> + Send + Sync;
+/// Writes the files of a delivery derived from its durable file (for mail: bodies,
+/// attachments and meta.json from `message.eml`). Must be idempotent, and must replace a
+/// file (new inode) rather than write into it: a running job may hold links to it.
+pub type Derive = dyn Fn(&Ticket) -> io::Result<()> + Send + Sync;
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct IngestReport {
@@ -27,18 +30,20 @@ pub struct IngestReport {
     /// Tickets of a delivery whose job already existed (a redelivery): its directory is
     /// removed unless it is that job's own.
     pub duplicates: usize,
-    /// Tickets whose directory never arrived, past the grace period: removed.
-    pub dropped: usize,
+    /// Deliveries whose directory never reached the inbox (a crash before or during the
+    /// rename), put there from their ticket once past the grace period.
+    pub restored: usize,
     /// Tickets still young whose directory is not (yet) there.
     pub waiting: usize,
-    /// Deliveries whose derived files were damaged and derived again.
-    pub repaired: usize,
+    /// Files in `.tickets/` that are not tickets, past the grace period: moved aside to
+    /// `.tickets/unreadable/` for an operator (never deleted).
+    pub unreadable: usize,
 }
 
 impl IngestReport {
     /// Whether this pass changed anything (another pass may find more).
     pub fn acted(&self) -> bool {
-        self.created + self.duplicates + self.dropped > 0
+        self.created + self.duplicates + self.unreadable > 0
     }
 }
 
@@ -48,32 +53,44 @@ struct Ready {
     ticket: Ticket,
 }
 
-/// Ingests up to `limit` tickets, oldest first. `grace` must exceed the mailhandler's
-/// deadline: a younger ticket without its directory may still be in the middle of its
-/// rename.
+enum Checked {
+    Ready(Box<Ready>),
+    /// Young, and its directory not (yet) there: the mailhandler may be mid-rename.
+    Waiting,
+    Unreadable,
+}
+
+/// Ingests up to `limit` tickets, oldest first: writes each delivery's derived files (and
+/// puts back a directory a crash lost), makes everything durable with one `syncfs`, makes
+/// the jobs in one transaction, then removes the tickets. `grace` must exceed the
+/// mailhandler's deadline.
 pub async fn ingest_tickets(
     conn: &mut AsyncPgConnection,
     root: &Path,
     grace: Duration,
     limit: usize,
-    repair: &Repair,
+    derive: &Derive,
 ) -> anyhow::Result<IngestReport> {
     let mut report = IngestReport::default();
     let mut ready = Vec::new();
     for ticket_path in ticket::pending(root)?.into_iter().take(limit) {
-        match check(&ticket_path, repair, &mut report) {
-            Some(entry) => ready.push(entry),
-            None if ticket::age(&ticket_path).is_some_and(|age| age > grace) => {
-                tracing::warn!(ticket = %ticket_path.display(), "dropping a ticket whose delivery never reached the inbox");
-                let _ = fs::remove_file(&ticket_path);
-                report.dropped += 1;
+        let old = ticket::age(&ticket_path).is_some_and(|age| age > grace);
+        match check(root, &ticket_path, old, derive, &mut report) {
+            Checked::Ready(entry) => ready.push(*entry),
+            Checked::Waiting => report.waiting += 1,
+            Checked::Unreadable if old => {
+                set_aside(root, &ticket_path);
+                report.unreadable += 1;
             }
-            None => report.waiting += 1,
+            Checked::Unreadable => report.waiting += 1,
         }
     }
     if ready.is_empty() {
         return Ok(report);
     }
+    // The directories and derived files a job row will name are durable before the row is.
+    let root_dir = fs::File::open(root)?;
+    rustix::fs::syncfs(&root_dir)?;
     let outcomes = conn
         .transaction::<_, diesel::result::Error, _>(|tx| {
             let ready = &ready;
@@ -105,43 +122,81 @@ pub async fn ingest_tickets(
     Ok(report)
 }
 
-/// The ticket, when its directory is in the inbox and holds this delivery (its durable
-/// file has the recorded hash), its derived files repaired if need be.
-fn check(ticket_path: &Path, repair: &Repair, report: &mut IngestReport) -> Option<Ready> {
-    let ticket = match ticket::read(ticket_path) {
-        Ok(ticket) => ticket,
+/// The ticket, ready when its directory is in the inbox and holds this delivery (the raw
+/// bytes' hash) or, past the grace period, once its directory is put back from the
+/// ticket; then its derived files are written.
+fn check(
+    root: &Path,
+    ticket_path: &Path,
+    old: bool,
+    derive: &Derive,
+    report: &mut IngestReport,
+) -> Checked {
+    let (mut ticket, raw) = match ticket::read(ticket_path) {
+        Ok(read) => read,
         Err(e) => {
             tracing::debug!(error = %e, "unreadable ticket");
-            return None;
+            return Checked::Unreadable;
         }
     };
-    let durable = fs::read(ticket.target.join(&ticket.durable_file)).ok()?;
-    if hex::encode(Sha256::digest(&durable)) != ticket.durable_sha256 {
-        return None;
-    }
-    if damaged(&ticket) {
-        match repair(&ticket) {
-            Ok(()) => {
-                tracing::warn!(path = %ticket.target.display(), "derived files of a delivery were damaged (a crash?); derived them again");
-                report.repaired += 1;
-            }
+    let there = fs::read(ticket.target.join(&ticket.durable_file))
+        .is_ok_and(|bytes| hex::encode(Sha256::digest(&bytes)) == ticket.durable_sha256);
+    if !there {
+        if !old {
+            return Checked::Waiting;
+        }
+        match restore(root, ticket_path, &mut ticket, &raw) {
+            Ok(()) => report.restored += 1,
             Err(e) => {
-                tracing::error!(path = %ticket.target.display(), error = %e, "cannot derive a delivery's files again; its job will see what is there");
+                tracing::error!(ticket = %ticket_path.display(), error = %e, "cannot put a delivery back from its ticket; trying again later");
+                return Checked::Waiting;
             }
         }
     }
-    Some(Ready {
+    if let Err(e) = derive(&ticket) {
+        // The job still runs on what is there (the raw message at least) and says what
+        // is missing; a ticket must not wait forever for a file that cannot be written.
+        tracing::error!(path = %ticket.target.display(), error = %e, "cannot write a delivery's derived files");
+    }
+    Checked::Ready(Box::new(Ready {
         ticket_path: ticket_path.to_path_buf(),
         ticket,
-    })
+    }))
 }
 
-fn damaged(ticket: &Ticket) -> bool {
-    ticket.derived.iter().any(|file| {
-        fs::metadata(ticket.target.join(&file.name))
-            .map(|m| m.len() != file.size)
-            .unwrap_or(true)
-    })
+/// Puts a delivery whose directory a crash lost (or never got) into the inbox from its
+/// ticket, at its name or the next free one, and makes the ticket name it.
+fn restore(root: &Path, ticket_path: &Path, ticket: &mut Ticket, raw: &[u8]) -> io::Result<()> {
+    let parent = ticket
+        .target
+        .parent()
+        .ok_or_else(|| io::Error::other("the ticket names no inbox directory"))?
+        .to_path_buf();
+    let base = ticket
+        .target
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let staging = Staging::new(root)?;
+    staging.write_file(&ticket.durable_file, raw)?;
+    ticket.target = staging.promote_named(&parent, &base)?;
+    tracing::warn!(path = %ticket.target.display(), "put a delivery back into the inbox from its ticket (its directory was lost or never arrived)");
+    ticket::replace(ticket_path, ticket, raw)
+}
+
+/// Moves a file that is not a ticket out of the way, for an operator to look at.
+fn set_aside(root: &Path, path: &Path) {
+    let dir = tickets_dir(root).join("unreadable");
+    let moved = fs::create_dir_all(&dir)
+        .and_then(|()| fs::rename(path, dir.join(path.file_name().unwrap_or_default())));
+    match moved {
+        Ok(()) => {
+            tracing::error!(file = %path.display(), "a file in the ticket folder is not a ticket; moved to .tickets/unreadable/")
+        }
+        Err(e) => {
+            tracing::error!(file = %path.display(), error = %e, "cannot move an unreadable ticket aside")
+        }
+    }
 }
 
 /// How many tickets one transaction takes at most.
@@ -149,6 +204,8 @@ const BATCH: usize = 500;
 /// Scan interval: the file-system watch makes ingestion immediate; the scan catches what a
 /// watch cannot see (tickets left from before a restart, a watch that failed).
 const SCAN_EVERY: Duration = Duration::from_secs(1);
+/// The first look again at tickets waiting for their directory.
+const RECHECK_FIRST: Duration = Duration::from_millis(2);
 
 /// Runs ingestion whenever a ticket arrives in `.tickets/` (inotify) and at least every
 /// second, until `stop`.
@@ -156,7 +213,7 @@ pub fn spawn_ticket_ingester(
     pool: DbPool,
     root: PathBuf,
     grace: Duration,
-    repair: Arc<Repair>,
+    derive: Arc<Derive>,
     stop: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -166,16 +223,27 @@ pub fn spawn_ticket_ingester(
             tracing::warn!(error = %e, "cannot watch the ticket folder; scanning every second only");
         }
         let mut failing = false;
+        // A ticket arrives just before its directory is renamed into the inbox (no event
+        // for that): while tickets wait, look again soon, backing off to the scan interval.
+        let mut backoff = RECHECK_FIRST;
         loop {
+            let mut wait = SCAN_EVERY;
             let notified = arrived.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            match ingest_all(&pool, &root, grace, repair.as_ref()).await {
-                Ok(()) if failing => {
-                    failing = false;
-                    tracing::info!("ingesting tickets again");
+            match ingest_all(&pool, &root, grace, derive.as_ref()).await {
+                Ok(waiting) => {
+                    if failing {
+                        failing = false;
+                        tracing::info!("ingesting tickets again");
+                    }
+                    if waiting == 0 {
+                        backoff = RECHECK_FIRST;
+                    } else {
+                        wait = backoff;
+                        backoff = (backoff * 2).min(SCAN_EVERY);
+                    }
                 }
-                Ok(()) => {}
                 Err(e) if !failing => {
                     failing = true;
                     tracing::warn!(error = %e, "cannot turn tickets into jobs yet; they wait on disk");
@@ -185,29 +253,29 @@ pub fn spawn_ticket_ingester(
             tokio::select! {
                 _ = stop.cancelled() => return,
                 _ = &mut notified => {}
-                _ = tokio::time::sleep(SCAN_EVERY) => {}
+                _ = tokio::time::sleep(wait) => {}
             }
         }
     })
 }
 
-/// Ingests batches until a pass finds nothing more to do.
+/// Ingests batches until a pass finds nothing more to do; returns how many tickets wait.
 async fn ingest_all(
     pool: &DbPool,
     root: &Path,
     grace: Duration,
-    repair: &Repair,
-) -> Result<(), String> {
+    derive: &Derive,
+) -> Result<usize, String> {
     loop {
         let mut conn = pool.get().await.map_err(|e| e.to_string())?;
-        let report = ingest_tickets(&mut conn, root, grace, BATCH, repair)
+        let report = ingest_tickets(&mut conn, root, grace, BATCH, derive)
             .await
             .map_err(|e| e.to_string())?;
         if report.created + report.duplicates > 0 {
             tracing::debug!(?report, "tickets ingested");
         }
         if !report.acted() {
-            return Ok(());
+            return Ok(report.waiting);
         }
     }
 }

@@ -83,28 +83,19 @@ impl<'a> Intake<'a> {
         Ok(())
     }
 
-    /// Without a database: the delivery goes into the inbox announced by a ticket, and
-    /// `dataprocessor serve` makes its job. `durable` (already written with
-    /// `write_durable`) is the file that must survive; the others may be derived again.
-    pub fn ticket(self, durable: &str, durable_bytes: &[u8]) -> io::Result<PathBuf> {
-        let derived = self
-            .staging
-            .files()?
-            .into_iter()
-            .filter(|file| file.name != durable)
-            .collect();
+    /// Without a database: the delivery goes into the inbox announced by a ticket that
+    /// holds `raw` (its commit point), and `dataprocessor serve` derives its other files and
+    /// makes its job. `raw` must already be written in the staging directory as `name`.
+    pub fn ticket(self, name: &str, raw: &[u8]) -> io::Result<PathBuf> {
         let ticket = Ticket {
             target: PathBuf::new(),
-            durable_file: durable.into(),
-            durable_sha256: hex::encode(Sha256::digest(durable_bytes)),
-            derived,
+            durable_file: name.into(),
+            durable_sha256: hex::encode(Sha256::digest(raw)),
             job: self.job,
             accepted_at: Utc::now(),
         };
-        let (path, _ticket) =
-            self.staging
-                .promote_ticketed(&self.parent, self.received_at, ticket)?;
-        Ok(path)
+        self.staging
+            .promote_ticketed(&self.parent, self.received_at, ticket, raw)
     }
 
     /// With a database: every file is fsynced, the directory moves into the inbox and the

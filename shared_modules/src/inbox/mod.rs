@@ -18,11 +18,11 @@ mod sweep;
 pub mod ticket;
 
 pub use commit::{Commit, Insert, commit_job_as};
-pub use ingest::{IngestReport, Repair, ingest_tickets, spawn_ticket_ingester};
+pub use ingest::{Derive, IngestReport, ingest_tickets, spawn_ticket_ingester};
 pub use intake::{Intake, IntakeError, new_job};
 pub use staging::{Promoted, Staging, discard_promoted, fsync_dir};
 pub use sweep::{SweepReport, spawn_sweeper, sweep};
-pub use ticket::{DerivedFile, PendingTickets, Ticket, pending_summary};
+pub use ticket::{PendingTickets, Ticket, pending_summary};
 
 use std::path::{Path, PathBuf};
 

@@ -1,4 +1,4 @@
-use super::ticket::{self, DerivedFile, Ticket, tickets_dir};
+use super::ticket::{self, Ticket, tickets_dir};
 use super::{PENDING_DIR, STAGING_DIR, at_path};
 use crate::paths::{datetime_dir_name, numbered, sibling_area};
 use chrono::{DateTime, Utc};
@@ -68,8 +68,12 @@ impl Staging {
     /// file and directory once before the rename. Never overwrites: an existing name is an
     /// error.
     pub fn write_file(&self, relative: &str, bytes: &[u8]) -> io::Result<PathBuf> {
+        self.write(relative, bytes).map(|(path, _)| path)
+    }
+
+    fn write(&self, relative: &str, bytes: &[u8]) -> io::Result<(PathBuf, File)> {
         let path = self.dir.join(relative);
-        if let Some(parent) = path.parent() {
+        if let Some(parent) = path.parent().filter(|p| *p != self.dir) {
             fs::create_dir_all(parent)?;
         }
         let mut file = OpenOptions::new()
@@ -77,23 +81,7 @@ impl Staging {
             .create_new(true)
             .open(&path)?;
         file.write_all(bytes)?;
-        Ok(path)
-    }
-
-    /// `write_file`, then fsyncs the file: for what must survive a crash on its own (the
-    /// raw message of a ticketed delivery).
-    pub fn write_durable(&self, relative: &str, bytes: &[u8]) -> io::Result<PathBuf> {
-        let path = self.write_file(relative, bytes)?;
-        File::open(&path)?.sync_all()?;
-        Ok(path)
-    }
-
-    /// The files written so far and their sizes, relative to the staging directory.
-    pub fn files(&self) -> io::Result<Vec<DerivedFile>> {
-        let mut files = Vec::new();
-        list_files(&self.dir, "", &mut files)?;
-        files.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(files)
+        Ok((path, file))
     }
 
     /// Creates an empty file to be filled by the caller (a streamed download); the caller
@@ -130,7 +118,7 @@ impl Staging {
         let intent = pending.join(format!("{key_hash}-{staged_name}.json"));
         for n in 1..10_000u32 {
             let target = parent.join(numbered(&base, n));
-            if taken_in_archive(&self.root, &target) {
+            if taken(&self.root, &target) {
                 continue;
             }
             write_intent(&intent, key, &target).map_err(|e| at_path(&intent, e))?;
@@ -155,19 +143,19 @@ impl Staging {
 }
 
 impl Staging {
-    /// Makes the delivery visible under `parent` like `promote`, announced by `ticket`
-    /// instead of a job row: the ticket, naming the directory, is written durably before
-    /// each rename attempt, so no directory ever reaches the inbox without one. Only the
-    /// files written with `write_durable` are fsynced, then the directory entries.
-    /// Returns the directory and the ticket's path.
+    /// Makes the delivery visible under `parent` like `promote`, announced by a ticket
+    /// instead of a job row. The ticket, holding `raw` and naming the directory, is written
+    /// and fsynced before the rename: it is the commit point, and the only fsync'd file.
+    /// Nothing else is fsynced (the ingester puts back from the ticket what a crash loses).
+    /// Returns the directory.
     pub fn promote_ticketed(
         mut self,
         parent: &Path,
         at: DateTime<Utc>,
         mut ticket: Ticket,
-    ) -> io::Result<(PathBuf, PathBuf)> {
-        fsync_dir(&self.dir)?;
-        create_dir_all_synced(parent)?;
+        raw: &[u8],
+    ) -> io::Result<PathBuf> {
+        fs::create_dir_all(parent).map_err(|e| at_path(parent, e))?;
         let tickets = tickets_dir(&self.root);
         create_dir_all_synced(&tickets)?;
         let staged_name = self
@@ -175,57 +163,78 @@ impl Staging {
             .file_name()
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_default();
-        let ticket_path = tickets.join(format!("{staged_name}.json"));
+        let ticket_path = ticket::path_for(&self.root, &staged_name);
         let base = datetime_dir_name(at);
-        for n in 1..10_000u32 {
-            let target = parent.join(numbered(&base, n));
-            if taken_in_archive(&self.root, &target) {
-                continue;
-            }
-            ticket.target = target.clone();
-            ticket::write(&ticket_path, &ticket)?;
+        let mut names = free_names(&self.root, parent, &base);
+        let no_name = || no_free_name(parent, &base);
+        let mut target = names.next().ok_or_else(no_name)?;
+        ticket.target = target.clone();
+        ticket::write_new(&ticket_path, &ticket, raw)?;
+        loop {
             match renameat_with(CWD, &self.dir, CWD, &target, RenameFlags::NOREPLACE) {
                 Ok(()) => {
                     self.promoted = true;
-                    fsync_dir(parent)?;
-                    return Ok((target, ticket_path));
+                    return Ok(target);
                 }
-                Err(e) if e == rustix::io::Errno::EXIST => continue,
+                // Taken meanwhile by a delivery of the same second: the ticket names the
+                // next free name before the next try.
+                Err(e) if e == rustix::io::Errno::EXIST => {
+                    target = names.next().ok_or_else(no_name)?;
+                    ticket.target = target.clone();
+                    ticket::replace(&ticket_path, &ticket, raw)?;
+                }
                 Err(e) => {
                     let _ = fs::remove_file(&ticket_path);
                     return Err(at_path(&target, e.into()));
                 }
             }
         }
-        let _ = fs::remove_file(&ticket_path);
-        Err(io::Error::other(format!(
-            "no free directory name for {base} under {}",
-            parent.display()
-        )))
     }
-}
 
-/// A name whose delivery was already archived is not given again: the inbox and the
-/// archive keep one name per delivery.
-fn taken_in_archive(root: &Path, target: &Path) -> bool {
-    sibling_area(root, target, "archive").is_some_and(|archived| archived.exists())
-}
-
-fn list_files(dir: &Path, prefix: &str, out: &mut Vec<DerivedFile>) -> io::Result<()> {
-    for entry in fs::read_dir(dir)? {
-        let entry = entry?;
-        let name = format!("{prefix}{}", entry.file_name().to_string_lossy());
-        let meta = entry.metadata()?;
-        if meta.is_dir() {
-            list_files(&entry.path(), &format!("{name}/"), out)?;
-        } else {
-            out.push(DerivedFile {
-                name,
-                size: meta.len(),
-            });
+    /// Moves the staged directory to `<parent>/<base>` (or the next free `_n`), with no
+    /// intent nor ticket: for a delivery put back from its ticket, whose ticket then names
+    /// the directory it got.
+    pub fn promote_named(mut self, parent: &Path, base: &str) -> io::Result<PathBuf> {
+        fs::create_dir_all(parent).map_err(|e| at_path(parent, e))?;
+        for target in free_names(&self.root, parent, base) {
+            match renameat_with(CWD, &self.dir, CWD, &target, RenameFlags::NOREPLACE) {
+                Ok(()) => {
+                    self.promoted = true;
+                    return Ok(target);
+                }
+                Err(e) if e == rustix::io::Errno::EXIST => continue,
+                Err(e) => return Err(at_path(&target, e.into())),
+            }
         }
+        Err(no_free_name(parent, base))
     }
-    Ok(())
+}
+
+/// `<parent>/<base>`, `<parent>/<base>_2`, … that are not taken yet.
+fn free_names<'a>(
+    root: &'a Path,
+    parent: &'a Path,
+    base: &'a str,
+) -> impl Iterator<Item = PathBuf> + 'a {
+    (1..10_000u32)
+        .map(move |n| parent.join(numbered(base, n)))
+        .filter(move |target| !taken(root, target))
+}
+
+fn no_free_name(parent: &Path, base: &str) -> io::Error {
+    io::Error::other(format!(
+        "no free directory name for {base} under {}",
+        parent.display()
+    ))
+}
+
+/// Whether a name is already used, in the inbox or (a delivery archived since) in the
+/// archive: the inbox and the archive keep one name per delivery. Looked at before the
+/// intent or ticket is written, so a busy second costs a `stat` per name taken, not an
+/// fsync; the rename (`RENAME_NOREPLACE`) still decides a race.
+fn taken(root: &Path, target: &Path) -> bool {
+    target.exists()
+        || sibling_area(root, target, "archive").is_some_and(|archived| archived.exists())
 }
 
 impl Drop for Staging {

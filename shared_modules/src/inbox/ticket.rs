@@ -1,65 +1,93 @@
 //! Tickets: how a delivery accepted without a database (the mailhandler) reaches
 //! `dataprocessor serve`, which turns it into its job.
 //!
-//! A ticket is a small JSON file in `<root>/.tickets/`, written durably *before* the
-//! delivery's directory is renamed into `inbox/`, and naming that directory. So every
-//! directory in the inbox has a ticket or a job, whatever moment a crash picks: a ticket
-//! whose directory never arrived (or holds another delivery) is dropped once it is older
-//! than the mailhandler's deadline. The inbox is the truth and the job row its index.
+//! A ticket is one file in `<root>/.tickets/`: a JSON header line (the job to make, the
+//! inbox directory, the raw bytes' SHA-256), then the raw bytes themselves. It is the
+//! delivery's commit point: written and fsynced (with its directory entry) *before* the
+//! delivery's directory is renamed into `inbox/`, it alone holds everything that must
+//! survive. The inbox directory is derived from it: if a crash loses the rename or the
+//! unsynced files, the ingester puts them back from the ticket. Only one fsync'd file per
+//! mail, and no ticket is ever dropped: the inbox is the truth and the job row its index.
 
 use super::{at_path, fsync_dir};
 use crate::jobs::NewJob;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::fs::{self, File};
-use std::io::{self, Write};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufRead, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub const TICKETS_DIR: &str = ".tickets";
+/// The extension of a complete ticket (a replacement is written as `.tmp` first).
+const EXTENSION: &str = "ticket";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Ticket {
     /// The inbox directory the delivery is renamed to.
     pub target: PathBuf,
-    /// The file that must survive a crash (fsynced before the rename) and its SHA-256:
-    /// proves that `target` holds this delivery and not another one.
+    /// The name the raw bytes have in `target`, and their SHA-256: proves that `target`
+    /// holds this delivery and not another one. The files derived from them (for mail:
+    /// bodies, attachments, meta.json) are written by the ingester.
     pub durable_file: String,
     pub durable_sha256: String,
-    /// Files derived from the durable one, not fsynced (a crash may lose them): they are
-    /// checked, and derived again when damaged, before the job is made.
-    pub derived: Vec<DerivedFile>,
     /// The job to create; `inbox_path` is set from `target` when it is made.
     pub job: NewJob,
     pub accepted_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct DerivedFile {
-    pub name: String,
-    pub size: u64,
 }
 
 pub fn tickets_dir(root: &Path) -> PathBuf {
     root.join(TICKETS_DIR)
 }
 
-/// Writes `ticket` at `path` atomically and durably (temporary file, fsync, rename, fsync
-/// of the folder): replacing a ticket never leaves a half-written one.
-pub fn write(path: &Path, ticket: &Ticket) -> io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    let body = serde_json::to_vec(ticket).map_err(io::Error::other)?;
-    let mut file = File::create(&tmp).map_err(|e| at_path(&tmp, e))?;
-    file.write_all(&body)?;
-    file.sync_all()?;
-    fs::rename(&tmp, path).map_err(|e| at_path(path, e))?;
-    if let Some(parent) = path.parent() {
-        fsync_dir(parent)?;
-    }
-    Ok(())
+/// The path of a new ticket named `name` (unique, time first: tickets sort oldest first).
+pub fn path_for(root: &Path, name: &str) -> PathBuf {
+    tickets_dir(root).join(format!("{name}.{EXTENSION}"))
 }
 
-/// The ticket files waiting, oldest first (their names start with the time they were made).
+fn encode(ticket: &Ticket, raw: &[u8]) -> io::Result<Vec<u8>> {
+    let mut body = serde_json::to_vec(ticket).map_err(io::Error::other)?;
+    body.push(b'\n');
+    body.extend_from_slice(raw);
+    Ok(body)
+}
+
+/// Writes a new ticket and makes it durable: the file, then its directory entry. Never
+/// replaces a ticket (`create_new`).
+/// On failure (a full disk) nothing is left behind.
+pub fn write_new(path: &Path, ticket: &Ticket, raw: &[u8]) -> io::Result<()> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|e| at_path(path, e))?;
+    let written = encode(ticket, raw)
+        .and_then(|body| file.write_all(&body))
+        .and_then(|()| file.sync_all())
+        .and_then(|()| path.parent().map_or(Ok(()), fsync_dir));
+    if written.is_err() {
+        let _ = fs::remove_file(path);
+    }
+    written.map_err(|e| at_path(path, e))
+}
+
+/// Replaces a ticket atomically and durably (temporary file, fsync, rename, fsync of the
+/// folder): never a half-written ticket.
+pub fn replace(path: &Path, ticket: &Ticket, raw: &[u8]) -> io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut file = File::create(&tmp).map_err(|e| at_path(&tmp, e))?;
+    let written = encode(ticket, raw)
+        .and_then(|body| file.write_all(&body))
+        .and_then(|()| file.sync_all())
+        .and_then(|()| fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    written.map_err(|e| at_path(&tmp, e))?;
+    path.parent().map_or(Ok(()), fsync_dir)
+}
+
+/// The ticket files waiting, oldest first.
 pub fn pending(root: &Path) -> io::Result<Vec<PathBuf>> {
     let dir = tickets_dir(root);
     let entries = match fs::read_dir(&dir) {
@@ -70,7 +98,7 @@ pub fn pending(root: &Path) -> io::Result<Vec<PathBuf>> {
     let mut tickets: Vec<PathBuf> = entries
         .flatten()
         .map(|entry| entry.path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
+        .filter(|path| path.extension().is_some_and(|ext| ext == EXTENSION))
         .collect();
     tickets.sort();
     Ok(tickets)
@@ -100,13 +128,30 @@ pub(crate) fn age(path: &Path) -> Option<Duration> {
         .map(|t| t.elapsed().unwrap_or_default())
 }
 
-/// Reads a ticket; Err when the file is gone or is not a ticket.
-pub fn read(path: &Path) -> io::Result<Ticket> {
-    let bytes = fs::read(path)?;
-    serde_json::from_slice(&bytes).map_err(|e| {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("{}: not a ticket: {e}", path.display()),
-        )
-    })
+fn not_a_ticket(path: &Path, why: impl std::fmt::Display) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("{}: not a ticket: {why}", path.display()),
+    )
+}
+
+/// Reads a ticket's header only (what `dpctl mail pending` lists).
+pub fn read_header(path: &Path) -> io::Result<Ticket> {
+    let mut header = Vec::new();
+    io::BufReader::new(File::open(path)?).read_until(b'\n', &mut header)?;
+    serde_json::from_slice(&header).map_err(|e| not_a_ticket(path, e))
+}
+
+/// Reads a whole ticket: its header and the raw bytes; Err when the file is gone or is
+/// not a ticket.
+pub fn read(path: &Path) -> io::Result<(Ticket, Vec<u8>)> {
+    let mut bytes = Vec::new();
+    File::open(path)?.read_to_end(&mut bytes)?;
+    let split = bytes
+        .iter()
+        .position(|b| *b == b'\n')
+        .ok_or_else(|| not_a_ticket(path, "no header line"))?;
+    let ticket = serde_json::from_slice(&bytes[..split]).map_err(|e| not_a_ticket(path, e))?;
+    let raw = bytes.split_off(split + 1);
+    Ok((ticket, raw))
 }

@@ -80,7 +80,7 @@ fn pending(config: &Config) -> Outcome {
     }
     let mut rows = table::new(&["received", "customer", "type", "directory"]);
     for path in tickets.iter().take(50) {
-        let Ok(t) = ticket::read(path) else {
+        let Ok(t) = ticket::read_header(path) else {
             continue;
         };
         table::add_row(
