@@ -28,6 +28,22 @@ def row(name, ours, base=None, target="", met=None, digits=1):
     return f"| {name} | {f(ours, digits)} | {f(base, digits)} | {ratio} | {target} | {verdict} |"
 
 
+SECTIONS = {"## Mail ingest": "ingest", "## End to end": "e2e", "## Crashes": "crash",
+            "## Upload": "upload", "## API": "api", "## Recovery": "recovery"}
+
+
+def with_run_dates(lines, results):
+    """Under each case's heading, the run it comes from (cases are run separately)."""
+    out = []
+    for line in lines:
+        out.append(line)
+        case = next((c for prefix, c in SECTIONS.items() if line.startswith(prefix)), None)
+        if case:
+            run = results[case].get("measured", "an earlier run (not recorded)")
+            out += ["", f"*Measured {run}.*"]
+    return out
+
+
 HEADER = "| figure | DataProcessor | baseline | ratio | target | met |\n|---|---|---|---|---|---|"
 
 
@@ -36,10 +52,10 @@ def write(results, notes):
     out = [
         "# Benchmarks",
         "",
-        f"Measured by `scripts/bench.sh` on {m['date']}, commit `{m['commit']}`: {m['cores']} cores ({m['cpu']}), "
-        f"{m['memory_gib']} GiB, Linux {m['kernel']}, {m['postgres']}, release build. Every case runs against the real "
-        "services (Postgres on loopback, moto as the S3 store, the real `aws` CLI) with its baseline in the same run. "
-        "Figures are measurements of one run, not guarantees.",
+        f"Measured by `scripts/bench.sh` (report written {m['date']}, commit `{m['commit']}`): {m['cores']} cores ({m['cpu']}), "
+        f"{m['memory_gib']} GiB, Linux {m['kernel']}, {m['postgres']}, release build. Each case names the run it "
+        "comes from; every case runs against the real services (Postgres on loopback, moto as the S3 store, the "
+        "real `aws` CLI) with its baseline in the same run. Figures are measurements of one run, not guarantees.",
         "",
     ]
     if "ingest" in results:
@@ -69,6 +85,15 @@ def write(results, notes):
                 row("average job run (ms)", r["avg_job_run_ms"], digits=2),
                 "", f"Rows written: {r['rows']:,} (one per mail). Average step durations (ms): "
                 + ", ".join(f"{k} {v}" for k, v in r["avg_step_ms"].items()) + ".", ""]
+        if "cpu_ms_per_mail" in r:
+            cpu = r["cpu_ms_per_mail"]
+            total = sum(cpu.values())
+            out += ["Where the time goes: CPU per mail, by process, over the run (the case is CPU-bound: "
+                    f"{r['cores']} cores × {r['wall_s']:.1f} s = {r['cores'] * r['wall_s'] * 1000 / r['mails']:.2f} ms "
+                    "of CPU available per mail).", "",
+                    "| process | CPU ms per mail |", "|---|---|"]
+            out += [f"| {k} | {v:.2f} |" for k, v in cpu.items()]
+            out += [f"| **total** | **{total:.2f}** |", ""]
     if "crash" in results:
         r = results["crash"]
         out += [f"## Crashes during mail ({r['mails']:,} alert mails, callers retrying 75 as Postfix does)", "",
@@ -130,6 +155,7 @@ def write(results, notes):
                 row("rows missing", r["rows_missing"], None, "0", r["rows_missing"] == 0, 0), ""]
     if notes:
         out += ["## Notes", "", notes, ""]
+    out = with_run_dates(out, results)
     (REPO / "docs").mkdir(exist_ok=True)
     (REPO / "docs" / "benchmarks.md").write_text("\n".join(out))
     (REPO / "docs" / "benchmarks.json").write_text(json.dumps({"machine": m, "results": results}, indent=2) + "\n")

@@ -37,6 +37,8 @@ def main():
     for case in args.cases:
         log(f"== {case}")
         results[case] = runners[case]()
+        m = report.machine()
+        results[case]["measured"] = f"{m['date']}, commit `{m['commit']}`"
         log(json.dumps(results[case]))
     notes = args.notes.read_text() if args.notes and args.notes.exists() else None
     report.write(results, notes)
