@@ -423,6 +423,7 @@ pub fn sleep_registry() -> crate::jobs::Registry {
 pub struct DbProxy {
     pub port: u16,
     up: std::sync::Mutex<Option<tokio_util::sync::CancellationToken>>,
+    hung: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl DbProxy {
@@ -435,18 +436,45 @@ impl DbProxy {
         let proxy = std::sync::Arc::new(DbProxy {
             port,
             up: std::sync::Mutex::new(None),
+            hung: Default::default(),
         });
         proxy.set_up();
         proxy
     }
 
     pub fn set_up(&self) {
-        let socket = tokio::net::TcpSocket::new_v4().unwrap();
-        socket.set_reuseaddr(true).unwrap();
-        socket
-            .bind(format!("127.0.0.1:{}", self.port).parse().unwrap())
-            .unwrap();
-        let listener: tokio::net::TcpListener = socket.listen(64).unwrap();
+        self.set_down();
+        self.hung.store(false, std::sync::atomic::Ordering::SeqCst);
+        self.listen(true);
+    }
+
+    /// A database that stops answering without closing anything: open connections stay
+    /// open and carry nothing more, new ones are accepted and never answered.
+    pub fn set_hung(&self) {
+        self.hung.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.set_down();
+        self.listen(false);
+    }
+
+    fn listen(&self, forward: bool) {
+        let hung = self.hung.clone();
+        // The previous listener closes when its task sees the cancellation: wait for the port.
+        let mut tries = 0;
+        let listener: tokio::net::TcpListener = loop {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.set_reuseaddr(true).unwrap();
+            let bound = socket
+                .bind(format!("127.0.0.1:{}", self.port).parse().unwrap())
+                .and_then(|()| socket.listen(64));
+            match bound {
+                Ok(listener) => break listener,
+                Err(_) if tries < 200 => {
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(e) => panic!("cannot listen on the proxy's port again: {e}"),
+            }
+        };
         let token = tokio_util::sync::CancellationToken::new();
         *self.up.lock().unwrap() = Some(token.clone());
         tokio::spawn(async move {
@@ -456,14 +484,25 @@ impl DbProxy {
                     accepted = listener.accept() => match accepted { Ok(a) => a, Err(_) => return },
                 };
                 let token = token.clone();
+                let hung = hung.clone();
                 tokio::spawn(async move {
+                    if !forward {
+                        // Hold the connection open, answer nothing, until the test moves on.
+                        token.cancelled().await;
+                        drop(client);
+                        return;
+                    }
                     let Ok(mut server) = tokio::net::TcpStream::connect("127.0.0.1:5432").await
                     else {
                         return;
                     };
                     tokio::select! {
                         _ = token.cancelled() => {}
-                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => return,
+                    }
+                    if hung.load(std::sync::atomic::Ordering::SeqCst) {
+                        // Stop carrying bytes but keep both ends open, as a hung server does.
+                        std::future::pending::<()>().await;
                     }
                 });
             }

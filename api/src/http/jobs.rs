@@ -101,7 +101,9 @@ pub async fn list(
         Lookup::Hit(body) => return Ok(json_body(body)),
         Lookup::Miss(ticket) => ticket,
     };
-    let page = list_jobs(&mut *state.conn().await?, &filter).await?;
+    let page = state
+        .db(async { Ok(list_jobs(&mut *state.conn().await?, &filter).await?) })
+        .await?;
     let body = serde_json::to_vec(&json!({
         "jobs": page.jobs,
         "next_cursor": page.next_cursor.map(|c| c.to_string()),
@@ -123,11 +125,15 @@ pub async fn show(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let mut conn = state.conn().await?;
-    let job = find_job(&mut conn, id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("job {id} does not exist")))?;
-    let events = events_of(&mut conn, id).await?;
+    let (job, events) = state
+        .db(async {
+            let mut conn = state.conn().await?;
+            let job = find_job(&mut conn, id)
+                .await?
+                .ok_or_else(|| ApiError::NotFound(format!("job {id} does not exist")))?;
+            Ok((job, events_of(&mut conn, id).await?))
+        })
+        .await?;
     let mut body = serde_json::to_value(&job).map_err(|e| ApiError::Internal(e.to_string()))?;
     body["events"] = serde_json::to_value(events).map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(HttpResponse::Ok().json(body))
@@ -138,13 +144,17 @@ pub async fn retry(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    match retry_job(
-        &mut *state.conn().await?,
-        id,
-        "retry requested through the API",
-    )
-    .await?
-    {
+    let retried = state
+        .db(async {
+            Ok(retry_job(
+                &mut *state.conn().await?,
+                id,
+                "retry requested through the API",
+            )
+            .await?)
+        })
+        .await?;
+    match retried {
         None => Err(ApiError::NotFound(format!("job {id} does not exist"))),
         Some(Err(state)) => Err(ApiError::Conflict(format!(
             "job {id} is {state}; only done, error or cancelled jobs can be retried"
@@ -161,7 +171,10 @@ pub async fn cancel(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    match cancel_job(&mut *state.conn().await?, id).await? {
+    let cancelled = state
+        .db(async { Ok(cancel_job(&mut *state.conn().await?, id).await?) })
+        .await?;
+    match cancelled {
         None => Err(ApiError::NotFound(format!("job {id} does not exist"))),
         Some(Err(state)) => Err(ApiError::Conflict(format!(
             "job {id} is {state}; only queued or running jobs can be cancelled"

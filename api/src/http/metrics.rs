@@ -51,7 +51,9 @@ impl GaugeCache {
         if last.is_some_and(|at| at.elapsed() < GAUGES_FOR) {
             return;
         }
-        if let Err(e) = database_gauges(state).await {
+        let reading =
+            state.db(async { database_gauges(state).await.map_err(ApiError::Unavailable) });
+        if let Err(e) = reading.await {
             tracing::warn!(error = %e, "metrics: database gauges unavailable");
             shared_modules::metrics::set_database_gauges(None);
         }

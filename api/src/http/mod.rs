@@ -55,6 +55,21 @@ impl AppState {
 }
 
 impl AppState {
+    /// Runs a request's database work; 503 when the database does not answer within
+    /// `database.read_timeout_seconds` (a hung server keeps its connections open, silent).
+    pub async fn db<T>(
+        &self,
+        work: impl std::future::Future<Output = Result<T, ApiError>>,
+    ) -> Result<T, ApiError> {
+        let limit = std::time::Duration::from_secs(self.config.database.read_timeout_seconds);
+        tokio::time::timeout(limit, work).await.unwrap_or_else(|_| {
+            Err(ApiError::Unavailable(format!(
+                "the database did not answer within {} s",
+                limit.as_secs()
+            )))
+        })
+    }
+
     /// A pooled connection, or 503 when the database cannot give one.
     pub async fn conn(&self) -> Result<shared_modules::db::PooledConn, ApiError> {
         self.pool

@@ -51,6 +51,8 @@ pub struct DatabaseConfig {
     pub url: String,
     pub pool_size: usize,
     pub connect_timeout_seconds: u64,
+    /// How long an API request waits for the database's answers before a 503.
+    pub read_timeout_seconds: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -186,6 +188,7 @@ impl Default for DatabaseConfig {
             url: "postgres://postgres@127.0.0.1:5432/dataprocessor".into(),
             pool_size: 16,
             connect_timeout_seconds: 5,
+            read_timeout_seconds: 10,
         }
     }
 }

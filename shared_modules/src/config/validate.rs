@@ -16,6 +16,9 @@ impl Config {
                 "must start with postgres:// or postgresql://",
             ));
         }
+        if self.database.read_timeout_seconds == 0 {
+            return Err(err("database.read_timeout_seconds", "must be at least 1"));
+        }
         if self.database.pool_size < 2 {
             return Err(err("database.pool_size", "must be at least 2"));
         }
