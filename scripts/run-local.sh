@@ -95,9 +95,9 @@ echo "== jobs (dpctl jobs list)"
 $bin/dpctl jobs list --limit 5
 echo "== GET /api/1.0/jobs?limit=2"
 curl -sS -H "X-Api-Key: $key" "http://127.0.0.1:25025/api/1.0/jobs?limit=2"; echo
-echo "== files of job ${ids[1]} (inbox, and the archive copy made when it was done)"
-inbox=$($bin/dpctl jobs show "${ids[1]}" | sed -n 's/^inbox //p')
-find "$inbox" "${inbox/\/inbox\//\/archive\/}" -type f
+echo "== files of job ${ids[1]} (moved from inbox/ to archive/ when it was done)"
+archive=$($bin/dpctl jobs show "${ids[1]}" | sed -n 's/^archive //p')
+find "$archive" -type f
 echo "== rows"
   psql -h 127.0.0.1 -U postgres -d dataprocessor -c "SELECT customer, grid_name, status, physical_used_bytes, dedup_ratio, last_report_at FROM hydrastor_grids" \
     -c "SELECT customer, grid_name, node_name, event_id, severity, occurred_at FROM hydrastor_alerts ORDER BY occurred_at DESC, event_id LIMIT 5"

@@ -17,7 +17,9 @@ mod common;
 use common::*;
 use shared_modules::db::connect_pool;
 use shared_modules::inbox::spawn_ticket_ingester;
-use shared_modules::testing::{DbProxy, TestDb, start_workers, test_config, wait_for};
+use shared_modules::testing::{
+    DbProxy, PostfixAsItWas, TestDb, start_workers, test_config, wait_for,
+};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
@@ -84,43 +86,6 @@ async fn jobs_for_subject(
                 .is_some_and(|s| s.contains(needle))
         })
         .collect()
-}
-
-/// The machine's Postfix configuration and running state, put back when dropped.
-struct PostfixAsItWas {
-    files: Vec<(std::path::PathBuf, Vec<u8>)>,
-    was_running: bool,
-}
-
-impl PostfixAsItWas {
-    fn save() -> Self {
-        let conf = sh("postconf", &["-h", "config_directory"]);
-        let conf = Path::new(conf.trim());
-        let files = ["main.cf", "master.cf"]
-            .iter()
-            .filter_map(|name| {
-                let path = conf.join(name);
-                std::fs::read(&path).ok().map(|bytes| (path, bytes))
-            })
-            .collect();
-        let was_running = Command::new("postfix")
-            .arg("status")
-            .output()
-            .is_ok_and(|o| o.status.success());
-        Self { files, was_running }
-    }
-}
-
-impl Drop for PostfixAsItWas {
-    fn drop(&mut self) {
-        let _ = Command::new("postfix").arg("stop").output();
-        for (path, bytes) in &self.files {
-            let _ = std::fs::write(path, bytes);
-        }
-        if self.was_running {
-            let _ = Command::new("postfix").arg("start").output();
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

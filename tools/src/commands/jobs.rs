@@ -37,7 +37,7 @@ pub enum JobsCommand {
     },
     /// Queue a finished job (done, error, cancelled) again.
     Retry { id: i64 },
-    /// Run jobs again from their inbox copies: the given ids, or every job matching the
+    /// Run jobs again from their files (inbox, or archive once done): the given ids, or every job matching the
     /// filters (e.g. `--status error --type alert`); a progress bar follows them until
     /// each is done or in error (exit 1 if any ends in error).
     Reprocess {
@@ -117,6 +117,9 @@ pub async fn run(cmd: JobsCommand, config: &Config) -> Outcome {
             );
             if let Some(path) = &job.inbox_path {
                 println!("inbox {path}");
+            }
+            if let Some(path) = &job.archive_path {
+                println!("archive {path}");
             }
             if let Some(error) = &job.error {
                 println!("error {error}");
