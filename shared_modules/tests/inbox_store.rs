@@ -15,6 +15,34 @@ fn at() -> chrono::DateTime<chrono::Utc> {
         .unwrap()
 }
 
+/// A busy second: names 1–37 taken in the inbox, 38 by a delivery already archived, 40
+/// free after a hole at 39. The next delivery gets 39, the lowest free name, and a name
+/// the archive holds is never given again.
+#[test]
+fn a_busy_second_gives_the_lowest_free_name_and_never_an_archived_one() {
+    let root = tempfile::tempdir().unwrap();
+    let parent = root.path().join("inbox/c/cat/t/g");
+    let name = |n: u32| {
+        if n == 1 {
+            "20261123_120000".to_string()
+        } else {
+            format!("20261123_120000_{n}")
+        }
+    };
+    for n in 1..=37 {
+        std::fs::create_dir_all(parent.join(name(n))).unwrap();
+    }
+    std::fs::create_dir_all(root.path().join("archive/c/cat/t/g").join(name(38))).unwrap();
+    let staging = Staging::new(root.path()).unwrap();
+    staging.write_file("message.eml", b"x").unwrap();
+    let first = staging.promote_named(&parent, &name(1)).unwrap();
+    assert_eq!(first, parent.join(name(39)));
+    let staging = Staging::new(root.path()).unwrap();
+    staging.write_file("message.eml", b"y").unwrap();
+    let second = staging.promote_named(&parent, &name(1)).unwrap();
+    assert_eq!(second, parent.join(name(40)));
+}
+
 #[test]
 fn a_dropped_staging_leaves_nothing_and_promotion_never_reuses_a_directory() {
     let root = tempfile::tempdir().unwrap();

@@ -116,11 +116,7 @@ impl Staging {
             .unwrap_or_default();
         let key_hash = hex::encode(&Sha256::digest(key.as_bytes())[..16]);
         let intent = pending.join(format!("{key_hash}-{staged_name}.json"));
-        for n in 1..10_000u32 {
-            let target = parent.join(numbered(&base, n));
-            if taken(&self.root, &target) {
-                continue;
-            }
+        for target in free_names(&self.root, parent, &base) {
             write_intent(&intent, key, &target).map_err(|e| at_path(&intent, e))?;
             match renameat_with(CWD, &self.dir, CWD, &target, RenameFlags::NOREPLACE) {
                 Ok(()) => {
@@ -135,10 +131,7 @@ impl Staging {
                 Err(e) => return Err(at_path(&target, e.into())),
             }
         }
-        Err(io::Error::other(format!(
-            "no free directory name for {base} under {}",
-            parent.display()
-        )))
+        Err(no_free_name(parent, &base))
     }
 }
 
@@ -211,15 +204,39 @@ impl Staging {
 }
 
 /// `<parent>/<base>`, `<parent>/<base>_2`, … that are not taken yet.
+/// Starts near the first free number, found in O(log n) looks: the numbers of a busy
+/// second are taken from 1 up, so doubling then bisecting finds the end of the run.
 fn free_names<'a>(
     root: &'a Path,
     parent: &'a Path,
     base: &'a str,
 ) -> impl Iterator<Item = PathBuf> + 'a {
-    (1..10_000u32)
+    let is_taken = move |n: u32| taken(root, &parent.join(numbered(base, n)));
+    let start = if is_taken(1) {
+        let (mut low, mut high) = (1u32, 2u32);
+        while high < MAX_NAMES && is_taken(high) {
+            low = high;
+            high = (high * 2).min(MAX_NAMES);
+        }
+        while high - low > 1 {
+            let middle = low + (high - low) / 2;
+            if is_taken(middle) {
+                low = middle;
+            } else {
+                high = middle;
+            }
+        }
+        high
+    } else {
+        1
+    };
+    (start..MAX_NAMES)
         .map(move |n| parent.join(numbered(base, n)))
         .filter(move |target| !taken(root, target))
 }
+
+/// How many deliveries one second of one group can hold.
+const MAX_NAMES: u32 = 100_000;
 
 fn no_free_name(parent: &Path, base: &str) -> io::Error {
     io::Error::other(format!(
