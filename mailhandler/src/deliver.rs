@@ -1,7 +1,7 @@
 //! One delivery: route, store durably, and announce it with a ticket (the mailhandler) or
 //! commit its job (an operator's release).
 
-use crate::parts::{Extracted, extract};
+use crate::parts::{Extracted, Headers, extract, headers};
 use chrono::{DateTime, Utc};
 use diesel_async::AsyncPgConnection;
 use serde_json::json;
@@ -78,12 +78,7 @@ enum Decision {
     Quarantine { customer: String, reason: String },
 }
 
-fn decide(
-    config: &Config,
-    sender: &str,
-    recipient: &str,
-    extracted: Option<&Extracted>,
-) -> Decision {
+fn decide(config: &Config, sender: &str, recipient: &str, headers: Option<&Headers>) -> Decision {
     let Some(customer) = config.customer_for_recipient(recipient) else {
         return Decision::Quarantine {
             customer: "unknown".into(),
@@ -100,10 +95,10 @@ fn decide(
             customer.name
         ));
     }
-    let Some(extracted) = extracted else {
+    let Some(headers) = headers else {
         return quarantine("not a parseable e-mail message".into());
     };
-    let subject = extracted.subject.as_deref().unwrap_or("");
+    let subject = headers.subject.as_deref().unwrap_or("");
     match config.route_subject(subject) {
         Ok(route) => match JobLocation::new(
             &customer.name,
@@ -131,22 +126,37 @@ struct Prepared {
     parent: PathBuf,
 }
 
+/// How much of the message to parse: all of it (a delivery that writes its derived files
+/// itself), or its headers (the mailhandler: serve derives the rest).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Parse {
+    Whole,
+    Headers,
+}
+
 fn prepare(
     config: &Config,
     raw: &[u8],
-    sender: &str,
-    recipient: &str,
+    envelope: (&str, &str),
     received_at: DateTime<Utc>,
     key: String,
+    parse: Parse,
 ) -> Prepared {
-    let extracted = extract(raw);
-    let decision = decide(config, sender, recipient, extracted.as_ref());
+    let (sender, recipient) = envelope;
+    let extracted = (parse == Parse::Whole).then(|| extract(raw)).flatten();
+    let headers = match &extracted {
+        Some(extracted) => Some(extracted.headers()),
+        None if parse == Parse::Headers => headers(raw),
+        None => None,
+    };
+    let decision = decide(config, sender, recipient, headers.as_ref());
     let root = &config.paths.root;
+    let headers = headers.unwrap_or_default();
     let metadata = without_nul(json!({
         "sender": sender,
         "recipient": recipient,
-        "subject": extracted.as_ref().and_then(|e| e.subject.clone()),
-        "message_id": extracted.as_ref().and_then(|e| e.message_id.clone()),
+        "subject": headers.subject,
+        "message_id": headers.message_id,
         "size": raw.len(),
         "attachments": extracted.as_ref().map(|e| e.attachments.clone()).unwrap_or_default(),
         "received_at": received_at,
@@ -264,10 +274,10 @@ pub fn accept(
     let prepared = prepare(
         config,
         raw,
-        sender,
-        recipient,
+        (sender, recipient),
         received_at,
         dedupe_key(recipient, raw),
+        Parse::Headers,
     );
     let path = stage(config, raw, &prepared, received_at, false)?.ticket(RAW_FILE, raw)?;
     let quarantined = match prepared.decision {
@@ -330,13 +340,18 @@ pub async fn ingest_now(
 }
 
 /// Writes a ticketed mail's derived files from its `message.eml` (the ingester's `Derive`
-/// for mail): bodies, attachments, meta.json, reason.txt. A file already there with the
-/// same bytes is left alone; any other is written beside and renamed over (a new inode: a
-/// job running on links to the old one is not disturbed).
-pub fn derive(ticket: &Ticket) -> std::io::Result<()> {
+/// for mail): bodies, attachments, meta.json, reason.txt; returns the job's metadata with
+/// the attachments found (the mailhandler read the headers only). A file already there with
+/// the same bytes is left alone; any other is written beside and renamed over (a new inode:
+/// a job running on links to the old one is not disturbed).
+pub fn derive(ticket: &Ticket) -> std::io::Result<serde_json::Value> {
     let dir = &ticket.target;
     let raw = std::fs::read(dir.join(RAW_FILE))?;
     let extracted = extract(&raw);
+    let mut job = ticket.job.clone();
+    if let Some(extracted) = &extracted {
+        job.metadata["attachments"] = without_nul(json!(extracted.attachments));
+    }
     let replace = |name: &str, bytes: &[u8]| -> std::io::Result<PathBuf> {
         let path = dir.join(name);
         if std::fs::read(&path).is_ok_and(|old| old == bytes) {
@@ -350,7 +365,8 @@ pub fn derive(ticket: &Ticket) -> std::io::Result<()> {
         std::fs::rename(&partial, &path)?;
         Ok(path)
     };
-    write_derived(&replace, extracted.as_ref(), &ticket.job)
+    write_derived(&replace, extracted.as_ref(), &job)?;
+    Ok(job.metadata)
 }
 
 /// Where a mail would go under the current config: its inbox location, or why it would be
@@ -361,7 +377,7 @@ pub fn route(
     recipient: &str,
     raw: &[u8],
 ) -> Result<JobLocation, String> {
-    match decide(config, sender, recipient, extract(raw).as_ref()) {
+    match decide(config, sender, recipient, headers(raw).as_ref()) {
         Decision::Route { location, .. } => Ok(location),
         Decision::Quarantine { reason, .. } => Err(reason),
     }
@@ -389,7 +405,14 @@ pub async fn deliver_keyed(
     if let Some(job_id) = existing_job(conn, &key).await? {
         return Ok(Delivered::Duplicate { job_id });
     }
-    let prepared = prepare(config, raw, sender, recipient, received_at, key);
+    let prepared = prepare(
+        config,
+        raw,
+        (sender, recipient),
+        received_at,
+        key,
+        Parse::Whole,
+    );
     let intake = stage(config, raw, &prepared, received_at, true)?;
     Ok(match intake.commit(conn, insert).await? {
         Commit::Created { job_id, path } => delivered(prepared.decision, job_id, path),

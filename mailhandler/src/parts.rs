@@ -28,6 +28,32 @@ pub struct Extracted {
     pub attachments: Vec<AttachmentMeta>,
 }
 
+/// What routing and the job need of a message before its parts: its headers.
+#[derive(Debug, Clone, Default)]
+pub struct Headers {
+    pub subject: Option<String>,
+    pub message_id: Option<String>,
+}
+
+/// Parses the headers of `raw` only (the mailhandler: the parts are serve's work); None
+/// when it is not a message at all.
+pub fn headers(raw: &[u8]) -> Option<Headers> {
+    let message = MessageParser::default().parse_headers(raw)?;
+    Some(Headers {
+        subject: message.subject().map(str::to_string),
+        message_id: message.message_id().map(str::to_string),
+    })
+}
+
+impl Extracted {
+    pub fn headers(&self) -> Headers {
+        Headers {
+            subject: self.subject.clone(),
+            message_id: self.message_id.clone(),
+        }
+    }
+}
+
 /// Parses `raw`; None when it is not a message at all (kept raw and quarantined).
 pub fn extract(raw: &[u8]) -> Option<Extracted> {
     let message = MessageParser::default().parse(raw)?;

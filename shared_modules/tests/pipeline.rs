@@ -40,17 +40,23 @@ impl JobHandler for ReadsWorkDir {
     }
 }
 
-async fn run_one(
-    archive: bool,
-    content: &str,
-) -> (shared_modules::jobs::Job, Vec<String>, tempfile::TempDir) {
+/// A fresh database and data root, with the test type `test/files` archived or not.
+async fn files_setup(archive: bool) -> (TestDb, tempfile::TempDir, shared_modules::config::Config) {
     let db = TestDb::new().await;
-    let pool = db.pool();
     let dir = tempfile::tempdir().unwrap();
     let mut config = test_config(&db.url, dir.path());
     config
         .types
         .insert("test/files".into(), TypeConfig { archive });
+    (db, dir, config)
+}
+
+async fn run_one(
+    archive: bool,
+    content: &str,
+) -> (shared_modules::jobs::Job, Vec<String>, tempfile::TempDir) {
+    let (db, dir, config) = files_setup(archive).await;
+    let pool = db.pool();
     let inbox = dir.path().join("inbox/c/test/files/g/20261123_120000");
     std::fs::create_dir_all(inbox.join("attachments")).unwrap();
     std::fs::write(inbox.join("message.eml"), content).unwrap();
@@ -150,13 +156,8 @@ async fn archiving_off_for_the_type_keeps_no_copy_and_a_parse_error_keeps_the_or
 #[tokio::test]
 async fn an_archive_is_never_replaced_and_a_reprocess_reads_the_archived_files() {
     use shared_modules::jobs::retry_job;
-    let db = TestDb::new().await;
+    let (db, dir, config) = files_setup(true).await;
     let pool = db.pool();
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = test_config(&db.url, dir.path());
-    config
-        .types
-        .insert("test/files".into(), TypeConfig { archive: true });
     let inbox = dir.path().join("inbox/c/test/files/g/20261123_120000");
     let mut registry = Registry::new();
     registry.register("test", "files", ReadsWorkDir).unwrap();

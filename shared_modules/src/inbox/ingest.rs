@@ -19,9 +19,10 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// Writes the files of a delivery derived from its durable file (for mail: bodies,
-/// attachments and meta.json from `message.eml`). Must be idempotent, and must replace a
-/// file (new inode) rather than write into it: a running job may hold links to it.
-pub type Derive = dyn Fn(&Ticket) -> io::Result<()> + Send + Sync;
+/// attachments and meta.json from `message.eml`) and returns the job's metadata completed
+/// with what they showed. Must be idempotent, and must replace a file (new inode) rather
+/// than write into it: a running job may hold links to it.
+pub type Derive = dyn Fn(&Ticket) -> io::Result<serde_json::Value> + Send + Sync;
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct IngestReport {
@@ -153,10 +154,13 @@ fn check(
             }
         }
     }
-    if let Err(e) = derive(&ticket) {
+    match derive(&ticket) {
+        Ok(metadata) => ticket.job.metadata = metadata,
         // The job still runs on what is there (the raw message at least) and says what
         // is missing; a ticket must not wait forever for a file that cannot be written.
-        tracing::error!(path = %ticket.target.display(), error = %e, "cannot write a delivery's derived files");
+        Err(e) => {
+            tracing::error!(path = %ticket.target.display(), error = %e, "cannot write a delivery's derived files")
+        }
     }
     Checked::Ready(Box::new(Ready {
         ticket_path: ticket_path.to_path_buf(),
