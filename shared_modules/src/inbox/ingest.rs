@@ -208,6 +208,8 @@ const BATCH: usize = 500;
 /// Scan interval: the file-system watch makes ingestion immediate; the scan catches what a
 /// watch cannot see (tickets left from before a restart, a watch that failed).
 const SCAN_EVERY: Duration = Duration::from_secs(1);
+/// How long a ticket's arrival waits for others before its batch is made.
+const GATHER: Duration = Duration::from_millis(20);
 /// The first look again at tickets waiting for their directory.
 const RECHECK_FIRST: Duration = Duration::from_millis(2);
 
@@ -256,7 +258,11 @@ pub fn spawn_ticket_ingester(
             }
             tokio::select! {
                 _ = stop.cancelled() => return,
-                _ = &mut notified => {}
+                _ = &mut notified => {
+                    // Let the tickets arriving meanwhile join this batch: one syncfs and one
+                    // commit for several mails rather than one each.
+                    tokio::time::sleep(GATHER).await;
+                }
                 _ = tokio::time::sleep(wait) => {}
             }
         }
