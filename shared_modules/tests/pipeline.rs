@@ -219,3 +219,42 @@ async fn an_archive_is_never_replaced_and_a_reprocess_reads_the_archived_files()
     workers.stop.cancel();
     workers.pool_handle.await.unwrap();
 }
+
+/// What a worker killed between moving a job's files to the archive and committing `done`
+/// leaves: the files in the archive, the move recorded on the job (it is committed before the
+/// move), the job queued again by the reaper. The retry finds the files there.
+#[tokio::test]
+async fn files_moved_to_the_archive_before_a_crash_are_found_by_the_retry() {
+    use diesel_async::RunQueryDsl;
+    let (db, dir, config) = files_setup(true).await;
+    let pool = db.pool();
+    let inbox = dir.path().join("inbox/c/test/files/g/20261123_120000");
+    let archive = dir.path().join("archive/c/test/files/g/20261123_120000");
+    std::fs::create_dir_all(&archive).unwrap();
+    std::fs::write(archive.join("message.eml"), "hello").unwrap();
+    let mut new = sleep_job(json!({}));
+    new.job_type = "files".into();
+    new.inbox_path = Some(inbox.to_string_lossy().to_string());
+    let mut conn = pool.get().await.unwrap();
+    let id = enqueue(&mut conn, &new).await.unwrap().job.id;
+    diesel::sql_query("UPDATE jobs SET archive_path = $1, attempts = 1 WHERE id = $2")
+        .bind::<diesel::sql_types::Text, _>(archive.to_string_lossy().to_string())
+        .bind::<diesel::sql_types::BigInt, _>(id)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let mut registry = Registry::new();
+    registry.register("test", "files", ReadsWorkDir).unwrap();
+    let workers = start_workers(&config, &pool, registry, false);
+    let job = wait_for("the retry to end", Duration::from_secs(10), || async {
+        let mut conn = pool.get().await.unwrap();
+        let job = find_job(&mut conn, id).await.unwrap().unwrap();
+        matches!(job.state.as_str(), "done" | "error").then_some(job)
+    })
+    .await;
+    workers.stop.cancel();
+    workers.pool_handle.await.unwrap();
+    assert_eq!(job.state, "done", "{:?}", job.error);
+    assert_eq!(job.result, Some(json!({ "bytes": 5 })));
+    assert_eq!(job.archive_path.as_deref(), Some(archive.to_str().unwrap()));
+}

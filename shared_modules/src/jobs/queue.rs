@@ -251,6 +251,27 @@ pub async fn mark_done(
     Ok(n == 1)
 }
 
+/// Records where this attempt is about to move the job's files, committed on its own before
+/// the move: a worker killed between the move and `done` leaves the job pointing at them.
+/// Fenced like `mark_done`; false when the job is no longer this attempt's.
+pub async fn record_archive_path(
+    conn: &mut AsyncPgConnection,
+    job: &Job,
+    archive_path: &str,
+) -> QueryResult<bool> {
+    let n = diesel::sql_query(
+        "UPDATE jobs SET archive_path = $4, updated_at = clock_timestamp()
+         WHERE id = $1 AND state = 'running' AND locked_by = $2 AND attempts = $3",
+    )
+    .bind::<BigInt, _>(job.id)
+    .bind::<Text, _>(job.locked_by.as_deref().unwrap_or_default())
+    .bind::<Integer, _>(job.attempts)
+    .bind::<Text, _>(archive_path)
+    .execute(conn)
+    .await?;
+    Ok(n == 1)
+}
+
 /// Records a failed attempt. A permanent failure, or a transient one on the last attempt,
 /// ends in `error`; otherwise the job is queued again after the backoff.
 /// Returns the new state, or None when the job was no longer this worker's.

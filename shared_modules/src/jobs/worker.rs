@@ -8,7 +8,8 @@ use super::events::{EventPhase, NewEvent, record_events};
 use super::handler::{JobContext, JobFailure, Registry, panic_message};
 use super::model::{Job, JobState};
 use super::queue::{
-    LeaseRenewal, QueueSettings, claim_batch, mark_done, mark_failed, renew_leases,
+    LeaseRenewal, QueueSettings, claim_batch, mark_done, mark_failed, record_archive_path,
+    renew_leases,
 };
 use super::workspace::Workspace;
 use crate::config::Config;
@@ -404,17 +405,13 @@ impl WorkerPool {
                     let mut archive_path = None;
                     let mut tmp_path = None;
                     if let Some(workspace) = workspace {
-                        if workspace.archive.is_some() {
-                            let archive = workspace.clone();
-                            let moved = step(ctx, "archive", move || archive.archive())
-                                .await
-                                .map_err(|e| {
-                                    AttemptError::Failed(JobFailure::transient(format!(
-                                        "archive: {e}"
-                                    )))
-                                })?;
-                            archive_path = moved.as_ref().map(|p| p.to_string_lossy().to_string());
-                            *archived.lock().unwrap_or_else(|e| e.into_inner()) = moved;
+                        if let Some(target) = workspace.archive_target() {
+                            self.archive(ctx, workspace, &target).await?;
+                            *archived.lock().unwrap_or_else(|e| e.into_inner()) =
+                                Some(target.clone());
+                            archive_path = Some(target.to_string_lossy().to_string());
+                        } else if let Some(earlier) = workspace.archived() {
+                            archive_path = Some(earlier.to_string_lossy().to_string());
                         }
                         cleanup(ctx, workspace);
                         tmp_path = Some(workspace.tmp.to_string_lossy().to_string());
@@ -450,6 +447,31 @@ impl WorkerPool {
             tracing::error!(error = %e, archive = %moved.display(), inbox = %workspace.inbox.display(), "could not move the job's files back to the inbox; move them by hand before retrying");
         }
         outcome
+    }
+
+    /// Moves the job's files to the archive at `target`, recorded on the job first (on a
+    /// connection of its own: the module's transaction is still open).
+    async fn archive(
+        &self,
+        ctx: &JobContext,
+        workspace: &Workspace,
+        target: &std::path::Path,
+    ) -> Result<(), AttemptError> {
+        let transient =
+            |e: String| AttemptError::Failed(JobFailure::transient(format!("archive: {e}")));
+        let mut conn = self
+            .pool
+            .get()
+            .await
+            .map_err(|e| transient(e.to_string()))?;
+        if !record_archive_path(&mut conn, &ctx.job, &target.to_string_lossy()).await? {
+            return Err(AttemptError::LostLease);
+        }
+        drop(conn);
+        let (workspace, target) = (workspace.clone(), target.to_path_buf());
+        step(ctx, "archive", move || workspace.archive_to(&target))
+            .await
+            .map_err(|e| transient(e.to_string()))
     }
 
     /// Writes the trail of an attempt whose outcome is already recorded (or lost).

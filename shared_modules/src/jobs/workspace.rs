@@ -48,8 +48,9 @@ impl Workspace {
         }))
     }
 
-    /// Where the job's files are now: the inbox directory, or the archive once a finished
-    /// run moved them there (a reprocess of an archived job).
+    /// Where the job's files are now: the inbox directory, or the archive recorded on the
+    /// job once a run moved them there (a reprocess, or a retry after a crash between the
+    /// move and the commit of `done`).
     pub fn source(&self) -> io::Result<&Path> {
         if self.inbox.is_dir() {
             return Ok(&self.inbox);
@@ -75,38 +76,35 @@ impl Workspace {
         link_tree(source, &self.tmp)
     }
 
-    /// Moves the job's directory from the inbox to the archive (a rename: no bytes copied)
-    /// and makes the move durable; returns where it went. Never replaces another
-    /// delivery's archive: a name taken (a delivery of the same second archived earlier)
-    /// gets `_2`, `_3`, …. A job archived by an earlier run stays where it is.
-    pub fn archive(&self) -> io::Result<Option<PathBuf>> {
-        let Some(archive) = &self.archive else {
-            return Ok(None);
-        };
+    /// Where the job's directory will move when it is done: the archive's name for it, or
+    /// the next free `_2`, `_3`, … (a delivery of the same second archived earlier; another
+    /// delivery's archive is never replaced). None when archiving is off for the type, or
+    /// the files are already archived (a reprocess: they stay where they are).
+    pub fn archive_target(&self) -> Option<PathBuf> {
+        let archive = self.archive.as_ref()?;
         if !self.inbox.is_dir() {
-            return Ok(self.archived.clone().filter(|p| p.is_dir()));
+            return None;
         }
-        let parent = archive.parent().unwrap_or(Path::new("/"));
-        let base = archive
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_default();
+        let parent = archive.parent()?;
+        let base = archive.file_name()?.to_string_lossy().to_string();
+        (1..10_000u32)
+            .map(|n| parent.join(numbered(&base, n)))
+            .find(|target| !target.exists())
+    }
+
+    /// Where an earlier run archived the files (a reprocess), if it did.
+    pub fn archived(&self) -> Option<&Path> {
+        self.archived.as_deref().filter(|p| p.is_dir())
+    }
+
+    /// Moves the job's directory from the inbox to `target` (a rename: no bytes copied) and
+    /// makes the move durable. The caller has recorded `target` on the job first, so a crash
+    /// right after the rename still finds the files. Fails if `target` was taken meanwhile.
+    pub fn archive_to(&self, target: &Path) -> io::Result<()> {
+        let parent = target.parent().unwrap_or(Path::new("/"));
         fs::create_dir_all(parent)?;
-        for n in 1..10_000u32 {
-            let target = parent.join(numbered(&base, n));
-            match renameat_with(CWD, &self.inbox, CWD, &target, RenameFlags::NOREPLACE) {
-                Ok(()) => {
-                    crate::inbox::fsync_dir(parent)?;
-                    return Ok(Some(target));
-                }
-                Err(e) if e == rustix::io::Errno::EXIST => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(io::Error::other(format!(
-            "no free archive name for {}",
-            archive.display()
-        )))
+        renameat_with(CWD, &self.inbox, CWD, target, RenameFlags::NOREPLACE)?;
+        crate::inbox::fsync_dir(parent)
     }
 
     /// Puts an archived directory back into the inbox when the job's `done` did not commit.
