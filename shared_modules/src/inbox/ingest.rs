@@ -1,8 +1,8 @@
 //! Turning tickets into jobs, in batches: one transaction per batch, idempotent. Before its
 //! job is made, a delivery's derived files are written (the mailhandler writes only the raw
 //! message: fewer files and less work in the process Postfix waits for). A ticket is
-//! removed only after its job is committed (or when it proves dead), so a crash at any
-//! point leaves it to be ingested again, and the dedupe key makes that harmless.
+//! removed only after its job is committed, so a crash at any point leaves it to be
+//! ingested again, and the dedupe key makes that harmless. No ticket is ever dropped.
 
 use super::staging::{Staging, discard_promoted};
 use super::ticket::{self, Ticket, tickets_dir};

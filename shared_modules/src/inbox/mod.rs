@@ -7,8 +7,9 @@
 //! `<root>/.pending/` names the directory; `sweep` removes directories whose job never
 //! committed (the sender, e.g. Postfix, still has the mail and delivers it again).
 //!
-//! The mailhandler has no database: its delivery is announced by a ticket (`ticket`),
-//! which `dataprocessor serve` turns into the job (`ingest`), in batches.
+//! The mailhandler has no database: its delivery is announced by a ticket (`ticket`), which
+//! holds the raw message and is its commit point, and which `dataprocessor serve` turns
+//! into the job (`ingest`), in batches. `intake` is the one way in for mail and uploads.
 
 mod commit;
 mod ingest;
