@@ -121,6 +121,7 @@ fn decide(config: &Config, sender: &str, recipient: &str, headers: Option<&Heade
 struct Prepared {
     key: String,
     decision: Decision,
+    parse: Parse,
     extracted: Option<Extracted>,
     job: NewJob,
     parent: PathBuf,
@@ -190,6 +191,7 @@ fn prepare(
     Prepared {
         key,
         decision,
+        parse,
         extracted,
         job,
         parent,
@@ -221,14 +223,13 @@ fn write_derived(
     Ok(())
 }
 
-/// Stages the raw message; `with_derived`: the files derived from it too (a delivery that
-/// commits its own job; a ticketed one has them written by the ingester).
+/// Stages the raw message, and the files derived from it when the whole message was parsed
+/// (a delivery that commits its own job; a ticketed one has them written by the ingester).
 fn stage<'a>(
     config: &'a Config,
     raw: &[u8],
     prepared: &Prepared,
     received_at: DateTime<Utc>,
-    with_derived: bool,
 ) -> Result<Intake<'a>, DeliveryError> {
     let intake = Intake::stage(
         config,
@@ -238,7 +239,7 @@ fn stage<'a>(
     )?;
     let staging = intake.staging();
     staging.write_file(RAW_FILE, raw)?;
-    if with_derived {
+    if prepared.parse == Parse::Whole {
         write_derived(
             &|name, bytes| staging.write_file(name, bytes),
             prepared.extracted.as_ref(),
@@ -279,7 +280,7 @@ pub fn accept(
         dedupe_key(recipient, raw),
         Parse::Headers,
     );
-    let path = stage(config, raw, &prepared, received_at, false)?.ticket(RAW_FILE, raw)?;
+    let path = stage(config, raw, &prepared, received_at)?.ticket(RAW_FILE, raw)?;
     let quarantined = match prepared.decision {
         Decision::Quarantine { reason, .. } => Some(reason),
         Decision::Route { .. } => None,
@@ -413,7 +414,7 @@ pub async fn deliver_keyed(
         key,
         Parse::Whole,
     );
-    let intake = stage(config, raw, &prepared, received_at, true)?;
+    let intake = stage(config, raw, &prepared, received_at)?;
     Ok(match intake.commit(conn, insert).await? {
         Commit::Created { job_id, path } => delivered(prepared.decision, job_id, path),
         Commit::Duplicate { job_id } => Delivered::Duplicate { job_id },

@@ -7,10 +7,12 @@
 use diesel_async::AsyncPgConnection;
 use serde_json::json;
 use shared_modules::config::TypeConfig;
-use shared_modules::jobs::{
-    JobContext, JobFailure, JobHandler, Registry, enqueue, events_of, find_job,
+use shared_modules::db::DbPool;
+use shared_modules::jobs::{Job, JobContext, JobFailure, JobHandler, NewJob, Registry, events_of};
+use shared_modules::testing::{
+    RunningWorkers, TestDb, add_job, job_by_id, sleep_job, start_workers, test_config, wait_for,
+    wait_job_state,
 };
-use shared_modules::testing::{TestDb, sleep_job, start_workers, test_config, wait_for};
 use std::path::Path;
 use std::time::Duration;
 
@@ -51,6 +53,30 @@ async fn files_setup(archive: bool) -> (TestDb, tempfile::TempDir, shared_module
     (db, dir, config)
 }
 
+/// A `test/files` job on the delivery in `inbox`.
+fn files_job(inbox: &Path) -> NewJob {
+    let mut new = sleep_job(json!({}));
+    new.job_type = "files".into();
+    new.inbox_path = Some(inbox.to_string_lossy().to_string());
+    new
+}
+
+/// Workers running `ReadsWorkDir` for `test/files`.
+fn files_workers(config: &shared_modules::config::Config, pool: &DbPool) -> RunningWorkers {
+    let mut registry = Registry::new();
+    registry.register("test", "files", ReadsWorkDir).unwrap();
+    start_workers(config, pool, registry, false)
+}
+
+/// Waits until job `id` is done or in error.
+async fn ended(pool: &DbPool, id: i64) -> Job {
+    wait_for("the job to end", Duration::from_secs(10), || async {
+        let job = job_by_id(pool, id).await;
+        matches!(job.state.as_str(), "done" | "error").then_some(job)
+    })
+    .await
+}
+
 async fn run_one(
     archive: bool,
     content: &str,
@@ -61,22 +87,12 @@ async fn run_one(
     std::fs::create_dir_all(inbox.join("attachments")).unwrap();
     std::fs::write(inbox.join("message.eml"), content).unwrap();
     std::fs::write(inbox.join("attachments/a.txt"), "a").unwrap();
-    let mut new = sleep_job(json!({}));
-    new.job_type = "files".into();
-    new.inbox_path = Some(inbox.to_string_lossy().to_string());
-    let mut conn = pool.get().await.unwrap();
-    let id = enqueue(&mut conn, &new).await.unwrap().job.id;
-    let mut registry = Registry::new();
-    registry.register("test", "files", ReadsWorkDir).unwrap();
-    let workers = start_workers(&config, &pool, registry, false);
-    let job = wait_for("the job to end", Duration::from_secs(10), || async {
-        let mut conn = pool.get().await.unwrap();
-        let job = find_job(&mut conn, id).await.unwrap().unwrap();
-        matches!(job.state.as_str(), "done" | "error").then_some(job)
-    })
-    .await;
+    let id = add_job(&pool, files_job(&inbox)).await;
+    let workers = files_workers(&config, &pool);
+    let job = ended(&pool, id).await;
     workers.stop.cancel();
     workers.pool_handle.await.unwrap();
+    let mut conn = pool.get().await.unwrap();
     let steps = events_of(&mut conn, id)
         .await
         .unwrap()
@@ -159,33 +175,20 @@ async fn an_archive_is_never_replaced_and_a_reprocess_reads_the_archived_files()
     let (db, dir, config) = files_setup(true).await;
     let pool = db.pool();
     let inbox = dir.path().join("inbox/c/test/files/g/20261123_120000");
-    let mut registry = Registry::new();
-    registry.register("test", "files", ReadsWorkDir).unwrap();
-    let workers = start_workers(&config, &pool, registry, false);
-    let mut conn = pool.get().await.unwrap();
-    let done = async |id: i64| {
-        wait_for("the job to be done", Duration::from_secs(10), || async {
-            let mut conn = pool.get().await.unwrap();
-            let job = find_job(&mut conn, id).await.unwrap().unwrap();
-            (job.state == "done").then_some(job)
-        })
-        .await
-    };
+    let workers = files_workers(&config, &pool);
     let mut ids = Vec::new();
     for content in ["first", "second"] {
         std::fs::create_dir_all(&inbox).unwrap();
         std::fs::write(inbox.join("message.eml"), content).unwrap();
-        let mut new = sleep_job(json!({}));
-        new.job_type = "files".into();
-        new.inbox_path = Some(inbox.to_string_lossy().to_string());
+        let mut new = files_job(&inbox);
         new.dedupe_key = Some(format!("test:{content}"));
-        let id = enqueue(&mut conn, &new).await.unwrap().job.id;
-        done(id).await;
+        let id = add_job(&pool, new).await;
+        wait_job_state(&pool, id, "done", Duration::from_secs(10)).await;
         ids.push(id);
     }
     let archive = dir.path().join("archive/c/test/files/g");
-    let first = find_job(&mut conn, ids[0]).await.unwrap().unwrap();
-    let second = find_job(&mut conn, ids[1]).await.unwrap().unwrap();
+    let first = job_by_id(&pool, ids[0]).await;
+    let second = job_by_id(&pool, ids[1]).await;
     assert_eq!(
         first.archive_path.as_deref(),
         Some(archive.join("20261123_120000").to_str().unwrap())
@@ -199,6 +202,7 @@ async fn an_archive_is_never_replaced_and_a_reprocess_reads_the_archived_files()
         assert_eq!(std::fs::read_to_string(path).unwrap(), content);
     }
 
+    let mut conn = pool.get().await.unwrap();
     retry_job(&mut conn, ids[0], "reprocess")
         .await
         .unwrap()
@@ -208,8 +212,7 @@ async fn an_archive_is_never_replaced_and_a_reprocess_reads_the_archived_files()
         "the reprocess to be done",
         Duration::from_secs(10),
         || async {
-            let mut conn = pool.get().await.unwrap();
-            let job = find_job(&mut conn, ids[0]).await.unwrap().unwrap();
+            let job = job_by_id(&pool, ids[0]).await;
             (job.state == "done" && job.finished_at > first.finished_at).then_some(job)
         },
     )
@@ -232,26 +235,16 @@ async fn files_moved_to_the_archive_before_a_crash_are_found_by_the_retry() {
     let archive = dir.path().join("archive/c/test/files/g/20261123_120000");
     std::fs::create_dir_all(&archive).unwrap();
     std::fs::write(archive.join("message.eml"), "hello").unwrap();
-    let mut new = sleep_job(json!({}));
-    new.job_type = "files".into();
-    new.inbox_path = Some(inbox.to_string_lossy().to_string());
+    let id = add_job(&pool, files_job(&inbox)).await;
     let mut conn = pool.get().await.unwrap();
-    let id = enqueue(&mut conn, &new).await.unwrap().job.id;
     diesel::sql_query("UPDATE jobs SET archive_path = $1, attempts = 1 WHERE id = $2")
         .bind::<diesel::sql_types::Text, _>(archive.to_string_lossy().to_string())
         .bind::<diesel::sql_types::BigInt, _>(id)
         .execute(&mut conn)
         .await
         .unwrap();
-    let mut registry = Registry::new();
-    registry.register("test", "files", ReadsWorkDir).unwrap();
-    let workers = start_workers(&config, &pool, registry, false);
-    let job = wait_for("the retry to end", Duration::from_secs(10), || async {
-        let mut conn = pool.get().await.unwrap();
-        let job = find_job(&mut conn, id).await.unwrap().unwrap();
-        matches!(job.state.as_str(), "done" | "error").then_some(job)
-    })
-    .await;
+    let workers = files_workers(&config, &pool);
+    let job = ended(&pool, id).await;
     workers.stop.cancel();
     workers.pool_handle.await.unwrap();
     assert_eq!(job.state, "done", "{:?}", job.error);

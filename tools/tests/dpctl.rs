@@ -122,6 +122,14 @@ fn a_database_that_is_down_makes_inject_exit_75() {
             .count,
         1
     );
+    // The operator sees it waiting, without a database.
+    let (code, out, err) = dpctl(&config_path, &["mail", "pending"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("1 ticket(s) pending"), "{out}");
+    assert!(
+        out.contains("unknown/unknown"),
+        "quarantined: no customer at x@y: {out}"
+    );
 }
 
 /// `docker exec … dpctl` runs as root: a folder it creates for a new group must belong to

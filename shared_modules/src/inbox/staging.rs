@@ -68,10 +68,6 @@ impl Staging {
     /// file and directory once before the rename. Never overwrites: an existing name is an
     /// error.
     pub fn write_file(&self, relative: &str, bytes: &[u8]) -> io::Result<PathBuf> {
-        self.write(relative, bytes).map(|(path, _)| path)
-    }
-
-    fn write(&self, relative: &str, bytes: &[u8]) -> io::Result<(PathBuf, File)> {
         let path = self.dir.join(relative);
         if let Some(parent) = path.parent().filter(|p| *p != self.dir) {
             fs::create_dir_all(parent)?;
@@ -81,7 +77,7 @@ impl Staging {
             .create_new(true)
             .open(&path)?;
         file.write_all(bytes)?;
-        Ok((path, file))
+        Ok(path)
     }
 
     /// Creates an empty file to be filled by the caller (a streamed download); the caller
@@ -133,9 +129,7 @@ impl Staging {
         }
         Err(no_free_name(parent, &base))
     }
-}
 
-impl Staging {
     /// Makes the delivery visible under `parent` like `promote`, announced by a ticket
     /// instead of a job row. The ticket, holding `raw` and naming the directory, is written
     /// and fsynced before the rename: it is the commit point, and the only fsync'd file.
@@ -203,8 +197,8 @@ impl Staging {
     }
 }
 
-/// `<parent>/<base>`, `<parent>/<base>_2`, … that are not taken yet.
-/// Starts near the first free number, found in O(log n) looks: the numbers of a busy
+/// `<parent>/<base>`, `<parent>/<base>_2`, … that are not taken yet, starting near the
+/// first free number, found in O(log n) looks: the numbers of a busy
 /// second are taken from 1 up, so doubling then bisecting finds the end of the run.
 fn free_names<'a>(
     root: &'a Path,
@@ -247,8 +241,8 @@ fn no_free_name(parent: &Path, base: &str) -> io::Error {
 
 /// Whether a name is already used, in the inbox or (a delivery archived since) in the
 /// archive: the inbox and the archive keep one name per delivery. Looked at before the
-/// intent or ticket is written, so a busy second costs a `stat` per name taken, not an
-/// fsync; the rename (`RENAME_NOREPLACE`) still decides a race.
+/// intent or ticket is written, so a busy second costs a few `stat`s, not an fsync per
+/// name taken; the rename (`RENAME_NOREPLACE`) still decides a race.
 fn taken(root: &Path, target: &Path) -> bool {
     target.exists()
         || sibling_area(root, target, "archive").is_some_and(|archived| archived.exists())

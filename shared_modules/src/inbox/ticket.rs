@@ -112,12 +112,15 @@ pub struct PendingTickets {
 }
 
 pub fn pending_summary(root: &Path) -> io::Result<PendingTickets> {
-    let tickets = pending(root)?;
-    let oldest_age = tickets.iter().filter_map(|path| age(path)).max();
-    Ok(PendingTickets {
+    Ok(summarize(&pending(root)?))
+}
+
+/// How many of `tickets` there are and how old the oldest is.
+pub fn summarize(tickets: &[PathBuf]) -> PendingTickets {
+    PendingTickets {
         count: tickets.len(),
-        oldest_age,
-    })
+        oldest_age: tickets.iter().filter_map(|path| age(path)).max(),
+    }
 }
 
 /// How long ago `path` was last written; None when it is gone.

@@ -560,10 +560,9 @@ fn cleanup(ctx: &JobContext, workspace: &Workspace) {
 }
 
 /// Runs blocking file work off the async threads and records it as an event with its duration.
-async fn step<F, T>(ctx: &JobContext, name: &str, work: F) -> std::io::Result<T>
+async fn step<F>(ctx: &JobContext, name: &str, work: F) -> std::io::Result<()>
 where
-    F: FnOnce() -> std::io::Result<T> + Send + 'static,
-    T: Send + 'static,
+    F: FnOnce() -> std::io::Result<()> + Send + 'static,
 {
     let started = Instant::now();
     let result = tokio::task::spawn_blocking(work)
@@ -571,7 +570,7 @@ where
         .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
     let event = NewEvent::new(ctx.job.id, name, EventPhase::Exit).duration(started.elapsed());
     match &result {
-        Ok(_) => ctx.event(event.status("ok")),
+        Ok(()) => ctx.event(event.status("ok")),
         Err(e) => ctx.event(event.status("error").message(e.to_string())),
     }
     result

@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 pub struct Workspace {
     pub inbox: PathBuf,
     pub tmp: PathBuf,
-    /// Where the files go when the job is done; None when archiving is off for its type.
+    /// The archive's name for the files (`archive_target` adds `_2`, … when it is taken);
+    /// None when archiving is off for the type.
     pub archive: Option<PathBuf>,
     /// Where an earlier run of the job moved them (its recorded `archive_path`).
     archived: Option<PathBuf>,
@@ -55,13 +56,12 @@ impl Workspace {
         if self.inbox.is_dir() {
             return Ok(&self.inbox);
         }
-        match &self.archived {
-            Some(archived) if archived.is_dir() => Ok(archived),
-            _ => Err(io::Error::new(
+        self.archived().ok_or_else(|| {
+            io::Error::new(
                 io::ErrorKind::NotFound,
                 format!("inbox directory {} is missing", self.inbox.display()),
-            )),
-        }
+            )
+        })
     }
 
     /// Gives the module its own tree in tmp (replacing what an earlier attempt left there)

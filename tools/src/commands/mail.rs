@@ -66,7 +66,7 @@ fn pending(config: &Config) -> Outcome {
     let root = &config.paths.root;
     let io = |e: std::io::Error| Failure::new(super::FAILED, e.to_string());
     let tickets = ticket::pending(root).map_err(io)?;
-    let summary = ticket::pending_summary(root).map_err(io)?;
+    let summary = ticket::summarize(&tickets);
     match summary.oldest_age {
         None => println!("no tickets pending: every stored mail has its job"),
         Some(age) => println!(
