@@ -140,6 +140,24 @@ async fn uploads_starting_with_non_ascii_text_fail_clearly_and_workers_go_on() {
     assert_eq!(job.state, "done", "{:?}", job.error);
 }
 
+/// Random bytes with NUL in the first line once made an error Postgres refuses to store
+/// (text cannot hold NUL): the failure was retried forever. Now the job ends in error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_binary_upload_with_nul_bytes_ends_in_error() {
+    let w = World::new(1).await;
+    let mut with_nul = b"\x1c\x00\x9f\x00binary".to_vec();
+    with_nul.extend((0..=255u8).cycle().take(100_000));
+    let id = w.upload("blob.bin", &with_nul).await;
+    let job = w.ended(id).await;
+    assert_eq!(job.state, "error");
+    let error = job.error.unwrap_or_default();
+    assert!(
+        error.contains("blob.bin: not a recognised NetBackup export (binary, not text)"),
+        "{error}"
+    );
+    assert_eq!(job.attempts, 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upload_with_nothing_recognised_is_an_error_listing_each_file() {
     let w = World::new(1).await;

@@ -130,6 +130,14 @@ fn not_recognised(first_line: &str) -> String {
     if first_line.is_empty() {
         return "empty, or no text in its first 64 KiB".into();
     }
+    if first_line
+        .chars()
+        .take(60)
+        .any(|c| c.is_control() && c != '\t' || c == '\u{FFFD}')
+    {
+        // Binary: quoting it only puts noise (or NUL) into the error an operator reads.
+        return "not a recognised NetBackup export (binary, not text)".into();
+    }
     let shown: String = first_line.chars().take(60).collect();
     let cut = if shown.len() < first_line.len() {
         "…"

@@ -60,7 +60,7 @@ impl NewEvent {
     }
 
     pub fn message(mut self, message: impl Into<String>) -> Self {
-        self.message = Some(message.into());
+        self.message = Some(storable(message.into()));
         self
     }
 
@@ -111,4 +111,45 @@ pub async fn events_of(conn: &mut AsyncPgConnection, job_id: i64) -> QueryResult
         .select(JobEvent::as_select())
         .load(conn)
         .await
+}
+
+/// Postgres text cannot hold NUL, and a message may quote hostile bytes: NUL is written
+/// `\0` so the failure is still recorded (not retried forever).
+pub fn storable(text: String) -> String {
+    if text.contains('\0') {
+        text.replace('\0', "\\0")
+    } else {
+        text
+    }
+}
+
+/// `storable` for every string (and key) of a JSON value: jsonb refuses `\u0000` too.
+pub fn storable_json(value: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => Value::String(storable(s.clone())),
+        Value::Array(items) => Value::Array(items.iter().map(storable_json).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (storable(k.clone()), storable_json(v)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{storable, storable_json};
+
+    #[test]
+    fn nul_bytes_become_visible_escapes() {
+        assert_eq!(storable("a\0b".into()), "a\\0b");
+        assert_eq!(storable("plain".into()), "plain");
+        let value = serde_json::json!({"k\0": ["x\0", 1, {"y": "\0"}]});
+        assert_eq!(
+            storable_json(&value),
+            serde_json::json!({"k\\0": ["x\\0", 1, {"y": "\\0"}]})
+        );
+    }
 }
