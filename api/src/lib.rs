@@ -2,4 +2,6 @@
 //! worker pool and the reaper in one process.
 
 pub mod http;
+pub mod s3;
 pub mod serve;
+pub mod uploads;

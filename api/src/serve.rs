@@ -66,11 +66,27 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let workers_task = tokio::spawn(workers.run(stop.clone()));
 
     let state = http::AppState::new(config.clone(), pool);
+    // The embedded bucket exists before the first request: its folders are made now, and
+    // what a crash left half-written is cleared.
+    if let Some(store) = state.store.embedded() {
+        store
+            .create()
+            .with_context(|| format!("cannot create the S3 store in {}", store.dir().display()))?;
+        let removed = store.recover(Duration::from_secs(24 * 3600))?;
+        if removed > 0 {
+            tracing::info!(removed, "S3 store: removed files a crash left unreferenced");
+        }
+    }
+    let (uploaded, announced) = tokio::sync::mpsc::unbounded_channel();
+    let auto = config.s3.auto_trigger.then_some(uploaded);
+    let state = state.with_s3(auto);
+    let auto_trigger = crate::uploads::spawn_auto_trigger(state.clone(), announced, stop.clone());
+    let reconciler = crate::uploads::spawn_reconciler(state.clone(), stop.clone());
     let bucket = tokio::spawn(ensure_bucket(state.store.clone(), stop.clone()));
     let server = http::server(state)?;
     let handle = server.handle();
     let server_task = tokio::spawn(server);
-    tracing::info!(listen = %config.api.listen, "API listening");
+    tracing::info!(listen = %config.api.listen, s3 = %state_store_mode(&config), "API listening");
 
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
@@ -88,8 +104,17 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let _ = ingester.await;
     let _ = cleanup.await;
     let _ = bucket.await;
+    let _ = auto_trigger.await;
+    let _ = reconciler.await;
     tracing::info!("stopped");
     Ok(())
+}
+
+fn state_store_mode(config: &Config) -> &'static str {
+    match config.s3.mode {
+        shared_modules::config::S3Mode::Embedded => "embedded on this port",
+        shared_modules::config::S3Mode::External => "external",
+    }
 }
 
 /// At start the database may still be coming up (compose starts both together): retry for a
@@ -126,12 +151,12 @@ async fn ensure_bucket(
     loop {
         match store.ensure_bucket().await {
             Ok(true) => {
-                tracing::info!(bucket = %store.bucket, "created the upload bucket");
+                tracing::info!(bucket = %store.bucket(), "created the upload bucket");
                 return;
             }
             Ok(false) => return,
             Err(e) => {
-                tracing::warn!(bucket = %store.bucket, error = %e, retry_in_s = delay.as_secs(), "cannot check the upload bucket yet")
+                tracing::warn!(bucket = %store.bucket(), error = %e, retry_in_s = delay.as_secs(), "cannot check the upload bucket yet")
             }
         }
         tokio::select! {

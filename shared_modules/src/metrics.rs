@@ -27,6 +27,8 @@ struct Families {
     last_mail: Gauge,
     tickets_pending: Gauge,
     oldest_ticket_age: Gauge,
+    uploads_untriggered: Gauge,
+    oldest_untriggered_upload: Gauge,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -135,6 +137,16 @@ static FAMILIES: LazyLock<Families> = LazyLock::new(|| {
             "dataprocessor_oldest_ticket_age_seconds",
             "Age of the oldest pending ticket (0 when none).",
         ),
+        uploads_untriggered: gauge(
+            &registry,
+            "dataprocessor_uploads_untriggered",
+            "Objects in the upload bucket with no job past s3.untriggered_after_minutes (as of the last reconciliation).",
+        ),
+        oldest_untriggered_upload: gauge(
+            &registry,
+            "dataprocessor_oldest_untriggered_upload_age_seconds",
+            "Age of the oldest object in the upload bucket with no job (0 when none).",
+        ),
         job_duration,
         jobs,
         registry,
@@ -215,6 +227,14 @@ pub fn set_ticket_gauges(pending: &crate::inbox::PendingTickets) {
             .map(|age| age.as_secs_f64())
             .unwrap_or(0.0),
     );
+}
+
+/// Sets the upload gauges from a reconciliation: objects overdue, and the oldest without a job.
+pub fn set_upload_gauges(overdue: usize, oldest_age: Option<std::time::Duration>) {
+    let f = &*FAMILIES;
+    f.uploads_untriggered.set(overdue as f64);
+    f.oldest_untriggered_upload
+        .set(oldest_age.map(|age| age.as_secs_f64()).unwrap_or(0.0));
 }
 
 /// Everything in the registry, in the text exposition format.

@@ -34,6 +34,9 @@ enum Command {
     /// Quarantined mail: list, release after fixing the config.
     #[command(subcommand)]
     Quarantine(commands::quarantine::QuarantineCommand),
+    /// Uploads in the bucket that no trigger has turned into a job yet.
+    #[command(subcommand)]
+    Uploads(commands::uploads::UploadsCommand),
     /// Database maintenance.
     #[command(subcommand)]
     Db(commands::db::DbCommand),
@@ -81,6 +84,7 @@ async fn run(cli: Cli, config: shared_modules::config::Config) -> ExitCode {
         Command::Jobs(cmd) => commands::jobs::run(cmd, &config).await,
         Command::Mail(cmd) => commands::mail::run(cmd, &config).await,
         Command::Quarantine(cmd) => commands::quarantine::run(cmd, &config).await,
+        Command::Uploads(cmd) => commands::uploads::run(cmd, &config).await,
         Command::Db(cmd) => commands::db::run(cmd, &config).await,
         Command::Health => commands::health::run(&config).await,
         Command::Config(cmd) => commands::config::run(cmd, &config).await,

@@ -33,12 +33,14 @@ pub struct AppState {
     pub downloads: Arc<key_locks::KeyLocks>,
     /// The last reading of the database gauges `/metrics` shows.
     pub gauges: Arc<metrics::GaugeCache>,
+    /// The embedded S3 endpoint (`s3.mode = embedded`, once `with_s3` set it up).
+    pub s3: Option<Arc<s3s::service::S3Service>>,
 }
 
 impl AppState {
     pub fn new(config: Arc<Config>, pool: DbPool) -> Self {
         let keys = ApiKeys::from_config(&config.api.keys);
-        let store = Arc::new(ObjectStore::new(&config.s3));
+        let store = Arc::new(ObjectStore::new(&config));
         let listing = Arc::new(listing_cache::ListingCache::new(
             std::time::Duration::from_millis(config.api.listing_cache_ms),
         ));
@@ -50,7 +52,24 @@ impl AppState {
             listing,
             downloads: Arc::default(),
             gauges: Arc::default(),
+            s3: None,
         }
+    }
+
+    /// Answers S3 on the API port when the store is embedded; every completed object is
+    /// announced on `uploaded`.
+    pub fn with_s3(
+        mut self,
+        uploaded: Option<tokio::sync::mpsc::UnboundedSender<crate::uploads::Uploaded>>,
+    ) -> Self {
+        if let Some(store) = self.store.embedded() {
+            self.s3 = Some(Arc::new(crate::s3::service(
+                &self.config,
+                store.clone(),
+                uploaded,
+            )));
+        }
+        self
     }
 }
 
@@ -123,7 +142,22 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
             .app_data(web::PathConfig::default().error_handler(error::path_error))
             .route("/metrics", web::get().to(metrics::metrics))
             .service(api)
-            .default_service(web::to(error::not_found));
+            .default_service(web::to(outside_api));
+    }
+}
+
+/// Outside `/api/` and `/metrics`: the embedded S3 endpoint when there is one, else 404.
+async fn outside_api(
+    state: web::Data<AppState>,
+    req: actix_web::HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    let ours = req.path().starts_with("/api/") || req.path() == "/metrics";
+    match &state.s3 {
+        Some(s3) if !ours => crate::s3::bridge::handle(s3, req, payload).await,
+        _ => error::not_found(req)
+            .await
+            .unwrap_or_else(|e| actix_web::ResponseError::error_response(&e)),
     }
 }
 

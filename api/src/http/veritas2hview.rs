@@ -11,16 +11,16 @@ use serde_json::json;
 use shared_modules::config::Config;
 use shared_modules::inbox::{Commit, Insert, Intake, IntakeError, new_job};
 use shared_modules::jobs::{JobSource, JobState, job_for_key};
-use shared_modules::object_store::StoreError;
+use shared_modules::object_store::{StoreError, dedupe_key};
 use shared_modules::paths::{JobLocation, inbox_root, normalise_segment, sanitise_file_name};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateRequest {
-    uid: String,
-    customer: String,
-    grid: String,
-    s3_path: String,
+    pub uid: String,
+    pub customer: String,
+    pub grid: String,
+    pub s3_path: String,
 }
 
 pub struct Valid {
@@ -84,14 +84,7 @@ pub async fn update(
     state: web::Data<AppState>,
     body: web::Json<UpdateRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let valid = validate(&state.config, body.into_inner())?;
-    let info = state.store.head(&valid.key).await.map_err(store_error)?;
-    let dedupe_key = format!("s3:{}/{}@{}", state.store.bucket, valid.key, info.etag);
-    // One download per object at a time; waiting holds no database connection, and the
-    // download holds none either (a slow store must not starve the pool).
-    let _one_at_a_time = state.downloads.lock(&dedupe_key).await;
-    let (job_id, status, created) = fetch_and_queue(&state, &valid, &info, &dedupe_key).await?;
-    tracing::info!(job.id = job_id, customer = %valid.location.customer, key = %valid.key, created, "upload trigger");
+    let (job_id, status, created) = queue_upload(&state, body.into_inner(), "curl").await?;
     let body = json!({ "job_id": job_id, "status": status, "existing": !created });
     Ok(if created {
         HttpResponse::Accepted().json(body)
@@ -100,11 +93,31 @@ pub async fn update(
     })
 }
 
+/// The job of the object `request` names, made now (fetched into the inbox, queued) or
+/// found: (job id, its state, whether it was made now). The curl, the auto trigger and
+/// reconciliation (`by`) all come here.
+pub async fn queue_upload(
+    state: &AppState,
+    request: UpdateRequest,
+    by: &str,
+) -> Result<(i64, JobState, bool), ApiError> {
+    let valid = validate(&state.config, request)?;
+    let info = state.store.head(&valid.key).await.map_err(store_error)?;
+    let dedupe_key = dedupe_key(state.store.bucket(), &valid.key, &info.etag);
+    // One download per object at a time; waiting holds no database connection, and the
+    // download holds none either (a slow store must not starve the pool).
+    let _one_at_a_time = state.downloads.lock(&dedupe_key).await;
+    let (job_id, status, created) = fetch_and_queue(state, &valid, &info, &dedupe_key, by).await?;
+    tracing::info!(job.id = job_id, customer = %valid.location.customer, key = %valid.key, created, by, "upload trigger");
+    Ok((job_id, status, created))
+}
+
 async fn fetch_and_queue(
     state: &AppState,
     valid: &Valid,
     info: &shared_modules::object_store::ObjectInfo,
     dedupe_key: &str,
+    by: &str,
 ) -> Result<(i64, JobState, bool), ApiError> {
     if let Some((id, status)) = existing(&mut *state.conn().await?, dedupe_key).await? {
         return Ok((id, status, false));
@@ -137,7 +150,8 @@ async fn fetch_and_queue(
     shared_modules::metrics::count("dataprocessor_bytes_downloaded_total", &[], bytes as f64);
     intake.set_metadata(json!({
         "uid": valid.uid,
-        "bucket": state.store.bucket,
+        "bucket": state.store.bucket(),
+        "triggered_by": by,
         "key": valid.key,
         "etag": info.etag,
         "size": bytes,

@@ -82,7 +82,10 @@ pub fn load_from_str(
 
 /// Keys whose values are secrets, by their path as errors name it.
 fn is_secret(key: &str) -> bool {
-    key.starts_with("api.keys") || key == "s3.secret_access_key" || key == "database.url"
+    key.starts_with("api.keys")
+        || key == "s3.secret_access_key"
+        || key.starts_with("s3.keys")
+        || key == "database.url"
 }
 
 /// `invalid type: string "hunter2…", expected …` → `invalid type: string "***", expected …`.

@@ -71,11 +71,39 @@ pub struct ApiConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct S3Config {
+    /// `embedded`: serve is the S3 endpoint on its API port; `external`: `endpoint` is.
+    pub mode: S3Mode,
     pub endpoint: String,
     pub region: String,
     pub access_key_id: String,
     pub secret_access_key: String,
     pub bucket: String,
+    /// More keys the embedded endpoint accepts, each optionally limited to a prefix.
+    pub keys: Vec<S3Key>,
+    /// Embedded: a completed upload queues its job without waiting for the curl;
+    /// both modes: reconciliation queues what stayed untriggered.
+    pub auto_trigger: bool,
+    /// An object with no job this long after its upload is queued or reported.
+    pub untriggered_after_minutes: u64,
+    /// How often serve lists the bucket to find untriggered uploads.
+    pub reconcile_interval_seconds: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum S3Mode {
+    Embedded,
+    External,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Key {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    /// `<customer>/`: the key may only read, write and list below it.
+    #[serde(default)]
+    pub prefix: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -208,11 +236,16 @@ impl Default for ApiConfig {
 impl Default for S3Config {
     fn default() -> Self {
         Self {
+            mode: S3Mode::Embedded,
             endpoint: "http://127.0.0.1:8000".into(),
             region: "us-east-1".into(),
             access_key_id: String::new(),
             secret_access_key: String::new(),
             bucket: "veritas2hview".into(),
+            keys: Vec::new(),
+            auto_trigger: true,
+            untriggered_after_minutes: 60,
+            reconcile_interval_seconds: 60,
         }
     }
 }
@@ -293,6 +326,9 @@ impl Config {
         copy.api.keys = copy.api.keys.iter().map(|_| "***".to_string()).collect();
         if !copy.s3.secret_access_key.is_empty() {
             copy.s3.secret_access_key = "***".into();
+        }
+        for key in &mut copy.s3.keys {
+            key.secret_access_key = "***".into();
         }
         copy.database.url = redact_url_password(&copy.database.url);
         serde_json::to_value(copy).unwrap_or_default()

@@ -58,6 +58,7 @@ impl Config {
         if self.jobs.max_attempts == 0 {
             return Err(err("jobs.max_attempts", "must be at least 1"));
         }
+        self.validate_s3()?;
         if self.mailhandler.deadline_seconds == 0 {
             return Err(err("mailhandler.deadline_seconds", "must be at least 1"));
         }
@@ -96,6 +97,43 @@ impl Config {
                 return Err(err(
                     &format!("types.{key}"),
                     "keys are written `<category>/<type>`",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    fn validate_s3(&self) -> Result<(), ConfigError> {
+        let s3 = &self.s3;
+        if s3.bucket.is_empty() {
+            return Err(err("s3.bucket", "must not be empty"));
+        }
+        if s3.mode == super::S3Mode::Embedded && s3.access_key_id.is_empty() && s3.keys.is_empty() {
+            return Err(err(
+                "s3.access_key_id",
+                "the embedded S3 endpoint needs at least one key (s3.access_key_id or s3.keys)",
+            ));
+        }
+        if s3.reconcile_interval_seconds == 0 {
+            return Err(err("s3.reconcile_interval_seconds", "must be at least 1"));
+        }
+        for (i, key) in s3.keys.iter().enumerate() {
+            if key.access_key_id.is_empty() || key.secret_access_key.is_empty() {
+                return Err(err(
+                    &format!("s3.keys[{i}]"),
+                    "needs access_key_id and secret_access_key",
+                ));
+            }
+            if let Some(prefix) = &key.prefix
+                && (prefix.is_empty() || !prefix.ends_with('/') || prefix.starts_with('/'))
+            {
+                return Err(err(
+                    &format!("s3.keys[{i}].prefix"),
+                    format!(
+                        "`{prefix}` must look like `<customer>/` (no leading `/`, ending in `/`)"
+                    ),
                 ));
             }
         }

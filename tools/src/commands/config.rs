@@ -34,7 +34,7 @@ pub async fn run(cmd: ConfigCommand, config: &Config) -> Outcome {
                     )
                 })?;
             println!("storage: {} writable", root.display());
-            let store = shared_modules::object_store::ObjectStore::new(&config.s3);
+            let store = shared_modules::object_store::ObjectStore::new(config);
             store.check_bucket().await.map_err(|e| {
                 // Unreachable is temporary (75); a missing bucket or refused keys are not.
                 let code = match e {
@@ -45,13 +45,15 @@ pub async fn run(cmd: ConfigCommand, config: &Config) -> Outcome {
                     code,
                     format!(
                         "s3: bucket `{}` at {}: {e}",
-                        config.s3.bucket, config.s3.endpoint
+                        config.s3.bucket,
+                        store.describe(config)
                     ),
                 )
             })?;
             println!(
                 "s3: bucket {} at {} reachable",
-                config.s3.bucket, config.s3.endpoint
+                config.s3.bucket,
+                store.describe(config)
             );
             Ok(())
         }

@@ -10,6 +10,7 @@ pub mod mail;
 pub mod progress;
 pub mod quarantine;
 pub mod table;
+pub mod uploads;
 
 use shared_modules::config::Config;
 use shared_modules::db::{DbPool, PooledConn, connect_pool};

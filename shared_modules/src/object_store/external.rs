@@ -1,8 +1,8 @@
-//! The S3-compatible object store customers upload to (Zenko CloudServer in the container,
-//! moto in the tests): path-style addressing, static credentials from the config, and
-//! downloads streamed to disk with the size and ETag checked. Every error names the
-//! bucket and key.
+//! An external S3-compatible object store (Zenko CloudServer in compose, moto in the
+//! tests): path-style addressing, static credentials from the config, and downloads
+//! streamed to disk with the size and ETag checked. Every error names the bucket and key.
 
+use super::{ListedObject, ObjectInfo, StoreError, md5_matches};
 use crate::config::S3Config;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::retry::RetryConfig;
@@ -15,43 +15,12 @@ use md5::{Digest, Md5};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ObjectInfo {
-    pub size: u64,
-    /// Without the surrounding quotes.
-    pub etag: String,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("s3://{bucket}/{key} does not exist")]
-    NotFound { bucket: String, key: String },
-    #[error("the object store is unavailable for s3://{bucket}/{key}: {reason}")]
-    Unavailable {
-        bucket: String,
-        key: String,
-        reason: String,
-    },
-    #[error("s3://{bucket}/{key} changed or was cut short during the download: {reason}")]
-    Incomplete {
-        bucket: String,
-        key: String,
-        reason: String,
-    },
-    #[error("cannot write the download of s3://{bucket}/{key}: {source}")]
-    Io {
-        bucket: String,
-        key: String,
-        source: std::io::Error,
-    },
-}
-
-pub struct ObjectStore {
+pub struct ExternalStore {
     client: Client,
     pub bucket: String,
 }
 
-impl ObjectStore {
+impl ExternalStore {
     pub fn new(config: &S3Config) -> Self {
         use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
         let http = aws_smithy_http_client::Builder::new()
@@ -228,16 +197,49 @@ impl ObjectStore {
                 expected.size
             )));
         }
-        let single_part =
-            expected.etag.len() == 32 && expected.etag.chars().all(|c| c.is_ascii_hexdigit());
         let digest = hex::encode(md5.finalize());
-        if single_part && !digest.eq_ignore_ascii_case(&expected.etag) {
+        if !md5_matches(&digest, &expected.etag) {
             return Err(incomplete(format!(
                 "MD5 {digest} does not match the ETag {}",
                 expected.etag
             )));
         }
         Ok(written)
+    }
+
+    /// Every object in the bucket (all pages of ListObjectsV2).
+    pub async fn list(&self) -> Result<Vec<ListedObject>, StoreError> {
+        let mut found = Vec::new();
+        let mut token = None;
+        loop {
+            let page = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .set_continuation_token(token)
+                .send()
+                .await
+                .map_err(|e| self.classify("", e))?;
+            for object in page.contents() {
+                let (Some(key), Some(modified)) = (object.key(), object.last_modified()) else {
+                    continue;
+                };
+                found.push(ListedObject {
+                    key: key.to_string(),
+                    size: object
+                        .size()
+                        .and_then(|n| u64::try_from(n).ok())
+                        .unwrap_or(0),
+                    etag: object.e_tag().unwrap_or("").trim_matches('"').to_string(),
+                    last_modified: chrono::DateTime::from_timestamp(modified.secs(), 0)
+                        .unwrap_or_default(),
+                });
+            }
+            token = page.next_continuation_token().map(str::to_string);
+            if token.is_none() {
+                return Ok(found);
+            }
+        }
     }
 }
 

@@ -1,0 +1,399 @@
+//! The S3 operations the embedded endpoint answers, on the files of `DiskStore`: what the
+//! aws CLI and SDKs use to upload, read back, list and delete. One bucket exists.
+
+use super::keys::S3Keys;
+use crate::uploads::Uploaded;
+use futures_util::TryStreamExt;
+use s3s::dto::*;
+use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
+use shared_modules::object_store::DiskStore;
+use shared_modules::object_store::disk::{
+    CommitError, CompleteError, FillError, KeyError, UploadInfo, fill_from,
+};
+use std::io::SeekFrom;
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::sync::mpsc::UnboundedSender;
+
+pub struct Endpoint {
+    pub store: Arc<DiskStore>,
+    pub keys: S3Keys,
+    /// Told of every completed object (auto trigger); None: nobody listens.
+    pub uploaded: Option<UnboundedSender<Uploaded>>,
+}
+
+impl Endpoint {
+    fn bucket(&self, bucket: &str) -> S3Result<()> {
+        if bucket == self.store.bucket {
+            Ok(())
+        } else {
+            Err(s3_error!(
+                NoSuchBucket,
+                "only the bucket `{}` exists here",
+                self.store.bucket
+            ))
+        }
+    }
+
+    /// Runs blocking file work off the async thread.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&DiskStore) -> Result<T, S3Error> + Send + 'static,
+    ) -> S3Result<T> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || work(&store))
+            .await
+            .map_err(|e| s3_error!(InternalError, "the store's worker stopped: {e}"))?
+    }
+
+    fn announce(&self, key: &str, etag: &str, size: u64) {
+        if let Some(tx) = &self.uploaded {
+            let _ = tx.send(Uploaded {
+                key: key.to_string(),
+                etag: etag.to_string(),
+                size,
+            });
+        }
+    }
+}
+
+/// A full disk is the client's to know about and not worth retrying at once: 507, not 500.
+pub fn io_error(e: std::io::Error) -> S3Error {
+    if e.kind() == std::io::ErrorKind::StorageFull {
+        let mut err = S3Error::with_message(
+            "StorageFull".parse().unwrap_or(S3ErrorCode::InternalError),
+            "the server's disk is full: the upload was not stored; try again later",
+        );
+        err.set_status_code(http::StatusCode::INSUFFICIENT_STORAGE);
+        return err;
+    }
+    tracing::error!(error = %e, "embedded S3 store");
+    s3_error!(InternalError, "the store failed: {e}")
+}
+
+fn key_error(e: KeyError) -> S3Error {
+    s3_error!(InvalidArgument, "{e}")
+}
+
+fn commit_error(e: CommitError) -> S3Error {
+    match e {
+        CommitError::Key(e) => key_error(e),
+        CommitError::Io(e) => io_error(e),
+    }
+}
+
+fn fill_error(e: FillError) -> S3Error {
+    match e {
+        FillError::Io(e) => io_error(e),
+        FillError::Body(reason) => s3_error!(IncompleteBody, "{reason}"),
+    }
+}
+
+fn timestamp(at: chrono::DateTime<chrono::Utc>) -> Timestamp {
+    Timestamp::from(std::time::SystemTime::from(at))
+}
+
+#[async_trait::async_trait]
+impl S3 for Endpoint {
+    async fn list_buckets(
+        &self,
+        _req: S3Request<ListBucketsInput>,
+    ) -> S3Result<S3Response<ListBucketsOutput>> {
+        Ok(S3Response::new(ListBucketsOutput {
+            buckets: Some(vec![Bucket {
+                name: Some(self.store.bucket.clone()),
+                // The aws CLI needs a creation date: when the bucket's folder was made.
+                creation_date: std::fs::metadata(self.store.dir())
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .map(Timestamp::from),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }))
+    }
+
+    async fn head_bucket(
+        &self,
+        req: S3Request<HeadBucketInput>,
+    ) -> S3Result<S3Response<HeadBucketOutput>> {
+        self.bucket(&req.input.bucket)?;
+        Ok(S3Response::new(HeadBucketOutput::default()))
+    }
+
+    async fn get_bucket_location(
+        &self,
+        req: S3Request<GetBucketLocationInput>,
+    ) -> S3Result<S3Response<GetBucketLocationOutput>> {
+        self.bucket(&req.input.bucket)?;
+        Ok(S3Response::new(GetBucketLocationOutput::default()))
+    }
+
+    async fn create_bucket(
+        &self,
+        req: S3Request<CreateBucketInput>,
+    ) -> S3Result<S3Response<CreateBucketOutput>> {
+        self.bucket(&req.input.bucket)?;
+        Err(s3_error!(BucketAlreadyOwnedByYou))
+    }
+
+    async fn put_object(
+        &self,
+        req: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
+        let input = req.input;
+        self.bucket(&input.bucket)?;
+        self.keys.may_use(req.credentials.as_ref(), &input.key)?;
+        shared_modules::object_store::disk::check_key(&input.key).map_err(key_error)?;
+        let body = input
+            .body
+            .ok_or_else(|| s3_error!(IncompleteBody, "no body"))?;
+        let writer = self.store.new_blob().map_err(io_error)?;
+        let blob = fill_from(writer, body).await.map_err(fill_error)?;
+        if let Some(want) = input.content_length
+            && u64::try_from(want).ok() != Some(blob.size)
+        {
+            blob.discard(&self.store);
+            return Err(s3_error!(IncompleteBody, "the body was cut short"));
+        }
+        let (key, content_type) = (input.key.clone(), input.content_type.clone());
+        let meta = self
+            .blocking(move |store| store.commit(&key, blob, content_type).map_err(commit_error))
+            .await?;
+        self.announce(&input.key, &meta.etag, meta.size);
+        Ok(S3Response::new(PutObjectOutput {
+            e_tag: Some(ETag::Strong(meta.etag)),
+            ..Default::default()
+        }))
+    }
+
+    async fn get_object(
+        &self,
+        req: S3Request<GetObjectInput>,
+    ) -> S3Result<S3Response<GetObjectOutput>> {
+        let input = req.input;
+        self.bucket(&input.bucket)?;
+        self.keys.may_use(req.credentials.as_ref(), &input.key)?;
+        let key = input.key.clone();
+        let (meta, file) = self
+            .blocking(move |store| store.open_object(&key).map_err(io_error))
+            .await?
+            .ok_or_else(|| s3_error!(NoSuchKey))?;
+        if let Some(ETagCondition::ETag(want)) = &input.if_match
+            && want.value() != meta.etag
+        {
+            return Err(s3_error!(
+                PreconditionFailed,
+                "the object's ETag is not the one asked for"
+            ));
+        }
+        let (start, length, content_range) = match input.range {
+            None => (0, meta.size, None),
+            Some(range) => {
+                let span = range.check(meta.size)?;
+                let range = format!("bytes {}-{}/{}", span.start, span.end - 1, meta.size);
+                (span.start, span.end - span.start, Some(range))
+            }
+        };
+        let mut file = tokio::fs::File::from_std(file);
+        file.seek(SeekFrom::Start(start)).await.map_err(io_error)?;
+        let body = tokio_util::io::ReaderStream::with_capacity(file.take(length), 256 * 1024)
+            .map_err(|e| e);
+        Ok(S3Response::new(GetObjectOutput {
+            body: Some(StreamingBlob::wrap(body)),
+            content_length: Some(length as i64),
+            content_range,
+            content_type: meta.content_type,
+            e_tag: Some(ETag::Strong(meta.etag)),
+            last_modified: Some(timestamp(meta.last_modified)),
+            accept_ranges: Some("bytes".into()),
+            ..Default::default()
+        }))
+    }
+
+    async fn head_object(
+        &self,
+        req: S3Request<HeadObjectInput>,
+    ) -> S3Result<S3Response<HeadObjectOutput>> {
+        let input = req.input;
+        self.bucket(&input.bucket)?;
+        self.keys.may_use(req.credentials.as_ref(), &input.key)?;
+        let key = input.key.clone();
+        let meta = self
+            .blocking(move |store| store.meta(&key).map_err(io_error))
+            .await?
+            .ok_or_else(|| s3_error!(NoSuchKey))?;
+        Ok(S3Response::new(HeadObjectOutput {
+            content_length: Some(meta.size as i64),
+            content_type: meta.content_type,
+            e_tag: Some(ETag::Strong(meta.etag)),
+            last_modified: Some(timestamp(meta.last_modified)),
+            accept_ranges: Some("bytes".into()),
+            ..Default::default()
+        }))
+    }
+
+    async fn delete_object(
+        &self,
+        req: S3Request<DeleteObjectInput>,
+    ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        let input = req.input;
+        self.bucket(&input.bucket)?;
+        self.keys.may_use(req.credentials.as_ref(), &input.key)?;
+        let key = input.key.clone();
+        // S3 answers 204 whether or not the key existed.
+        self.blocking(move |store| store.delete(&key).map_err(io_error))
+            .await?;
+        Ok(S3Response::new(DeleteObjectOutput::default()))
+    }
+
+    async fn list_objects_v2(
+        &self,
+        req: S3Request<ListObjectsV2Input>,
+    ) -> S3Result<S3Response<ListObjectsV2Output>> {
+        let input = req.input;
+        self.bucket(&input.bucket)?;
+        let prefix = input.prefix.clone().unwrap_or_default();
+        self.keys.may_list(req.credentials.as_ref(), &prefix)?;
+        let listed_prefix = prefix.clone();
+        let all = self
+            .blocking(move |store| store.list(&listed_prefix).map_err(io_error))
+            .await?;
+        let page = super::listing::page(&all, &input, &prefix);
+        Ok(S3Response::new(page))
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        let input = req.input;
+        self.bucket(&input.bucket)?;
+        self.keys.may_use(req.credentials.as_ref(), &input.key)?;
+        let info = UploadInfo {
+            key: input.key.clone(),
+            owner: req
+                .credentials
+                .as_ref()
+                .map(|c| c.access_key.clone())
+                .unwrap_or_default(),
+            content_type: input.content_type.clone(),
+        };
+        let id = self
+            .blocking(move |store| store.create_upload(&info).map_err(commit_error))
+            .await?;
+        Ok(S3Response::new(CreateMultipartUploadOutput {
+            bucket: Some(input.bucket),
+            key: Some(input.key),
+            upload_id: Some(id),
+            ..Default::default()
+        }))
+    }
+
+    async fn upload_part(
+        &self,
+        req: S3Request<UploadPartInput>,
+    ) -> S3Result<S3Response<UploadPartOutput>> {
+        let input = req.input;
+        self.bucket(&input.bucket)?;
+        self.keys.may_use(req.credentials.as_ref(), &input.key)?;
+        if !(1..=10_000).contains(&input.part_number) {
+            return Err(s3_error!(InvalidArgument, "part numbers are 1 to 10000"));
+        }
+        self.owned_upload(&req.credentials, &input.upload_id, &input.key)
+            .await?;
+        let body = input
+            .body
+            .ok_or_else(|| s3_error!(IncompleteBody, "no body"))?;
+        let writer = self.store.part_writer(&input.upload_id).map_err(io_error)?;
+        let part = fill_from(writer, body).await.map_err(fill_error)?;
+        let etag = part.etag.clone();
+        let (id, number) = (input.upload_id.clone(), input.part_number);
+        self.blocking(move |store| store.commit_part(&id, number, part).map_err(io_error))
+            .await?;
+        Ok(S3Response::new(UploadPartOutput {
+            e_tag: Some(ETag::Strong(etag)),
+            ..Default::default()
+        }))
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        let input = req.input;
+        self.bucket(&input.bucket)?;
+        self.keys.may_use(req.credentials.as_ref(), &input.key)?;
+        self.owned_upload(&req.credentials, &input.upload_id, &input.key)
+            .await?;
+        let parts: Vec<(i32, String)> = input
+            .multipart_upload
+            .and_then(|m| m.parts)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|p| {
+                (
+                    p.part_number.unwrap_or(0),
+                    p.e_tag.map(ETag::into_value).unwrap_or_default(),
+                )
+            })
+            .collect();
+        let (id, key) = (input.upload_id.clone(), input.key.clone());
+        let meta = self
+            .blocking(move |store| {
+                store
+                    .complete_upload(&id, &key, &parts)
+                    .map_err(|e| match e {
+                        CompleteError::NoSuchUpload(_) => s3_error!(NoSuchUpload, "{e}"),
+                        CompleteError::InvalidPart(_) => s3_error!(InvalidPart, "{e}"),
+                        CompleteError::Commit(e) => commit_error(e),
+                    })
+            })
+            .await?;
+        self.announce(&input.key, &meta.etag, meta.size);
+        Ok(S3Response::new(CompleteMultipartUploadOutput {
+            bucket: Some(input.bucket),
+            key: Some(input.key),
+            e_tag: Some(ETag::Strong(meta.etag)),
+            ..Default::default()
+        }))
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        let input = req.input;
+        self.bucket(&input.bucket)?;
+        self.owned_upload(&req.credentials, &input.upload_id, &input.key)
+            .await?;
+        let id = input.upload_id.clone();
+        self.blocking(move |store| store.abort_upload(&id).map_err(io_error))
+            .await?;
+        Ok(S3Response::new(AbortMultipartUploadOutput::default()))
+    }
+}
+
+impl Endpoint {
+    /// The upload exists, is for `key`, and was started by this signer.
+    async fn owned_upload(
+        &self,
+        credentials: &Option<s3s::auth::Credentials>,
+        id: &str,
+        key: &str,
+    ) -> S3Result<()> {
+        let owned = id.to_string();
+        let info = self
+            .blocking(move |store| store.upload(&owned).map_err(io_error))
+            .await?
+            .ok_or_else(|| s3_error!(NoSuchUpload))?;
+        let signer = credentials.as_ref().map(|c| c.access_key.as_str());
+        if info.key != key || signer != Some(info.owner.as_str()) {
+            return Err(s3_error!(
+                NoSuchUpload,
+                "no such upload for this key and signer"
+            ));
+        }
+        Ok(())
+    }
+}

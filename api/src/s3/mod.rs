@@ -1,0 +1,35 @@
+//! The embedded S3 endpoint (`s3.mode = embedded`): s3s speaks the protocol (SigV4, XML,
+//! the operations' shapes); `endpoint` answers from the files of the embedded store.
+//! Requests reach it through actix on the API port (`bridge`).
+
+pub mod bridge;
+mod endpoint;
+mod keys;
+mod listing;
+
+pub use endpoint::Endpoint;
+pub use keys::S3Keys;
+
+use crate::uploads::Uploaded;
+use s3s::service::{S3Service, S3ServiceBuilder};
+use shared_modules::config::Config;
+use shared_modules::object_store::DiskStore;
+use std::sync::Arc;
+use tokio::sync::mpsc::UnboundedSender;
+
+/// The S3 service for `store`, signed with the keys `config.s3` lists; every completed
+/// object is announced on `uploaded`.
+pub fn service(
+    config: &Config,
+    store: Arc<DiskStore>,
+    uploaded: Option<UnboundedSender<Uploaded>>,
+) -> S3Service {
+    let keys = S3Keys::from_config(&config.s3);
+    let mut builder = S3ServiceBuilder::new(Endpoint {
+        store,
+        keys: keys.clone(),
+        uploaded,
+    });
+    builder.set_auth(keys);
+    builder.build()
+}

@@ -1,0 +1,142 @@
+//! Writing an object's bytes: hashed as they arrive, fsynced at the end, removed on any
+//! failure (a full disk, a client that goes away) so nothing partial is left.
+
+use super::DiskStore;
+use crate::inbox::fsync_dir;
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use md5::{Digest, Md5};
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::PathBuf;
+
+/// Bytes gathered before one write to the file (one blocking call per this much).
+const WRITE_SIZE: usize = 1 << 20;
+
+pub struct BlobWriter {
+    path: PathBuf,
+    name: String,
+    file: Option<File>,
+    md5: Md5,
+    size: u64,
+}
+
+/// A blob written and fsynced, not yet named by any key.
+#[derive(Debug)]
+pub struct FinishedBlob {
+    pub name: String,
+    pub path: PathBuf,
+    pub md5: [u8; 16],
+    /// Hex MD5 (single-part ETag); `commit` of a multipart object overrides it.
+    pub etag: String,
+    pub size: u64,
+}
+
+impl BlobWriter {
+    pub(super) fn create(path: PathBuf, name: String) -> io::Result<Self> {
+        let file = File::options().write(true).create_new(true).open(&path)?;
+        Ok(Self {
+            path,
+            name,
+            file: Some(file),
+            md5: Md5::new(),
+            size: 0,
+        })
+    }
+
+    pub fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let file = self
+            .file
+            .as_mut()
+            .ok_or_else(|| io::Error::other("blob already finished"))?;
+        file.write_all(bytes)?;
+        self.md5.update(bytes);
+        self.size += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Fsyncs the file and its directory entry.
+    pub fn finish(mut self) -> io::Result<FinishedBlob> {
+        let file = self
+            .file
+            .take()
+            .ok_or_else(|| io::Error::other("blob already finished"))?;
+        let synced = file
+            .sync_all()
+            .and_then(|()| self.path.parent().map_or(Ok(()), fsync_dir));
+        if let Err(e) = synced {
+            let _ = std::fs::remove_file(&self.path);
+            return Err(e);
+        }
+        let md5: [u8; 16] = std::mem::take(&mut self.md5).finalize().into();
+        Ok(FinishedBlob {
+            name: std::mem::take(&mut self.name),
+            path: std::mem::take(&mut self.path),
+            etag: hex::encode(md5),
+            md5,
+            size: self.size,
+        })
+    }
+}
+
+impl Drop for BlobWriter {
+    fn drop(&mut self) {
+        // Not finished: an error or a cancelled upload. Nothing partial stays.
+        if self.file.is_some() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+impl FinishedBlob {
+    /// A blob no key will name (the commit failed).
+    pub fn discard(self, _store: &DiskStore) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FillError {
+    /// The request body failed: the client went away, or its signature or checksum was wrong.
+    #[error("the upload's body failed: {0}")]
+    Body(String),
+    #[error("cannot store the upload: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// Writes `body` into `writer` with bounded memory (at most about 1 MiB buffered), the
+/// blocking writes off the async thread; then fsyncs. On error the file is gone.
+pub async fn fill_from<S, E>(mut writer: BlobWriter, mut body: S) -> Result<FinishedBlob, FillError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let mut buffer = Vec::with_capacity(WRITE_SIZE);
+    loop {
+        let next = body.next().await;
+        let end = next.is_none();
+        if let Some(chunk) = next {
+            let chunk = chunk.map_err(|e| FillError::Body(e.to_string()))?;
+            buffer.extend_from_slice(&chunk);
+        }
+        if buffer.len() >= WRITE_SIZE || (end && !buffer.is_empty()) {
+            let full = std::mem::take(&mut buffer);
+            let (back, written) = tokio::task::spawn_blocking(move || {
+                let result = writer.write(&full);
+                (writer, result.map(|()| full))
+            })
+            .await
+            .map_err(|e| io::Error::other(format!("the writer stopped: {e}")))?;
+            writer = back;
+            buffer = written?;
+            buffer.clear();
+        }
+        if end {
+            break;
+        }
+    }
+    tokio::task::spawn_blocking(move || writer.finish())
+        .await
+        .map_err(|e| io::Error::other(format!("the writer stopped: {e}")))?
+        .map_err(FillError::from)
+}

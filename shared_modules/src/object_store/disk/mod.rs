@@ -1,0 +1,329 @@
+//! The embedded object store's files: one bucket under `<root>/s3/<bucket>/`.
+//!
+//! - `blobs/<unique>`: an object's bytes, written once, fsynced, never changed;
+//! - `keys/<key>`: the object's metadata (JSON: blob, ETag, size, time). Renaming it into
+//!   place is the commit point of a PUT: readers see the old object or the new one, never
+//!   a part. The blob it replaced is removed after;
+//! - `uploads/<id>/`: a multipart upload's parts until it completes or is aborted;
+//! - `tmp/`: metadata being written.
+//!
+//! Keys are paths: a key with an empty, `.` or `..` segment is refused, and so is a key
+//! that is also the folder of another (`a` beside `a/b`).
+
+mod blob;
+mod multipart;
+
+pub use blob::{BlobWriter, FillError, FinishedBlob, fill_from};
+pub use multipart::{CompleteError, UploadInfo};
+
+use crate::inbox::{fsync_dir, unique_name};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectMeta {
+    /// File name under `blobs/`.
+    pub blob: String,
+    /// As S3 computes it, without quotes: the MD5 of the bytes, or for a multipart upload
+    /// the MD5 of the parts' MD5s followed by `-<parts>`.
+    pub etag: String,
+    pub size: u64,
+    pub last_modified: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("the key `{0}` is not usable here: {1}")]
+    Invalid(String, &'static str),
+    #[error("the key `{0}` clashes with another key that uses it as a folder (or is inside one)")]
+    Clash(String),
+}
+
+pub struct DiskStore {
+    dir: PathBuf,
+    pub bucket: String,
+    /// Commits and deletes of keys, one at a time: a replaced blob is removed exactly once.
+    commits: Mutex<()>,
+}
+
+impl DiskStore {
+    /// The bucket under `<data_root>/s3/<bucket>/`; `create` makes its folders.
+    pub fn new(data_root: &Path, bucket: &str) -> Self {
+        Self {
+            dir: data_root.join("s3").join(bucket),
+            bucket: bucket.to_string(),
+            commits: Mutex::new(()),
+        }
+    }
+
+    /// Creates the bucket's folders when missing; true when they were created now.
+    pub fn create(&self) -> io::Result<bool> {
+        let existed = self.dir.join("keys").is_dir();
+        for sub in ["keys", "blobs", "uploads", "tmp"] {
+            std::fs::create_dir_all(self.dir.join(sub))?;
+        }
+        Ok(!existed)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn keys_dir(&self) -> PathBuf {
+        self.dir.join("keys")
+    }
+
+    fn blob_path(&self, blob: &str) -> PathBuf {
+        self.dir.join("blobs").join(blob)
+    }
+
+    /// Where a key's metadata lives, once the key is known to be usable.
+    fn meta_path(&self, key: &str) -> Result<PathBuf, KeyError> {
+        check_key(key)?;
+        Ok(self.keys_dir().join(key))
+    }
+
+    /// A new blob's writer; the blob stays invisible until `commit`.
+    pub fn new_blob(&self) -> io::Result<BlobWriter> {
+        let name = unique_name();
+        BlobWriter::create(self.blob_path(&name), name)
+    }
+
+    /// The object's metadata, or None when the key has no object.
+    pub fn meta(&self, key: &str) -> io::Result<Option<ObjectMeta>> {
+        let Ok(path) = self.meta_path(key) else {
+            return Ok(None);
+        };
+        read_meta(&path)
+    }
+
+    /// The object's metadata and its bytes, opened together (a concurrent replace or delete
+    /// never gives the new metadata with the old bytes).
+    pub fn open_object(&self, key: &str) -> io::Result<Option<(ObjectMeta, File)>> {
+        for _ in 0..3 {
+            let Some(meta) = self.meta(key)? else {
+                return Ok(None);
+            };
+            match File::open(self.blob_path(&meta.blob)) {
+                Ok(file) => return Ok(Some((meta, file))),
+                // Replaced between the two reads: read the metadata again.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(io::Error::other(format!(
+            "the object `{key}` kept changing while it was opened"
+        )))
+    }
+
+    /// Makes `blob` the object at `key` (durably), removing the blob it replaces.
+    pub fn commit(
+        &self,
+        key: &str,
+        blob: FinishedBlob,
+        content_type: Option<String>,
+    ) -> Result<ObjectMeta, CommitError> {
+        let path = self.meta_path(key)?;
+        let meta = ObjectMeta {
+            blob: blob.name.clone(),
+            etag: blob.etag.clone(),
+            size: blob.size,
+            last_modified: Utc::now(),
+            content_type,
+        };
+        let staged = self.dir.join("tmp").join(unique_name());
+        let write = || -> io::Result<()> {
+            let mut file = File::create(&staged)?;
+            serde_json::to_writer(&mut file, &meta)?;
+            file.sync_all()
+        };
+        if let Err(e) = write() {
+            let _ = std::fs::remove_file(&staged);
+            return Err(CommitError::Io(e));
+        }
+        let _one_at_a_time = self.commits.lock().unwrap_or_else(|p| p.into_inner());
+        let replaced = read_meta(&path).ok().flatten();
+        let parent = path.parent().unwrap_or(&path).to_path_buf();
+        let placed =
+            std::fs::create_dir_all(&parent).and_then(|()| std::fs::rename(&staged, &path));
+        if let Err(e) = placed {
+            let _ = std::fs::remove_file(&staged);
+            blob.discard(self);
+            return Err(clash_or_io(key, e));
+        }
+        fsync_dir(&parent).map_err(CommitError::Io)?;
+        if let Some(old) = replaced
+            && old.blob != meta.blob
+        {
+            let _ = std::fs::remove_file(self.blob_path(&old.blob));
+        }
+        Ok(meta)
+    }
+
+    /// Removes the object at `key`; false when there was none.
+    pub fn delete(&self, key: &str) -> io::Result<bool> {
+        let Ok(path) = self.meta_path(key) else {
+            return Ok(false);
+        };
+        let _one_at_a_time = self.commits.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(meta) = read_meta(&path)? else {
+            return Ok(false);
+        };
+        std::fs::remove_file(&path)?;
+        let parent = path.parent().unwrap_or(&path);
+        fsync_dir(parent)?;
+        let _ = std::fs::remove_file(self.blob_path(&meta.blob));
+        self.remove_empty_folders(parent);
+        Ok(true)
+    }
+
+    /// Folders a delete left empty, up to `keys/` (a key's folder is not an object).
+    fn remove_empty_folders(&self, mut dir: &Path) {
+        let top = self.keys_dir();
+        while dir != top && dir.starts_with(&top) {
+            if std::fs::remove_dir(dir).is_err() {
+                return;
+            }
+            match dir.parent() {
+                Some(parent) => dir = parent,
+                None => return,
+            }
+        }
+    }
+
+    /// Every object whose key starts with `prefix`, sorted by key.
+    pub fn list(&self, prefix: &str) -> io::Result<Vec<(String, ObjectMeta)>> {
+        let top = self.keys_dir();
+        // Walk only the folder the prefix names, not the whole bucket.
+        let folder = match prefix.rfind('/') {
+            Some(i) if check_key(&prefix[..i]).is_ok() => top.join(&prefix[..i]),
+            _ => top.clone(),
+        };
+        let mut found = Vec::new();
+        let mut pending = vec![folder];
+        while let Some(dir) = pending.pop() {
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            for entry in entries {
+                let entry = entry?;
+                let path = entry.path();
+                if entry.file_type()?.is_dir() {
+                    pending.push(path);
+                    continue;
+                }
+                let Some(key) = path
+                    .strip_prefix(&top)
+                    .ok()
+                    .and_then(|p| p.to_str())
+                    .map(str::to_string)
+                else {
+                    continue;
+                };
+                if !key.starts_with(prefix) {
+                    continue;
+                }
+                if let Some(meta) = read_meta(&path)? {
+                    found.push((key, meta));
+                }
+            }
+        }
+        found.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(found)
+    }
+
+    /// After a crash: removes metadata left in `tmp/` and blobs no key names that are older
+    /// than `grace` (younger ones may be uploads in progress in another process).
+    pub fn recover(&self, grace: Duration) -> io::Result<usize> {
+        let old = |path: &Path| {
+            std::fs::metadata(path)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > grace)
+        };
+        let mut removed = 0;
+        for entry in std::fs::read_dir(self.dir.join("tmp"))? {
+            let path = entry?.path();
+            if old(&path) && std::fs::remove_file(&path).is_ok() {
+                removed += 1;
+            }
+        }
+        let named: std::collections::HashSet<String> =
+            self.list("")?.into_iter().map(|(_, m)| m.blob).collect();
+        for entry in std::fs::read_dir(self.dir.join("blobs"))? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().to_string();
+            if !named.contains(&name)
+                && old(&entry.path())
+                && std::fs::remove_file(entry.path()).is_ok()
+            {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error(transparent)]
+    Io(io::Error),
+}
+
+fn clash_or_io(key: &str, e: io::Error) -> CommitError {
+    // ENOTDIR: a folder of the key is an object; EISDIR: the key is another key's folder.
+    match e.raw_os_error() {
+        Some(20 | 21) => CommitError::Key(KeyError::Clash(key.to_string())),
+        _ => CommitError::Io(e),
+    }
+}
+
+fn read_meta(path: &Path) -> io::Result<Option<ObjectMeta>> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| io::Error::other(format!("{}: {e}", path.display()))),
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(e) if e.raw_os_error() == Some(21) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Keys become paths: refuse what a path cannot safely be.
+pub fn check_key(key: &str) -> Result<(), KeyError> {
+    let invalid = |why| Err(KeyError::Invalid(key.chars().take(200).collect(), why));
+    if key.is_empty() || key.len() > 1024 {
+        return invalid("a key has 1 to 1024 bytes");
+    }
+    if key.chars().any(|c| c.is_control() || c == '\\') {
+        return invalid("no control characters or backslashes");
+    }
+    for part in key.split('/') {
+        if part.is_empty() || part == "." || part == ".." {
+            return invalid("no leading, trailing or double `/`, no `.` or `..` parts");
+        }
+        if part.len() > 255 {
+            return invalid("each part between `/` has at most 255 bytes");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,63 @@
+//! Reconciliation's question: which objects in the upload bucket have no job? An object is
+//! triggered when a job carries its dedupe key (bucket, key, ETag), however the job came
+//! (the curl, the auto trigger or reconciliation itself).
+
+use super::{ListedObject, ObjectStore, StoreError};
+use crate::db::schema::jobs;
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use std::collections::HashSet;
+use std::time::Duration;
+
+/// The key that makes the same object (bucket, key, ETag) give the same job.
+pub fn dedupe_key(bucket: &str, key: &str, etag: &str) -> String {
+    format!("s3:{bucket}/{key}@{etag}")
+}
+
+#[derive(Debug, Clone)]
+pub struct Untriggered {
+    pub object: ListedObject,
+    /// Since the upload completed.
+    pub age: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot read the jobs: {0}")]
+    Database(#[from] diesel::result::Error),
+}
+
+/// Objects without a job, oldest first.
+pub async fn untriggered(
+    store: &ObjectStore,
+    conn: &mut AsyncPgConnection,
+    now: DateTime<Utc>,
+) -> Result<Vec<Untriggered>, ReconcileError> {
+    let objects = store.list().await?;
+    let mut triggered = HashSet::new();
+    for chunk in objects.chunks(1000) {
+        let keys: Vec<String> = chunk
+            .iter()
+            .map(|o| dedupe_key(store.bucket(), &o.key, &o.etag))
+            .collect();
+        let found: Vec<Option<String>> = jobs::table
+            .filter(jobs::dedupe_key.eq_any(&keys))
+            .select(jobs::dedupe_key)
+            .load(conn)
+            .await?;
+        triggered.extend(found.into_iter().flatten());
+    }
+    let mut waiting: Vec<Untriggered> = objects
+        .into_iter()
+        .filter(|o| !triggered.contains(&dedupe_key(store.bucket(), &o.key, &o.etag)))
+        .map(|object| Untriggered {
+            age: (now - object.last_modified).to_std().unwrap_or_default(),
+            object,
+        })
+        .collect();
+    waiting.sort_by_key(|w| std::cmp::Reverse(w.age));
+    Ok(waiting)
+}
