@@ -62,24 +62,6 @@ fn get(url: &str) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../modules/hydrastor/veritas2hview/fixtures")
-}
-
-fn tar_gz(dir: &Path, name: &str, files_dir: &Path) -> PathBuf {
-    let out = dir.join(name);
-    let status = Command::new("tar")
-        .arg("-czf")
-        .arg(&out)
-        .arg("-C")
-        .arg(files_dir)
-        .arg(".")
-        .status()
-        .unwrap();
-    assert!(status.success());
-    out
-}
-
 async fn count(pool: &shared_modules::db::DbPool, sql: &str) -> i64 {
     use diesel_async::RunQueryDsl;
     #[derive(diesel::QueryableByName)]
@@ -115,14 +97,7 @@ async fn an_export_uploaded_with_aws_and_triggered_with_curl_becomes_rows() {
             .status
             .success()
     );
-    let exports = dir.path().join("exports");
-    std::fs::create_dir_all(&exports).unwrap();
-    for entry in std::fs::read_dir(fixtures()).unwrap().flatten() {
-        if entry.path().extension().is_some_and(|e| e == "txt") {
-            std::fs::copy(entry.path(), exports.join(entry.file_name())).unwrap();
-        }
-    }
-    let export = tar_gz(dir.path(), "dump.tar.gz", &exports);
+    let export = export_tar_gz(dir.path());
     let cp = aws(
         &endpoint,
         &[

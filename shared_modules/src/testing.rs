@@ -207,6 +207,9 @@ pub fn test_config(database_url: &str, root: &Path) -> Config {
     config.jobs.reaper_interval_seconds = 0.2;
     config.api.listen = "127.0.0.1:0".into();
     config.api.keys = vec!["test-key-0123456789abcdef".into()];
+    // The embedded S3 endpoint (the default mode) with the credentials the tests' aws uses.
+    config.s3.access_key_id = "accessKey1".into();
+    config.s3.secret_access_key = "verySecretKey1".into();
     config
 }
 

@@ -5,7 +5,7 @@
 
 use shared_modules::config::Config;
 use shared_modules::testing::wait_for;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
@@ -82,6 +82,7 @@ pub async fn start_serve(dir: &Path, config: &Config) -> Killed {
 pub fn upload_config(db_url: &str, dir: &Path, s3: &str) -> Config {
     let mut config = shared_modules::testing::test_config(db_url, &dir.join("mailbox"));
     config.api.listen = format!("127.0.0.1:{}", free_port());
+    config.s3.mode = shared_modules::config::S3Mode::External;
     config.s3.endpoint = s3.to_string();
     config.s3.access_key_id = "accessKey1".into();
     config.s3.secret_access_key = "verySecretKey1".into();
@@ -93,6 +94,37 @@ pub fn upload_config(db_url: &str, dir: &Path, s3: &str) -> Config {
     config
 }
 
+/// The test config for `serve` as the S3 endpoint itself (`s3.mode = embedded`): as
+/// `upload_config`, plus the key `bobkey`/`bobsecret` limited to `bobs_burgers/`.
+pub fn embedded_config(db_url: &str, dir: &Path) -> Config {
+    let mut config = upload_config(db_url, dir, "");
+    config.s3.mode = shared_modules::config::S3Mode::Embedded;
+    config.s3.keys = vec![shared_modules::config::S3Key {
+        access_key_id: "bobkey".into(),
+        secret_access_key: "bobsecret".into(),
+        prefix: Some("bobs_burgers/".into()),
+    }];
+    config
+}
+
+/// The API port's own URL (`http://host:port`): the embedded S3 endpoint.
+pub fn s3_url(config: &Config) -> String {
+    format!("http://{}", config.api.listen)
+}
+
+/// The real `aws` CLI against `endpoint` signing with `access_key`/`secret`.
+pub fn aws_as(endpoint: &str, access_key: &str, secret: &str, args: &[&str]) -> Output {
+    Command::new("aws")
+        .args(["--endpoint-url", endpoint])
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", access_key)
+        .env("AWS_SECRET_ACCESS_KEY", secret)
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .expect("the aws CLI is required: run scripts/services.sh s3")
+}
+
 /// The API's base URL (`…/api/1.0`) for `config`.
 pub fn api_url(config: &Config) -> String {
     format!("http://{}/api/1.0", config.api.listen)
@@ -100,15 +132,32 @@ pub fn api_url(config: &Config) -> String {
 
 /// The real `aws` CLI against `endpoint` with the test credentials.
 pub fn aws(endpoint: &str, args: &[&str]) -> Output {
-    Command::new("aws")
-        .args(["--endpoint-url", endpoint])
-        .args(args)
-        .env("AWS_ACCESS_KEY_ID", "accessKey1")
-        .env("AWS_SECRET_ACCESS_KEY", "verySecretKey1")
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .output()
-        .expect("the aws CLI is required: run scripts/services.sh s3")
+    aws_as(endpoint, "accessKey1", "verySecretKey1", args)
+}
+
+/// The NetBackup fixtures' text files packed as `dir/dump.tar.gz`, as a customer uploads
+/// them (5 jobs, 1 storage unit, 4 bad records, a notes file skipped).
+pub fn export_tar_gz(dir: &Path) -> PathBuf {
+    let fixtures =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../modules/hydrastor/veritas2hview/fixtures");
+    let exports = dir.join("exports");
+    std::fs::create_dir_all(&exports).unwrap();
+    for entry in std::fs::read_dir(fixtures).unwrap().flatten() {
+        if entry.path().extension().is_some_and(|e| e == "txt") {
+            std::fs::copy(entry.path(), exports.join(entry.file_name())).unwrap();
+        }
+    }
+    let out = dir.join("dump.tar.gz");
+    let status = Command::new("tar")
+        .arg("-czf")
+        .arg(&out)
+        .arg("-C")
+        .arg(&exports)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    out
 }
 
 /// The README's curl trigger for `s3_path` (customer bobs_burgers, grid fryer_grid) against

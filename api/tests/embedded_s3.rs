@@ -1,0 +1,455 @@
+//! `s3.mode = embedded`: `dataprocessor serve` is the S3 endpoint on its API port. The real
+//! aws CLI uploads (single PUT and multipart), reads back, lists and deletes there; keys are
+//! checked (wrong secret, a key limited to its customer's prefix); a completed upload queues
+//! its job by itself, and a later curl for the same object gets the same job; a full disk
+//! is an S3 error that leaves nothing behind; reconciliation reports and queues what no
+//! trigger came for.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly on any unexpected error
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use shared_modules::testing::{TestDb, wait_for};
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn get(url: &str) -> Value {
+    let out = Command::new("curl")
+        .args(["-s", url, "-H", &format!("X-Api-Key: {KEY}")])
+        .output()
+        .expect("curl is required");
+    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+}
+
+fn md5sum(path: &Path) -> String {
+    let out = Command::new("md5sum").arg(path).output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// `head-object`'s ETag, without quotes.
+fn etag_of(endpoint: &str, key: &str) -> String {
+    let out = aws(
+        endpoint,
+        &[
+            "s3api",
+            "head-object",
+            "--bucket",
+            "veritas2hview",
+            "--key",
+            key,
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let head: Value = serde_json::from_slice(&out.stdout).unwrap();
+    head["ETag"].as_str().unwrap().trim_matches('"').to_string()
+}
+
+/// Bytes that do not compress and repeat nowhere (a multipart upload of them is honest).
+fn random_file(path: &Path, bytes: usize) {
+    let status = Command::new("head")
+        .args(["-c", &bytes.to_string(), "/dev/urandom"])
+        .stdout(std::fs::File::create(path).unwrap())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+async fn job_ended(api: &str, id: i64) -> Value {
+    wait_for("the upload job to end", Duration::from_secs(60), || async {
+        let job = get(&format!("{api}/jobs/{id}"));
+        matches!(job["state"].as_str(), Some("done" | "error")).then_some(job)
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_port_is_an_s3_endpoint_and_an_upload_queues_its_own_job() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = embedded_config(&db.url, dir.path());
+    let _serve = start_serve(dir.path(), &config).await;
+    let (s3, api) = (s3_url(&config), api_url(&config));
+
+    // The bucket exists from the start.
+    let listed = aws(&s3, &["s3", "ls"]);
+    assert!(text(&listed).contains("veritas2hview"), "{}", text(&listed));
+
+    // The customer's key, limited to its prefix, uploads the export: its job queues itself.
+    let export = export_tar_gz(dir.path());
+    let key = "bobs_burgers/fryer_grid/dump.tar.gz";
+    let target = format!("s3://veritas2hview/{key}");
+    let cp = aws_as(
+        &s3,
+        "bobkey",
+        "bobsecret",
+        &["s3", "cp", export.to_str().unwrap(), &target],
+    );
+    assert!(cp.status.success(), "{}", text(&cp));
+    assert_eq!(
+        etag_of(&s3, key),
+        md5sum(&export),
+        "a single PUT's ETag is its MD5"
+    );
+    let job_id = wait_for(
+        "the auto trigger's job",
+        Duration::from_secs(30),
+        || async { get(&format!("{api}/jobs?type=veritas2hview"))["jobs"][0]["id"].as_i64() },
+    )
+    .await;
+    let job = job_ended(&api, job_id).await;
+    assert_eq!(job["state"], "done", "{job}");
+    assert_eq!(job["result"]["rows"]["netbackup_jobs"], 5, "{job}");
+    assert_eq!(job["metadata"]["triggered_by"], "auto_trigger", "{job}");
+    // The seed's curl afterwards: the same object, the same job.
+    let (status, body) = curl_trigger(&api, key);
+    assert_eq!(status, 200, "{body}");
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["job_id"].as_i64(), Some(job_id));
+    assert_eq!(body["existing"], true);
+
+    // A multipart upload (45 MB in 8 MB parts) reads back identical.
+    let big = dir.path().join("big.bin");
+    random_file(&big, 45_000_000);
+    let big_key = "bobs_burgers/fryer_grid/big.bin";
+    let cp = aws(
+        &s3,
+        &[
+            "s3",
+            "cp",
+            big.to_str().unwrap(),
+            &format!("s3://veritas2hview/{big_key}"),
+        ],
+    );
+    assert!(cp.status.success(), "{}", text(&cp));
+    assert!(
+        etag_of(&s3, big_key).ends_with("-6"),
+        "a multipart ETag names its parts: {}",
+        etag_of(&s3, big_key)
+    );
+    let back = dir.path().join("back.bin");
+    let read = aws(
+        &s3,
+        &[
+            "s3",
+            "cp",
+            &format!("s3://veritas2hview/{big_key}"),
+            back.to_str().unwrap(),
+        ],
+    );
+    assert!(read.status.success(), "{}", text(&read));
+    assert_eq!(std::fs::read(&back).unwrap(), std::fs::read(&big).unwrap());
+    // A range, as SDKs read large objects in pieces.
+    let range = aws(
+        &s3,
+        &[
+            "s3api",
+            "get-object",
+            "--bucket",
+            "veritas2hview",
+            "--key",
+            big_key,
+            "--range",
+            "bytes=1000-1999",
+            dir.path().join("range.bin").to_str().unwrap(),
+        ],
+    );
+    assert!(range.status.success(), "{}", text(&range));
+    assert_eq!(
+        std::fs::read(dir.path().join("range.bin")).unwrap(),
+        std::fs::read(&big).unwrap()[1000..2000]
+    );
+    let all = aws(&s3, &["s3", "ls", "--recursive", "s3://veritas2hview/"]);
+    assert!(
+        text(&all).contains(big_key) && text(&all).contains(key),
+        "{}",
+        text(&all)
+    );
+
+    // Refusals: a wrong secret; the limited key outside its prefix, for writing and listing;
+    // a request that is not signed at all.
+    let wrong = aws_as(
+        &s3,
+        "accessKey1",
+        "not-the-secret",
+        &["s3", "cp", export.to_str().unwrap(), &target],
+    );
+    assert!(!wrong.status.success());
+    assert!(
+        text(&wrong).contains("SignatureDoesNotMatch"),
+        "{}",
+        text(&wrong)
+    );
+    let outside = aws_as(
+        &s3,
+        "bobkey",
+        "bobsecret",
+        &[
+            "s3",
+            "cp",
+            export.to_str().unwrap(),
+            "s3://veritas2hview/someone_else/g/dump.tar.gz",
+        ],
+    );
+    assert!(!outside.status.success());
+    assert!(
+        text(&outside).contains("AccessDenied"),
+        "{}",
+        text(&outside)
+    );
+    let list_all = aws_as(
+        &s3,
+        "bobkey",
+        "bobsecret",
+        &["s3", "ls", "s3://veritas2hview/"],
+    );
+    assert!(
+        text(&list_all).contains("AccessDenied"),
+        "{}",
+        text(&list_all)
+    );
+    let own = aws_as(
+        &s3,
+        "bobkey",
+        "bobsecret",
+        &["s3", "ls", "s3://veritas2hview/bobs_burgers/"],
+    );
+    assert!(
+        own.status.success() && text(&own).contains("fryer_grid/"),
+        "{}",
+        text(&own)
+    );
+    let unsigned = Command::new("curl")
+        .args([
+            "-s",
+            "-w",
+            "\n%{http_code}",
+            &format!("{s3}/veritas2hview/{key}"),
+        ])
+        .output()
+        .unwrap();
+    let unsigned = String::from_utf8_lossy(&unsigned.stdout).to_string();
+    assert!(
+        unsigned.ends_with("\n403") && unsigned.contains("AccessDenied"),
+        "{unsigned}"
+    );
+    let gone = aws(
+        &s3,
+        &["s3", "cp", &format!("s3://veritas2hview/{key}"), "-"],
+    );
+    assert!(
+        gone.status.success(),
+        "the key's object is still there: {}",
+        text(&gone)
+    );
+
+    // Delete: the object is gone from listings and reads.
+    let rm = aws(&s3, &["s3", "rm", &format!("s3://veritas2hview/{big_key}")]);
+    assert!(rm.status.success(), "{}", text(&rm));
+    let all = aws(&s3, &["s3", "ls", "--recursive", "s3://veritas2hview/"]);
+    assert!(!text(&all).contains(big_key), "{}", text(&all));
+    let missing = aws(
+        &s3,
+        &[
+            "s3api",
+            "head-object",
+            "--bucket",
+            "veritas2hview",
+            "--key",
+            big_key,
+        ],
+    );
+    assert!(!missing.status.success());
+
+    // The API's own routes are untouched by the S3 endpoint beside them.
+    assert_eq!(get(&format!("{api}/health"))["status"], "ok");
+    assert_eq!(
+        get(&format!("{api}/nothing-here"))["error"]["code"],
+        "not_found"
+    );
+}
+
+/// The data root on a small tmpfs: an upload that does not fit is an S3 error (507
+/// StorageFull) and leaves no object and no blob; with room again the export uploads and the
+/// curl trigger turns it into rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_during_an_upload_is_an_s3_error_and_leaves_nothing() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let small = dir.path().join("small");
+    std::fs::create_dir_all(&small).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=24m", "tmpfs"])
+        .arg(&small)
+        .status()
+        .unwrap();
+    assert!(mounted.success(), "mounting a small tmpfs needs root");
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(small.clone());
+    let mut config = embedded_config(&db.url, dir.path());
+    config.paths.root = small.join("mailbox");
+    config.s3.auto_trigger = false;
+    let _serve = start_serve(dir.path(), &config).await;
+    let (s3, api) = (s3_url(&config), api_url(&config));
+    let blobs = config.paths.root.join("s3/veritas2hview/blobs");
+    let files_in = |dir: &Path| std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
+
+    // Multipart: 40 MB into 24 MB.
+    let big = dir.path().join("big.bin");
+    random_file(&big, 40_000_000);
+    let cp = aws(
+        &s3,
+        &[
+            "s3",
+            "cp",
+            big.to_str().unwrap(),
+            "s3://veritas2hview/bobs_burgers/fryer_grid/big.bin",
+        ],
+    );
+    assert!(!cp.status.success());
+    assert!(text(&cp).contains("StorageFull"), "{}", text(&cp));
+    // A single PUT that does not fit either (the disk nearly filled by something else).
+    let filler = small.join("filler");
+    random_file(&filler, 20_000_000);
+    let medium = dir.path().join("medium.bin");
+    random_file(&medium, 6_000_000);
+    let put = aws(
+        &s3,
+        &[
+            "s3",
+            "cp",
+            medium.to_str().unwrap(),
+            "s3://veritas2hview/bobs_burgers/fryer_grid/medium.bin",
+        ],
+    );
+    assert!(!put.status.success());
+    assert!(text(&put).contains("StorageFull"), "{}", text(&put));
+    let listed = aws(&s3, &["s3", "ls", "--recursive", "s3://veritas2hview/"]);
+    assert!(
+        !text(&listed).contains(".bin"),
+        "nothing partial is visible: {}",
+        text(&listed)
+    );
+    assert_eq!(files_in(&blobs), 0, "no blob left behind");
+    // The CLI aborts the failed multipart upload: its parts are gone too.
+    assert_eq!(
+        files_in(&config.paths.root.join("s3/veritas2hview/uploads")),
+        0
+    );
+
+    // Room again: the export uploads, and the curl makes its job and rows.
+    std::fs::remove_file(&filler).unwrap();
+    let export = export_tar_gz(dir.path());
+    let key = "bobs_burgers/fryer_grid/dump.tar.gz";
+    let cp = aws(
+        &s3,
+        &[
+            "s3",
+            "cp",
+            export.to_str().unwrap(),
+            &format!("s3://veritas2hview/{key}"),
+        ],
+    );
+    assert!(cp.status.success(), "{}", text(&cp));
+    let (status, body) = curl_trigger(&api, key);
+    assert_eq!(status, 202, "{body}");
+    let body: Value = serde_json::from_str(&body).unwrap();
+    let job = job_ended(&api, body["job_id"].as_i64().unwrap()).await;
+    assert_eq!(job["state"], "done", "{job}");
+    assert_eq!(job["result"]["rows"]["netbackup_jobs"], 5, "{job}");
+}
+
+/// A forgotten curl: with the auto trigger off the upload is reported (the gauge, the log
+/// line); serve restarted with it on, reconciliation queues it; the curl afterwards finds
+/// that job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconciliation_reports_then_queues_an_upload_nobody_triggered() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = embedded_config(&db.url, dir.path());
+    config.s3.auto_trigger = false;
+    config.s3.untriggered_after_minutes = 0;
+    config.s3.reconcile_interval_seconds = 1;
+    config.api.metrics_public = true;
+    config.logging.directory = Some(dir.path().join("logs"));
+    let serve = start_serve(dir.path(), &config).await;
+    let (s3, api) = (s3_url(&config), api_url(&config));
+    let export = export_tar_gz(dir.path());
+    let key = "bobs_burgers/fryer_grid/forgotten.tar.gz";
+    let cp = aws(
+        &s3,
+        &[
+            "s3",
+            "cp",
+            export.to_str().unwrap(),
+            &format!("s3://veritas2hview/{key}"),
+        ],
+    );
+    assert!(cp.status.success(), "{}", text(&cp));
+
+    let metrics = format!("http://{}/metrics", config.api.listen);
+    wait_for(
+        "the untriggered upload in /metrics",
+        Duration::from_secs(30),
+        || async {
+            let out = Command::new("curl").args(["-s", &metrics]).output().ok()?;
+            String::from_utf8_lossy(&out.stdout)
+                .contains("dataprocessor_uploads_untriggered 1")
+                .then_some(())
+        },
+    )
+    .await;
+    let logs = dir.path().join("logs");
+    wait_for(
+        "the log line naming the upload",
+        Duration::from_secs(20),
+        || async {
+            let file = std::fs::read_dir(&logs).ok()?.flatten().next()?.path();
+            let log = std::fs::read_to_string(file).ok()?;
+            log.lines()
+                .any(|l| l.contains("upload never triggered") && l.contains(key))
+                .then_some(())
+        },
+    )
+    .await;
+    assert!(
+        get(&format!("{api}/jobs?type=veritas2hview"))["jobs"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "reported, not queued, while the auto trigger is off"
+    );
+    drop(serve);
+
+    config.s3.auto_trigger = true;
+    let _serve = start_serve(dir.path(), &config).await;
+    let job_id = wait_for("reconciliation's job", Duration::from_secs(30), || async {
+        get(&format!("{api}/jobs?type=veritas2hview"))["jobs"][0]["id"].as_i64()
+    })
+    .await;
+    let job = job_ended(&api, job_id).await;
+    assert_eq!(job["state"], "done", "{job}");
+    assert_eq!(job["metadata"]["triggered_by"], "reconciliation", "{job}");
+    let (status, body) = curl_trigger(&api, key);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(&format!("\"job_id\":{job_id}")), "{body}");
+}
