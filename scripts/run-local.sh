@@ -14,7 +14,7 @@ if ! flock -n 9; then
   echo "run-local: already running ($(cat .local/run-local.pid 2>/dev/null || echo '?')); stop it with Ctrl-C first" >&2
   exit 1
 fi
-for port in 25025 8000; do
+for port in 25025; do
   if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then
     echo "run-local: port $port is taken by another program; stop it first" >&2
     exit 1
@@ -22,7 +22,7 @@ for port in 25025 8000; do
 done
 echo $$ > .local/run-local.pid
 
-scripts/services.sh s3
+scripts/services.sh s3   # the aws CLI, for the README's upload recipe
 psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'dataprocessor'" | grep -q 1 \
   || psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE dataprocessor"
 
@@ -45,18 +45,27 @@ export DP__PATHS__ROOT=$DP__PATHS__ROOT DP__LOGGING__DIRECTORY=$DP__LOGGING__DIR
 export PATH=$PWD/$bin:\$PATH
 ENV
 
-# The object store customers upload to: moto on 127.0.0.1:8000 with the config's keys
-# (serve creates the bucket). Uploads: see "Uploads in" in the README.
-moto_server -H 127.0.0.1 -p 8000 >.local/s3.log 2>&1 &
-s3=$!
+# Uploads go to serve itself: the embedded S3 endpoint on 25025 (config.json's s3.mode),
+# with TLS beside plain HTTP on that port as in the seed (https for aws, http for curl).
+# A self-signed certificate for 127.0.0.1 and localhost is made once; aws trusts it
+# through AWS_CA_BUNDLE in .local/env. Uploads: see "Uploads in" in the README.
+if [ ! -s .local/tls/cert.pem ]; then
+  command -v openssl >/dev/null || apt-get install -y -q openssl >/dev/null
+  mkdir -p .local/tls
+  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=localhost" \
+    -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+    -keyout .local/tls/key.pem -out .local/tls/cert.pem 2>/dev/null
+fi
+export DP__API__TLS_CERTIFICATE=$PWD/.local/tls/cert.pem DP__API__TLS_PRIVATE_KEY=$PWD/.local/tls/key.pem
 cat >> .local/env <<ENV
 export AWS_ACCESS_KEY_ID=accessKey1 AWS_SECRET_ACCESS_KEY=verySecretKey1 AWS_DEFAULT_REGION=us-east-1
+export AWS_CA_BUNDLE=$PWD/.local/tls/cert.pem
 ENV
 
 $bin/dataprocessor migrate
 $bin/dataprocessor serve 2>.local/serve.log &
 serve=$!
-trap 'kill -TERM $serve $s3 2>/dev/null; wait $serve $s3 2>/dev/null; rm -f .local/run-local.pid; echo "stopped"' EXIT
+trap 'kill -TERM $serve 2>/dev/null; wait $serve 2>/dev/null; rm -f .local/run-local.pid; echo "stopped"' EXIT
 for _ in $(seq 1 60); do
   curl -fsS -H "X-Api-Key: $key" http://127.0.0.1:25025/api/1.0/health >/dev/null 2>&1 && break
   if ! kill -0 "$serve" 2>/dev/null; then
@@ -103,6 +112,6 @@ echo "== rows"
     -c "SELECT customer, grid_name, node_name, event_id, severity, occurred_at FROM hydrastor_alerts ORDER BY occurred_at DESC, event_id LIMIT 5"
 echo
 echo "The DataProcessor is running on http://127.0.0.1:25025 (API key: $key); logs in .local/logs."
-echo "Its object store (moto) is on http://127.0.0.1:8000, bucket veritas2hview, access key accessKey1, secret verySecretKey1."
+echo "Uploads: S3 on the same port (https://127.0.0.1:25025, self-signed: AWS_CA_BUNDLE in .local/env), bucket veritas2hview, access key accessKey1, secret verySecretKey1."
 echo "In another shell: source .local/env && dpctl jobs list    (uploads: the README's Uploads in)    Ctrl-C stops it."
 wait $serve

@@ -83,10 +83,23 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let auto_trigger = crate::uploads::spawn_auto_trigger(state.clone(), announced, stop.clone());
     let reconciler = crate::uploads::spawn_reconciler(state.clone(), stop.clone());
     let bucket = tokio::spawn(ensure_bucket(state.store.clone(), stop.clone()));
-    let server = http::server(state)?;
+    // With TLS the port is held by the front (TLS and plain HTTP); actix listens on loopback.
+    let (actix_listener, front) = match (&config.api.tls_certificate, &config.api.tls_private_key) {
+        (Some(certificate), Some(key)) => {
+            let tls = http::tls_front::acceptor(certificate, key)?;
+            let public = tokio::net::TcpListener::bind(&config.api.listen)
+                .await
+                .with_context(|| format!("cannot listen on {}", config.api.listen))?;
+            let internal = std::net::TcpListener::bind("127.0.0.1:0")?;
+            let front = http::tls_front::spawn(public, internal.local_addr()?, tls, stop.clone());
+            (Some(internal), Some(front))
+        }
+        _ => (None, None),
+    };
+    let server = http::server(state, actix_listener)?;
     let handle = server.handle();
     let server_task = tokio::spawn(server);
-    tracing::info!(listen = %config.api.listen, s3 = %state_store_mode(&config), "API listening");
+    tracing::info!(listen = %config.api.listen, s3 = %state_store_mode(&config), tls = config.api.tls_certificate.is_some(), "API listening");
 
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
@@ -105,6 +118,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let _ = cleanup.await;
     let _ = bucket.await;
     let _ = auto_trigger.await;
+    if let Some(front) = front {
+        let _ = front.await;
+    }
     let _ = reconciler.await;
     tracing::info!("stopped");
     Ok(())

@@ -178,6 +178,8 @@ fn every_environment_override_in_compose_is_a_real_config_key() {
     };
     assert_eq!(config.database.url, value("DATABASE_URL"));
     assert_eq!(config.s3.endpoint, value("DP__S3__ENDPOINT"));
+    // Compose keeps Zenko as the external store.
+    assert_eq!(config.s3.mode, shared_modules::config::S3Mode::External);
     assert_eq!(config.paths.root, Path::new(&value("DP__PATHS__ROOT")));
     // The database the compose file creates is the one the URL names.
     let db = compose["services"]["postgres"]["environment"]["POSTGRES_DB"]

@@ -453,3 +453,74 @@ async fn reconciliation_reports_then_queues_an_upload_nobody_triggered() {
     assert_eq!(status, 200, "{body}");
     assert!(body.contains(&format!("\"job_id\":{job_id}")), "{body}");
 }
+
+/// With a certificate, the one port speaks TLS and plain HTTP: the seed's two commands as
+/// written (aws to `https://host:port`, curl to `http://host:port`) end in rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seeds_https_upload_and_http_curl_share_the_port() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .args([
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl is required");
+    assert!(made.status.success(), "{}", text(&made));
+    let mut config = embedded_config(&db.url, dir.path());
+    config.s3.auto_trigger = false;
+    config.api.tls_certificate = Some(cert.clone());
+    config.api.tls_private_key = Some(key);
+    let _serve = start_serve(dir.path(), &config).await;
+    let export = export_tar_gz(dir.path());
+    let s3_key = "bobs_burgers/fryer_grid/dump.tar.gz";
+    let cp = Command::new("aws")
+        .args(["s3", "cp", export.to_str().unwrap()])
+        .arg(format!("s3://veritas2hview/{s3_key}"))
+        .arg(format!("--endpoint-url=https://{}", config.api.listen))
+        .env("AWS_ACCESS_KEY_ID", "accessKey1")
+        .env("AWS_SECRET_ACCESS_KEY", "verySecretKey1")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_CA_BUNDLE", &cert)
+        .output()
+        .unwrap();
+    assert!(cp.status.success(), "{}", text(&cp));
+    let api = api_url(&config);
+    assert!(api.starts_with("http://"));
+    let (status, body) = curl_trigger(&api, s3_key);
+    assert_eq!(status, 202, "{body}");
+    let body: Value = serde_json::from_str(&body).unwrap();
+    let job = job_ended(&api, body["job_id"].as_i64().unwrap()).await;
+    assert_eq!(job["state"], "done", "{job}");
+    assert_eq!(job["result"]["rows"]["netbackup_jobs"], 5, "{job}");
+    // The API answers over TLS too.
+    let health = Command::new("curl")
+        .args(["-s", "--cacert"])
+        .arg(&cert)
+        .arg(format!("https://{}/api/1.0/health", config.api.listen))
+        .args(["-H", &format!("X-Api-Key: {KEY}")])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&health.stdout).contains("\"status\":\"ok\""),
+        "{}",
+        text(&health)
+    );
+}

@@ -4,7 +4,8 @@
 //! machine's Postfix) and the "Uploads in" recipe (its shell block: tar, `aws s3 cp`, curl),
 //! each taken from README.md's text and run with bash, ending in done jobs and rows.
 //!
-//! Uses the fixed ports the README names (25025, 8000) and the machine's Postfix on 25,
+//! Uses the fixed port the README names (25025: the API and the embedded S3 endpoint, TLS
+//! and plain HTTP) and the machine's Postfix on 25,
 //! whose configuration is put back afterwards; needs root, as the local run does.
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on any unexpected error

@@ -69,6 +69,7 @@ async fn slow_downloads_do_not_take_the_database_pool() {
     let api_port = free_port();
     let mut config = test_config(&db.url, &dir.path().join("mailbox"));
     config.api.listen = format!("127.0.0.1:{api_port}");
+    config.s3.mode = shared_modules::config::S3Mode::External;
     config.s3.endpoint = format!("http://127.0.0.1:{}", slow_proxy(moto_port).await);
     config.s3.access_key_id = "accessKey1".into();
     config.s3.secret_access_key = "verySecretKey1".into();
@@ -114,6 +115,7 @@ async fn a_hung_object_store_is_a_503_soon() {
     let api_port = free_port();
     let mut config = test_config(&db.url, &dir.path().join("mailbox"));
     config.api.listen = format!("127.0.0.1:{api_port}");
+    config.s3.mode = shared_modules::config::S3Mode::External;
     config.s3.endpoint = format!("http://127.0.0.1:{hung_port}");
     config.customers = vec![CustomerConfig {
         name: "bobs_burgers".into(),

@@ -148,6 +148,7 @@ async fn config_check_says_which_part_is_unreachable() {
         .local_addr()
         .unwrap()
         .port();
+    config.s3.mode = shared_modules::config::S3Mode::External;
     config.s3.endpoint = format!("http://127.0.0.1:{dead}");
     config.s3.secret_access_key = "s3cret-value".into();
     let path = write(dir.path(), &config);
@@ -203,6 +204,53 @@ async fn config_check_says_which_part_is_unreachable() {
     let _ = moto.wait();
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("s3: bucket veritas2hview"), "{out}");
+}
+
+/// `dpctl uploads pending`: an object in the (embedded) bucket with no job is listed and
+/// overdue (exit 1); once a job carries its (bucket, key, ETag), none are (exit 0).
+#[tokio::test]
+async fn uploads_pending_lists_objects_without_a_job() {
+    use diesel_async::RunQueryDsl;
+    use shared_modules::object_store::{DiskStore, dedupe_key};
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(&db.url, dir.path());
+    config.s3.untriggered_after_minutes = 0;
+    let path = write(dir.path(), &config);
+    let store = DiskStore::new(&config.paths.root, "veritas2hview");
+    store.create().unwrap();
+    let (code, out, err) = dpctl(&path, &["uploads", "pending"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("no uploads pending"), "{out}");
+
+    let key = "bobs_burgers/fryer_grid/forgotten.tar.gz";
+    let mut blob = store.new_blob().unwrap();
+    blob.write(b"an export").unwrap();
+    let meta = store.commit(key, blob.finish().unwrap(), None).unwrap();
+    let (code, out, err) = dpctl(&path, &["uploads", "pending"]);
+    assert_eq!(code, 1, "overdue uploads fail the command: {out}{err}");
+    assert!(
+        out.contains(key) && out.contains(&meta.etag) && out.contains("overdue"),
+        "{out}"
+    );
+    assert!(
+        out.contains("1 upload(s) without a job, 1 overdue"),
+        "{out}"
+    );
+
+    // The curl (or the auto trigger) made its job: nothing pending.
+    let mut conn = db.pool().get().await.unwrap();
+    diesel::sql_query(
+        "INSERT INTO jobs (source, customer, category, job_type, job_group, dedupe_key, state, max_attempts, timeout_seconds)
+         VALUES ('upload', 'bobs_burgers', 'hydrastor', 'veritas2hview', 'fryer_grid', $1, 'done', 1, 60)",
+    )
+    .bind::<diesel::sql_types::Text, _>(dedupe_key("veritas2hview", key, &meta.etag))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let (code, out, err) = dpctl(&path, &["uploads", "pending"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("no uploads pending"), "{out}");
 }
 
 /// A long job's figures (written by the worker's heartbeat) show in `jobs show`.

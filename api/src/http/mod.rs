@@ -9,6 +9,7 @@ mod key_locks;
 mod listing_cache;
 mod metrics;
 mod request_log;
+pub mod tls_front;
 pub mod veritas2hview;
 
 pub use error::ApiError;
@@ -161,16 +162,20 @@ async fn outside_api(
     }
 }
 
-/// The HTTP server on `api.listen`; signals are handled by `serve`, not by actix.
-pub fn server(state: AppState) -> std::io::Result<Server> {
+/// The HTTP server on `api.listen`, or on `listener` when given (behind the TLS front);
+/// signals are handled by `serve`, not by actix.
+pub fn server(state: AppState, listener: Option<std::net::TcpListener>) -> std::io::Result<Server> {
     let listen = state.config.api.listen.clone();
-    Ok(HttpServer::new(move || {
+    let server = HttpServer::new(move || {
         App::new()
             .wrap(from_fn(request_log::log_request))
             .configure(configure(state.clone()))
     })
     .disable_signals()
-    .shutdown_timeout(10)
-    .bind(listen)?
+    .shutdown_timeout(10);
+    Ok(match listener {
+        Some(listener) => server.listen(listener)?,
+        None => server.bind(listen)?,
+    }
     .run())
 }

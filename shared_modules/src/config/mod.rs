@@ -66,6 +66,10 @@ pub struct ApiConfig {
     pub listing_cache_ms: u64,
     /// `/metrics` without a key (for a scraper on a trusted network).
     pub metrics_public: bool,
+    /// PEM certificate chain and private key: the port then speaks TLS and plain HTTP (the
+    /// first byte of a connection tells which), as the seed's https aws and http curl need.
+    pub tls_certificate: Option<std::path::PathBuf>,
+    pub tls_private_key: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -229,6 +233,8 @@ impl Default for ApiConfig {
             max_body_bytes: 64 * 1024,
             listing_cache_ms: 250,
             metrics_public: false,
+            tls_certificate: None,
+            tls_private_key: None,
         }
     }
 }

@@ -59,6 +59,12 @@ impl Config {
             return Err(err("jobs.max_attempts", "must be at least 1"));
         }
         self.validate_s3()?;
+        if self.api.tls_certificate.is_some() != self.api.tls_private_key.is_some() {
+            return Err(err(
+                "api.tls_certificate",
+                "set both api.tls_certificate and api.tls_private_key, or neither",
+            ));
+        }
         if self.mailhandler.deadline_seconds == 0 {
             return Err(err("mailhandler.deadline_seconds", "must be at least 1"));
         }
