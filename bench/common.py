@@ -97,6 +97,7 @@ class Env:
             "paths": {"root": str(self.dir / "mailbox")},
             "database": {"url": self.url, "pool_size": 16},
             "api": {"listen": f"127.0.0.1:{self.port}", "keys": [KEY]},
+            "s3": {"mode": "embedded", "access_key_id": "accessKey1", "secret_access_key": "verySecretKey1"},
             "workers": {"concurrency": 4, "poll_interval_seconds": 1},
             "jobs": {"lease_seconds": 5, "reaper_interval_seconds": 1, "timeout_seconds": 3600},
             "customers": [{"name": "bench", "addresses": ["bench@ingest.hview.example"], "allowed_senders": []}],

@@ -29,7 +29,7 @@ def row(name, ours, base=None, target="", met=None, digits=1):
 
 
 SECTIONS = {"## Mail ingest": "ingest", "## End to end": "e2e", "## Crashes": "crash",
-            "## Upload": "upload", "## API": "api", "## Recovery": "recovery"}
+            "## Upload": "upload", "## S3 endpoint": "s3", "## API": "api", "## Recovery": "recovery"}
 
 
 def with_run_dates(lines, results):
@@ -121,6 +121,19 @@ def write(results, notes):
                 row("trigger answer incl. download (s)", r["trigger_seconds"]),
                 row("peak RSS of `dataprocessor serve` (MB)", r["peak_rss_mb"], None, "< 256", r["peak_rss_mb"] < 256), "",
                 f"Rows: {r['rows_jobs']:,} jobs and {r['rows_tries']:,} tries.", ""]
+    if "s3" in results:
+        r = results["s3"]
+        out += [f"## S3 endpoint (`aws s3 cp` of {r['megabytes']:,.0f} MB of random bytes, best of {r['runs']})", "",
+                "The real aws CLI (multipart, 8 MB parts) to the embedded endpoint on serve's API port, over plain "
+                "HTTP and over TLS on the same port, and to moto; each upload read back and compared. Baseline: a "
+                "plain file copy of the same bytes (`dd bs=8M conv=fsync`: as durable as the embedded store's "
+                "writes), same run.", "", HEADER,
+                row("embedded endpoint, HTTP (MB/s)", r["embedded_mb_per_s"], r["copy_mb_per_s"]),
+                row("embedded endpoint, TLS (MB/s)", r["embedded_tls_mb_per_s"], r["copy_mb_per_s"]),
+                row("moto (MB/s)", r["moto_mb_per_s"], r["copy_mb_per_s"]),
+                row("embedded vs moto (MB/s)", r["embedded_mb_per_s"], r["moto_mb_per_s"]),
+                row("serve CPU per upload (s)", r["serve_cpu_seconds_per_upload"], None, digits=2),
+                row("peak RSS of `dataprocessor serve` (MB)", r["peak_rss_mb"], None, "< 256", r["peak_rss_mb"] < 256), ""]
     if "api" in results:
         r = results["api"]
         out += [f"## API (`GET /api/1.0/jobs?limit=50`, {r['jobs']:,} jobs, wrk 2 threads × 32 connections, {r['seconds']} s)", "",

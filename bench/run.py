@@ -10,10 +10,11 @@ import crash
 import mail
 import recovery
 import report
+import s3_endpoint
 import upload
 from common import REPO, log
 
-CASES = ["ingest", "e2e", "crash", "upload", "api", "recovery"]
+CASES = ["ingest", "e2e", "crash", "upload", "s3", "api", "recovery"]
 
 
 def main():
@@ -29,6 +30,7 @@ def main():
         "e2e": lambda: mail.end_to_end(300 if q else 2_000),
         "crash": lambda: crash.crash(200 if q else 1_000),
         "upload": lambda: upload.upload(5_000_000 if q else 1_000_000_000),
+        "s3": lambda: s3_endpoint.s3_endpoint(20 if q else 512),
         "api": lambda: api.api(20_000 if q else 1_000_000, 3 if q else 15),
         "recovery": lambda: recovery.recovery(300 if q else 5_000),
     }

@@ -44,7 +44,8 @@ def upload(target_bytes):
     moto = subprocess.Popen(["moto_server", "-H", "127.0.0.1", "-p", str(s3_port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     endpoint = f"http://127.0.0.1:{s3_port}"
-    env = Env("upload", s3={"endpoint": endpoint, "access_key_id": "accessKey1", "secret_access_key": "verySecretKey1"},
+    env = Env("upload", s3={"mode": "external", "endpoint": endpoint, "access_key_id": "accessKey1",
+                            "secret_access_key": "verySecretKey1"},
               workers={"concurrency": 2})
     try:
         wait_port(s3_port)

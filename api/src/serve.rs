@@ -72,6 +72,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         store
             .create()
             .with_context(|| format!("cannot create the S3 store in {}", store.dir().display()))?;
+        if config.s3.access_key_id.is_empty() && config.s3.keys.is_empty() {
+            tracing::warn!(
+                "the embedded S3 endpoint has no keys (s3.access_key_id, s3.keys): every upload is refused"
+            );
+        }
         let removed = store.recover(Duration::from_secs(24 * 3600))?;
         if removed > 0 {
             tracing::info!(removed, "S3 store: removed files a crash left unreferenced");

@@ -116,12 +116,6 @@ impl Config {
         if s3.bucket.is_empty() {
             return Err(err("s3.bucket", "must not be empty"));
         }
-        if s3.mode == super::S3Mode::Embedded && s3.access_key_id.is_empty() && s3.keys.is_empty() {
-            return Err(err(
-                "s3.access_key_id",
-                "the embedded S3 endpoint needs at least one key (s3.access_key_id or s3.keys)",
-            ));
-        }
         if s3.reconcile_interval_seconds == 0 {
             return Err(err("s3.reconcile_interval_seconds", "must be at least 1"));
         }

@@ -46,6 +46,10 @@ pub enum KeyError {
     Clash(String),
 }
 
+/// A multipart upload untouched this long is dropped at serve's start (as S3's lifecycle
+/// rule for incomplete uploads would).
+pub const ABANDONED_UPLOAD: Duration = Duration::from_secs(7 * 24 * 3600);
+
 pub struct DiskStore {
     dir: PathBuf,
     pub bucket: String,
@@ -242,7 +246,8 @@ impl DiskStore {
     }
 
     /// After a crash: removes metadata left in `tmp/` and blobs no key names that are older
-    /// than `grace` (younger ones may be uploads in progress in another process).
+    /// than `grace` (younger ones may be uploads in progress in another process), and
+    /// multipart uploads nobody completed or aborted within `ABANDONED_UPLOAD`.
     pub fn recover(&self, grace: Duration) -> io::Result<usize> {
         let old = |path: &Path| {
             std::fs::metadata(path)
@@ -283,9 +288,10 @@ pub enum CommitError {
 }
 
 fn clash_or_io(key: &str, e: io::Error) -> CommitError {
-    // ENOTDIR: a folder of the key is an object; EISDIR: the key is another key's folder.
+    // ENOTDIR or EEXIST (making the folders): a folder of the key is an object; EISDIR: the
+    // key is another key's folder.
     match e.raw_os_error() {
-        Some(20 | 21) => CommitError::Key(KeyError::Clash(key.to_string())),
+        Some(17 | 20 | 21) => CommitError::Key(KeyError::Clash(key.to_string())),
         _ => CommitError::Io(e),
     }
 }
