@@ -10,8 +10,10 @@
 pub mod deliver;
 pub mod exit;
 pub mod parts;
+pub mod release;
 
 pub use deliver::{
     Accepted, Delivered, DeliveryError, Keyed, RAW_FILE, accept, deliver_keyed, deliver_now,
     derive, ingest_now, route,
 };
+pub use release::{ReleaseError, release_quarantined};

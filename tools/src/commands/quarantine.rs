@@ -1,10 +1,9 @@
 use super::{CONFLICT, FAILED, Failure, NOT_FOUND, Outcome, conn};
 use clap::Subcommand;
 use diesel_async::AsyncPgConnection;
-use mailhandler::{Delivered, DeliveryError, Keyed, deliver_keyed, route};
+use mailhandler::{ReleaseError, release_quarantined};
 use shared_modules::config::Config;
-use shared_modules::inbox::Insert;
-use shared_modules::jobs::{JobFilter, JobState, find_job, list_jobs};
+use shared_modules::jobs::{JobFilter, JobState, list_jobs};
 
 #[derive(Subcommand)]
 pub enum QuarantineCommand {
@@ -54,59 +53,14 @@ pub async fn run(cmd: QuarantineCommand, config: &Config) -> Outcome {
 }
 
 async fn release(c: &mut AsyncPgConnection, config: &Config, id: i64) -> Outcome {
-    let job = find_job(c, id)
-        .await?
-        .ok_or_else(|| Failure::new(NOT_FOUND, format!("job {id} does not exist")))?;
-    if job.state != JobState::Quarantined {
-        return Err(Failure::new(
-            CONFLICT,
-            format!("job {id} is {}, not quarantined", job.state),
-        ));
-    }
-    let dir = std::path::PathBuf::from(job.inbox_path.clone().unwrap_or_default());
-    let raw = std::fs::read(dir.join("message.eml")).map_err(|e| {
-        Failure::new(
-            FAILED,
-            format!("cannot read {}: {e}", dir.join("message.eml").display()),
-        )
-    })?;
-    let sender = job.metadata["sender"].as_str().unwrap_or("");
-    let recipient = job.metadata["recipient"].as_str().unwrap_or("");
-    route(config, sender, recipient, &raw).map_err(|reason| {
-        Failure::new(
-            CONFLICT,
-            format!("job {id} would still be quarantined: {reason}"),
-        )
-    })?;
-    let delivered = deliver_keyed(
-        config,
-        c,
-        &raw,
-        sender,
-        recipient,
-        chrono::Utc::now(),
-        Keyed {
-            key: format!("release:{id}"),
-            insert: Insert::ReleaseOf(id),
-        },
-    )
-    .await
-    .map_err(|e| match e {
-        DeliveryError::NotQuarantined => Failure::new(
-            CONFLICT,
-            format!("job {id} was released or changed by someone else meanwhile"),
-        ),
-        e => Failure::new(mailhandler::exit::TEMPFAIL, e.to_string()),
-    })?;
-    let new_id = match delivered {
-        Delivered::Stored { job_id, .. } | Delivered::Duplicate { job_id } => job_id,
-        Delivered::Quarantined { reason, .. } => {
-            return Err(Failure::new(
-                CONFLICT,
-                format!("still quarantined: {reason}"),
-            ));
-        }
-    };
+    let new_id = release_quarantined(config, c, id)
+        .await
+        .map_err(|e| match e {
+            ReleaseError::NotFound(_) => Failure::new(NOT_FOUND, e.to_string()),
+            ReleaseError::Conflict(_) => Failure::new(CONFLICT, e.to_string()),
+            ReleaseError::Unreadable(_) => Failure::new(FAILED, e.to_string()),
+            ReleaseError::Temporary(_) => Failure::new(mailhandler::exit::TEMPFAIL, e.to_string()),
+        })?;
     println!("job {id} released as job {new_id}");
     Ok(())
 }
