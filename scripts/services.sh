@@ -46,6 +46,18 @@ ensure_s3_tools() {
   fi
 }
 
+# The console's browser tests: Debian's Chromium and ChromeDriver, driven by selenium.
+ensure_browser() {
+  if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+    log "installing chromium and chromium-driver"
+    apt_install chromium chromium-driver
+  fi
+  if ! python3 -c "import selenium" >/dev/null 2>&1; then
+    log "installing selenium"
+    python3 -m pip install -q "selenium>=4.20"
+  fi
+}
+
 ensure_postfix() {
   if ! command -v postfix >/dev/null 2>&1 || ! command -v swaks >/dev/null 2>&1; then
     log "installing postfix and swaks"
@@ -101,6 +113,7 @@ for extra in "$@"; do
     postfix) ensure_postfix ;;
     podman) ensure_podman ;;
     promtool) ensure_promtool ;;
+    browser) ensure_browser ;;
     *) log "unknown service $extra"; exit 2 ;;
   esac
 done

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/services.sh postfix s3 podman promtool
+scripts/services.sh postfix s3 podman promtool browser
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

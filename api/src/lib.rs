@@ -1,6 +1,7 @@
 //! The `dataprocessor` binary's library: the REST API and `serve`, which runs the API, the
 //! worker pool and the reaper in one process.
 
+pub mod console;
 pub mod http;
 pub mod s3;
 pub mod serve;

@@ -29,6 +29,7 @@ struct Families {
     oldest_ticket_age: Gauge,
     uploads_untriggered: Gauge,
     oldest_untriggered_upload: Gauge,
+    grids_report_overdue: Gauge,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -147,6 +148,11 @@ static FAMILIES: LazyLock<Families> = LazyLock::new(|| {
             "dataprocessor_oldest_untriggered_upload_age_seconds",
             "Age of the oldest object in the upload bucket with no job (0 when none).",
         ),
+        grids_report_overdue: gauge(
+            &registry,
+            "dataprocessor_grids_report_overdue",
+            "Grids whose last daily system report is older than console.report_overdue_hours.",
+        ),
         job_duration,
         jobs,
         registry,
@@ -235,6 +241,11 @@ pub fn set_upload_gauges(overdue: usize, oldest_age: Option<std::time::Duration>
     f.uploads_untriggered.set(overdue as f64);
     f.oldest_untriggered_upload
         .set(oldest_age.map(|age| age.as_secs_f64()).unwrap_or(0.0));
+}
+
+/// Sets how many grids have no recent daily report.
+pub fn set_grids_overdue(count: i64) {
+    FAMILIES.grids_report_overdue.set(count as f64);
 }
 
 /// Everything in the registry, in the text exposition format.

@@ -36,12 +36,19 @@ pub struct AppState {
     pub gauges: Arc<metrics::GaugeCache>,
     /// The embedded S3 endpoint (`s3.mode = embedded`, once `with_s3` set it up).
     pub s3: Option<Arc<s3s::service::S3Service>>,
+    /// Console sign-ins.
+    pub sessions: Arc<crate::console::session::Sessions>,
+    /// The last reconciliation: uploads overdue without a job, and the oldest one's age.
+    pub untriggered: Arc<std::sync::Mutex<Option<crate::uploads::UntriggeredSummary>>>,
 }
 
 impl AppState {
     pub fn new(config: Arc<Config>, pool: DbPool) -> Self {
         let keys = ApiKeys::from_config(&config.api.keys);
         let store = Arc::new(ObjectStore::new(&config));
+        let sessions = Arc::new(crate::console::session::Sessions::new(
+            std::time::Duration::from_secs(config.console.session_hours * 3600),
+        ));
         let listing = Arc::new(listing_cache::ListingCache::new(
             std::time::Duration::from_millis(config.api.listing_cache_ms),
         ));
@@ -54,6 +61,8 @@ impl AppState {
             downloads: Arc::default(),
             gauges: Arc::default(),
             s3: None,
+            sessions,
+            untriggered: Arc::default(),
         }
     }
 
@@ -143,6 +152,7 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
             .app_data(web::PathConfig::default().error_handler(error::path_error))
             .route("/metrics", web::get().to(metrics::metrics))
             .service(api)
+            .configure(crate::console::configure)
             .default_service(web::to(outside_api));
     }
 }

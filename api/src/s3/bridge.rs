@@ -12,19 +12,17 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use tokio::sync::mpsc;
 
-/// Whether a request on the shared port is S3 rather than the console: signed the S3 way
-/// (header or query), or addressing the bucket's path.
-pub fn is_s3(req: &HttpRequest, bucket: &str) -> bool {
-    let signed_header = req
+/// Whether a request is signed the S3 way (an `Authorization: AWS4-HMAC-SHA256 …` header,
+/// or a presigned query): then it is S3's, even on a path the console also uses (`GET /`
+/// is ListBuckets when signed, the console's overview when not).
+pub fn is_signed(head: &actix_web::dev::RequestHead) -> bool {
+    let signed_header = head
         .headers()
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("AWS4-HMAC-SHA256") || v.starts_with("AWS "));
-    let signed_query = req.query_string().contains("X-Amz-Signature=")
-        || req.query_string().contains("Signature=");
-    let path = req.path().trim_start_matches('/');
-    let bucket_path = path == bucket || path.starts_with(&format!("{bucket}/"));
-    signed_header || signed_query || bucket_path
+    let query = head.uri.query().unwrap_or("");
+    signed_header || query.contains("X-Amz-Signature=") || query.contains("Signature=")
 }
 
 pub async fn handle(

@@ -11,6 +11,14 @@ pub use reconcile::spawn_reconciler;
 
 use crate::http::veritas2hview::UpdateRequest;
 
+/// What the last reconciliation found: objects overdue without a job, and how old the
+/// oldest object without a job is.
+#[derive(Debug, Clone, Copy)]
+pub struct UntriggeredSummary {
+    pub overdue: usize,
+    pub oldest: Option<std::time::Duration>,
+}
+
 /// An object the embedded endpoint has just stored.
 #[derive(Debug, Clone)]
 pub struct Uploaded {

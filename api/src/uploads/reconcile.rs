@@ -61,6 +61,9 @@ async fn reconcile_once(
         }
     }
     shared_modules::metrics::set_upload_gauges(overdue, oldest);
+    if let Ok(mut last) = state.untriggered.lock() {
+        *last = Some(super::UntriggeredSummary { overdue, oldest });
+    }
     Ok(())
 }
 

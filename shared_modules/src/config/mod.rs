@@ -22,6 +22,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub api: ApiConfig,
     pub s3: S3Config,
+    pub console: ConsoleConfig,
     pub workers: WorkersConfig,
     pub jobs: JobsConfig,
     pub mailhandler: MailhandlerConfig,
@@ -91,6 +92,24 @@ pub struct S3Config {
     pub untriggered_after_minutes: u64,
     /// How often serve lists the bucket to find untriggered uploads.
     pub reconcile_interval_seconds: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsoleConfig {
+    /// A console session (sign-in with an API key) lasts this long.
+    pub session_hours: u64,
+    /// A grid whose last daily system report is older than this is flagged overdue.
+    pub report_overdue_hours: u64,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        Self {
+            session_hours: 8,
+            report_overdue_hours: 26,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -192,6 +211,7 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             api: ApiConfig::default(),
             s3: S3Config::default(),
+            console: ConsoleConfig::default(),
             workers: WorkersConfig::default(),
             jobs: JobsConfig::default(),
             mailhandler: MailhandlerConfig::default(),

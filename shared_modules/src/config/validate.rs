@@ -59,6 +59,12 @@ impl Config {
             return Err(err("jobs.max_attempts", "must be at least 1"));
         }
         self.validate_s3()?;
+        if self.console.session_hours == 0 {
+            return Err(err("console.session_hours", "must be at least 1"));
+        }
+        if self.console.report_overdue_hours == 0 {
+            return Err(err("console.report_overdue_hours", "must be at least 1"));
+        }
         if self.api.tls_certificate.is_some() != self.api.tls_private_key.is_some() {
             return Err(err(
                 "api.tls_certificate",

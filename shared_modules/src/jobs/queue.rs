@@ -140,6 +140,48 @@ pub async fn release_quarantined(
     .await
 }
 
+/// Deletes quarantined mail an operator judged worthless: in one transaction the job ends
+/// `cancelled` and its trail says who deleted it. Returns its inbox directory for the
+/// caller to remove; None when the job is not in quarantine (any more).
+pub async fn discard_quarantined(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    by: &str,
+) -> QueryResult<Option<Option<String>>> {
+    use diesel_async::AsyncConnection;
+    use diesel_async::scoped_futures::ScopedFutureExt;
+    conn.transaction(|tx| {
+        async move {
+            let inbox: Option<Option<String>> = diesel::update(
+                jobs::table
+                    .find(id)
+                    .filter(jobs::state.eq(JobState::Quarantined)),
+            )
+            .set((
+                jobs::state.eq(JobState::Cancelled),
+                jobs::finished_at.eq(diesel::dsl::now),
+                jobs::updated_at.eq(diesel::dsl::now),
+            ))
+            .returning(jobs::inbox_path)
+            .get_result(tx)
+            .await
+            .optional()?;
+            if inbox.is_some() {
+                record_event(
+                    tx,
+                    NewEvent::new(id, "quarantine", EventPhase::Info)
+                        .status("deleted")
+                        .message(format!("deleted from quarantine by {by}")),
+                )
+                .await?;
+            }
+            Ok(inbox)
+        }
+        .scope_boxed()
+    })
+    .await
+}
+
 pub async fn find_job(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<Job>> {
     jobs::table
         .find(id)

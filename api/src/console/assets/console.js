@@ -1,0 +1,23 @@
+// The console's only script: lists that refresh by themselves, and a confirmation before
+// destructive buttons. Pages work without it (forms post, links navigate).
+"use strict";
+
+document.addEventListener("DOMContentLoaded", () => {
+  for (const body of document.querySelectorAll("tbody[data-refresh]")) {
+    const every = Number(body.dataset.refresh) || 5000;
+    setInterval(async () => {
+      if (document.hidden) return;
+      try {
+        const answer = await fetch(location.href, { headers: { "X-Console-Rows": "1" }, credentials: "same-origin" });
+        if (answer.ok) body.innerHTML = await answer.text();
+      } catch (_) {
+        // Offline for a moment: the next tick tries again.
+      }
+    }, every);
+  }
+  for (const form of document.querySelectorAll("form[data-confirm]")) {
+    form.addEventListener("submit", (event) => {
+      if (!window.confirm(form.dataset.confirm)) event.preventDefault();
+    });
+  }
+});

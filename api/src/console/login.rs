@@ -1,0 +1,90 @@
+//! Sign-in with an API key (posted in a form, never in a URL) and sign-out.
+
+use super::session::{SignedIn, cookie};
+use crate::http::AppState;
+use actix_web::{HttpRequest, HttpResponse, web};
+use maud::{DOCTYPE, Markup, html};
+use serde::Deserialize;
+
+fn form(message: Option<&str>) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { "Sign in · HView DataProcessor" }
+                link rel="stylesheet" href="/console/console.css";
+            }
+            body.login {
+                main #main {
+                    h1 { "HView DataProcessor" }
+                    form method="post" action="/login" {
+                        label for="key" { "API key" }
+                        input #key type="password" name="key" autocomplete="current-password" required autofocus;
+                        @if let Some(message) = message {
+                            p.error role="alert" { (message) }
+                        }
+                        button type="submit" { "Sign in" }
+                    }
+                    p.hint { "Any key listed in api.keys signs in. The session lasts a working day; signing out ends it." }
+                }
+            }
+        }
+    }
+}
+
+pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    // Already signed in: straight to the overview.
+    let signed = req
+        .cookie(super::session::COOKIE)
+        .and_then(|c| state.sessions.find(c.value()));
+    if signed.is_some() {
+        return HttpResponse::SeeOther()
+            .insert_header(("Location", "/"))
+            .finish();
+    }
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(form(None).into_string())
+}
+
+#[derive(Deserialize)]
+pub struct Credentials {
+    key: String,
+}
+
+pub async fn submit(state: web::Data<AppState>, form_data: web::Form<Credentials>) -> HttpResponse {
+    if !state.keys.accepts(form_data.key.trim()) {
+        tracing::warn!("console: sign-in refused (unknown key)");
+        return HttpResponse::Unauthorized()
+            .content_type("text/html; charset=utf-8")
+            .body(form(Some("That key is not valid here.")).into_string());
+    }
+    let session = state.sessions.create();
+    tracing::info!("console: signed in");
+    HttpResponse::SeeOther()
+        .cookie(cookie(Some(&session), state.sessions.lifetime()))
+        .insert_header(("Location", "/"))
+        .finish()
+}
+
+#[derive(Deserialize)]
+pub struct Csrf {
+    pub csrf: String,
+}
+
+pub async fn logout(
+    state: web::Data<AppState>,
+    signed: SignedIn,
+    form_data: web::Form<Csrf>,
+) -> HttpResponse {
+    if let Some(refused) = signed.refuse_forged(&form_data.csrf) {
+        return refused;
+    }
+    state.sessions.end(&signed.0.token);
+    HttpResponse::SeeOther()
+        .cookie(cookie(None, state.sessions.lifetime()))
+        .insert_header(("Location", "/login"))
+        .finish()
+}

@@ -1,0 +1,67 @@
+//! The operator console at `/` on the API port: server-rendered pages (maud), a little
+//! JavaScript and CSS kept here (`assets/`), nothing loaded from elsewhere. Signed in with
+//! an API key (`session`); every page and file needs the session, every change its CSRF
+//! token. A signed S3 request to the same paths is not the console's (`bridge::is_s3`).
+
+mod charts;
+mod grids;
+mod jobs;
+mod layout;
+mod login;
+mod overview;
+mod quarantine;
+pub mod session;
+
+use crate::http::ApiError;
+use actix_web::{HttpResponse, guard, web};
+use maud::html;
+
+/// Every console route; each only for requests that are not signed S3 requests.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let page = || guard::fn_guard(|ctx| !crate::s3::bridge::is_signed(ctx.head()));
+    let get = || web::get().guard(page());
+    let post = || web::post().guard(page());
+    cfg.route("/", get().to(overview::show))
+        .route("/login", get().to(login::show))
+        .route("/login", post().to(login::submit))
+        .route("/logout", post().to(login::logout))
+        .route("/jobs", get().to(jobs::list))
+        .route("/jobs/{id}", get().to(jobs::show))
+        .route("/jobs/{id}/retry", post().to(jobs::retry))
+        .route("/jobs/{id}/cancel", post().to(jobs::cancel))
+        .route("/jobs/{id}/file", get().to(jobs::file))
+        .route("/quarantine", get().to(quarantine::list))
+        .route("/quarantine/{id}/message", get().to(quarantine::message))
+        .route("/quarantine/{id}/release", post().to(quarantine::release))
+        .route("/quarantine/{id}/delete", post().to(quarantine::delete))
+        .route("/grids", get().to(grids::show))
+        .route("/console/console.css", get().to(css))
+        .route("/console/console.js", get().to(js));
+}
+
+async fn css() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .body(include_str!("assets/console.css"))
+}
+
+async fn js() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .body(include_str!("assets/console.js"))
+}
+
+/// The database (or the disk) did not answer: say so on a page, 503.
+fn unavailable(signed: &session::SignedIn, title: &str, e: &ApiError) -> HttpResponse {
+    let body = html! { p.error role="alert" { "Not available right now: " (e.to_string()) } };
+    HttpResponse::ServiceUnavailable()
+        .content_type("text/html; charset=utf-8")
+        .body(layout::page(title, "", &signed.0.csrf, body).into_string())
+}
+
+fn not_found(signed: &session::SignedIn, message: &str) -> HttpResponse {
+    let body = html! { p.error role="alert" { (message) } };
+    HttpResponse::NotFound()
+        .content_type("text/html; charset=utf-8")
+        .body(layout::page("Not found", "", &signed.0.csrf, body).into_string())
+}

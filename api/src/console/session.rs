@@ -1,0 +1,133 @@
+//! Console sessions: signing in with an API key gives a random token in a cookie (HttpOnly,
+//! SameSite=Strict, expiring); the key itself is never stored, put in a URL or logged.
+//! Each session has its own CSRF token, which every form that changes something carries.
+//! Sessions live in this process's memory: a restart signs everyone out.
+
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use std::collections::HashMap;
+use std::future::{Ready, ready};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+pub const COOKIE: &str = "dp_console";
+
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub token: String,
+    pub csrf: String,
+    expires: Instant,
+}
+
+pub struct Sessions {
+    lifetime: Duration,
+    open: Mutex<HashMap<String, Session>>,
+}
+
+fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    // The OS's randomness; without it no session is safe to hand out.
+    getrandom::getrandom(&mut bytes).expect("the operating system's random numbers");
+    hex::encode(bytes)
+}
+
+impl Sessions {
+    pub fn new(lifetime: Duration) -> Self {
+        Self {
+            lifetime,
+            open: Mutex::default(),
+        }
+    }
+
+    pub fn lifetime(&self) -> Duration {
+        self.lifetime
+    }
+
+    pub fn create(&self) -> Session {
+        let session = Session {
+            token: random_token(),
+            csrf: random_token(),
+            expires: Instant::now() + self.lifetime,
+        };
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        open.retain(|_, s| s.expires > Instant::now());
+        open.insert(session.token.clone(), session.clone());
+        session
+    }
+
+    pub fn find(&self, token: &str) -> Option<Session> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        match open.get(token) {
+            Some(s) if s.expires > Instant::now() => Some(s.clone()),
+            Some(_) => {
+                open.remove(token);
+                None
+            }
+            None => None,
+        }
+    }
+
+    pub fn end(&self, token: &str) {
+        self.open
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(token);
+    }
+}
+
+/// The session cookie for `session`, or (None) the one that clears it.
+pub fn cookie(session: Option<&Session>, lifetime: Duration) -> Cookie<'static> {
+    let mut cookie = Cookie::build(COOKIE, session.map(|s| s.token.clone()).unwrap_or_default())
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .finish();
+    match session {
+        Some(_) => cookie.set_max_age(actix_web::cookie::time::Duration::seconds(
+            lifetime.as_secs() as i64,
+        )),
+        None => cookie.make_removal(),
+    }
+    cookie
+}
+
+/// A signed-in request. Without a valid session the page answers with the sign-in form's
+/// address instead (303), so no page or data is shown.
+pub struct SignedIn(pub Session);
+
+impl SignedIn {
+    /// The refusal (403) of a form whose CSRF token is not this session's; None when it is.
+    pub fn refuse_forged(&self, csrf: &str) -> Option<HttpResponse> {
+        let same = subtle::ConstantTimeEq::ct_eq(csrf.as_bytes(), self.0.csrf.as_bytes());
+        (!bool::from(same)).then(|| {
+            HttpResponse::Forbidden()
+                .content_type("text/plain; charset=utf-8")
+                .body("This form is stale or did not come from the console: reload the page and try again.")
+        })
+    }
+}
+
+impl FromRequest for SignedIn {
+    type Error = actix_web::Error;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let session = req
+            .cookie(COOKIE)
+            .zip(req.app_data::<web::Data<crate::http::AppState>>())
+            .and_then(|(cookie, state)| state.sessions.find(cookie.value()));
+        ready(match session {
+            Some(session) => Ok(SignedIn(session)),
+            None => {
+                let to_login = HttpResponse::SeeOther()
+                    .insert_header(("Location", "/login"))
+                    .finish();
+                Err(
+                    actix_web::error::InternalError::from_response("sign in first", to_login)
+                        .into(),
+                )
+            }
+        })
+    }
+}

@@ -1,0 +1,106 @@
+//! The operator console in a real headless Chromium: `tests/browser/console.py` (selenium
+//! driving Debian's chromium and chromedriver) signs in, opens a mail's job and its trail,
+//! retries it and sees the retry, releases a quarantined mail, and checks the session,
+//! CSRF, the keyboard and phone width against a real `dataprocessor serve`.
+//! `CONSOLE_SCREENSHOTS=docs` also saves a screenshot of each view there (README).
+
+#![allow(clippy::unwrap_used)] // tests fail loudly on any unexpected error
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use shared_modules::testing::{TestDb, wait_for};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+fn get(url: &str) -> Value {
+    let out = Command::new("curl")
+        .args(["-s", url, "-H", &format!("X-Api-Key: {KEY}")])
+        .output()
+        .expect("curl is required");
+    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+}
+
+fn fixture(path: &str) -> Vec<u8> {
+    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_in_a_real_browser() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    // Only the grid may send: mail from anyone else is quarantined.
+    let mut config = embedded_config(&db.url, dir.path());
+    config.customers[0].allowed_senders = vec!["grid.example".into()];
+    let serve = start_serve(dir.path(), &config).await;
+    let api = api_url(&config);
+
+    // Mail as Postfix hands it over: a system report and an alert from the grid, and an
+    // alert sent from another address (quarantined: sender not allowed).
+    let now = chrono::Utc::now();
+    let recipient = "bobs_burgers@ingest.hview.example";
+    let alert_mail = fixture("modules/hydrastor/alert/fixtures/five_severities.eml");
+    let mut forwarded = b"X-Forwarded-By: a colleague\r\n".to_vec();
+    forwarded.extend_from_slice(&alert_mail);
+    for (mail, sender) in [
+        (
+            fixture("modules/hydrastor/system_report/fixtures/plain_body.eml"),
+            "hs@grid.example",
+        ),
+        (alert_mail, "hs@grid.example"),
+        (forwarded, "colleague@elsewhere.example"),
+    ] {
+        mailhandler::accept(&config, &mail, sender, recipient, now).unwrap();
+    }
+    let (alert, quarantined) = wait_for("the mails' jobs", Duration::from_secs(60), || async {
+        let jobs = get(&format!("{api}/jobs"))["jobs"].as_array().cloned()?;
+        let alert = jobs
+            .iter()
+            .find(|j| j["type"] == "alert" && j["state"] == "done")?["id"]
+            .as_i64()?;
+        let quarantined = jobs.iter().find(|j| j["state"] == "quarantined")?["id"].as_i64()?;
+        let all_done = jobs
+            .iter()
+            .all(|j| matches!(j["state"].as_str(), Some("done" | "quarantined")));
+        all_done.then_some((alert, quarantined))
+    })
+    .await;
+    // The operator allows the colleague's address (config.json, restart): now the
+    // quarantined mail can be released.
+    drop(serve);
+    config.customers[0].allowed_senders.clear();
+    let _serve = start_serve(dir.path(), &config).await;
+
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/console.py");
+    let mut run = Command::new("python3");
+    run.arg(&script)
+        .arg(format!("http://{}", config.api.listen))
+        .arg(KEY)
+        .arg(alert.to_string())
+        .arg(quarantined.to_string());
+    if let Ok(shots) = std::env::var("CONSOLE_SCREENSHOTS") {
+        let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(shots);
+        std::fs::create_dir_all(&shots).unwrap();
+        run.arg(shots);
+    }
+    let out = run
+        .output()
+        .expect("python3 with selenium is required: run scripts/services.sh browser");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("all console checks passed"), "{text}");
+
+    // What the browser did is in the database: the quarantined mail became a new job.
+    let released = get(&format!("{api}/jobs/{quarantined}"));
+    assert_eq!(released["state"], "cancelled", "{released}");
+    assert!(
+        released["result"]["released_as"].as_i64().is_some(),
+        "{released}"
+    );
+}
