@@ -112,6 +112,7 @@ echo "== rows"
     -c "SELECT customer, grid_name, node_name, event_id, severity, occurred_at FROM hydrastor_alerts ORDER BY occurred_at DESC, event_id LIMIT 5"
 echo
 echo "The DataProcessor is running on http://127.0.0.1:25025 (API key: $key); logs in .local/logs."
+echo "Its console: open http://127.0.0.1:25025/ in a browser and sign in with that key."
 echo "Uploads: S3 on the same port (https://127.0.0.1:25025, self-signed: AWS_CA_BUNDLE in .local/env), bucket veritas2hview, access key accessKey1, secret verySecretKey1."
 echo "In another shell: source .local/env && dpctl jobs list    (uploads: the README's Uploads in)    Ctrl-C stops it."
 wait $serve

@@ -1,6 +1,7 @@
 //! The operator console in a real headless Chromium: `tests/browser/console.py` (selenium
 //! driving Debian's chromium and chromedriver) signs in, opens a mail's job and its trail,
-//! retries it and sees the retry, releases a quarantined mail, and checks the session,
+//! retries it and sees the retry, releases a quarantined mail and deletes another, and
+//! checks the session,
 //! CSRF, the keyboard and phone width against a real `dataprocessor serve`.
 //! `CONSOLE_SCREENSHOTS=docs` also saves a screenshot of each view there (README).
 
@@ -37,13 +38,14 @@ async fn the_console_in_a_real_browser() {
     let serve = start_serve(dir.path(), &config).await;
     let api = api_url(&config);
 
-    // Mail as Postfix hands it over: a system report and an alert from the grid, and an
-    // alert sent from another address (quarantined: sender not allowed).
+    // Mail as Postfix hands it over: a system report and an alert from the grid, an alert
+    // forwarded by a colleague and a spam (both quarantined: sender not allowed).
     let now = chrono::Utc::now();
     let recipient = "bobs_burgers@ingest.hview.example";
     let alert_mail = fixture("modules/hydrastor/alert/fixtures/five_severities.eml");
     let mut forwarded = b"X-Forwarded-By: a colleague\r\n".to_vec();
     forwarded.extend_from_slice(&alert_mail);
+    let spam = b"From: offers@spam.example\r\nSubject: You won!\r\n\r\nClick here\r\n".to_vec();
     for (mail, sender) in [
         (
             fixture("modules/hydrastor/system_report/fixtures/plain_body.eml"),
@@ -51,22 +53,33 @@ async fn the_console_in_a_real_browser() {
         ),
         (alert_mail, "hs@grid.example"),
         (forwarded, "colleague@elsewhere.example"),
+        (spam, "offers@spam.example"),
     ] {
         mailhandler::accept(&config, &mail, sender, recipient, now).unwrap();
     }
-    let (alert, quarantined) = wait_for("the mails' jobs", Duration::from_secs(60), || async {
-        let jobs = get(&format!("{api}/jobs"))["jobs"].as_array().cloned()?;
-        let alert = jobs
-            .iter()
-            .find(|j| j["type"] == "alert" && j["state"] == "done")?["id"]
-            .as_i64()?;
-        let quarantined = jobs.iter().find(|j| j["state"] == "quarantined")?["id"].as_i64()?;
-        let all_done = jobs
-            .iter()
-            .all(|j| matches!(j["state"].as_str(), Some("done" | "quarantined")));
-        all_done.then_some((alert, quarantined))
-    })
-    .await;
+    let (alert, quarantined, spam) =
+        wait_for("the mails' jobs", Duration::from_secs(60), || async {
+            let jobs = get(&format!("{api}/jobs"))["jobs"].as_array().cloned()?;
+            let alert = jobs
+                .iter()
+                .find(|j| j["type"] == "alert" && j["state"] == "done")?["id"]
+                .as_i64()?;
+            let from = |sender: &str| {
+                jobs.iter()
+                    .find(|j| j["state"] == "quarantined" && j["metadata"]["sender"] == sender)
+                    .and_then(|j| j["id"].as_i64())
+            };
+            let all_done = jobs
+                .iter()
+                .all(|j| matches!(j["state"].as_str(), Some("done" | "quarantined")));
+            let ids = (
+                alert,
+                from("colleague@elsewhere.example")?,
+                from("offers@spam.example")?,
+            );
+            (all_done && jobs.len() == 4).then_some(ids)
+        })
+        .await;
     // The operator allows the colleague's address (config.json, restart): now the
     // quarantined mail can be released.
     drop(serve);
@@ -79,7 +92,8 @@ async fn the_console_in_a_real_browser() {
         .arg(format!("http://{}", config.api.listen))
         .arg(KEY)
         .arg(alert.to_string())
-        .arg(quarantined.to_string());
+        .arg(quarantined.to_string())
+        .arg(spam.to_string());
     if let Ok(shots) = std::env::var("CONSOLE_SCREENSHOTS") {
         let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(shots);
         std::fs::create_dir_all(&shots).unwrap();
@@ -95,6 +109,18 @@ async fn the_console_in_a_real_browser() {
     );
     assert!(out.status.success(), "{text}");
     assert!(text.contains("all console checks passed"), "{text}");
+
+    // The same overdue grid is a metric for alerting.
+    let metrics = Command::new("curl")
+        .args(["-s", &format!("http://{}/metrics", config.api.listen)])
+        .args(["-H", &format!("X-Api-Key: {KEY}")])
+        .output()
+        .unwrap();
+    let metrics = String::from_utf8_lossy(&metrics.stdout).to_string();
+    assert!(
+        metrics.contains("dataprocessor_grids_report_overdue 1"),
+        "{metrics}"
+    );
 
     // What the browser did is in the database: the quarantined mail became a new job.
     let released = get(&format!("{api}/jobs/{quarantined}"));

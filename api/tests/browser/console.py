@@ -4,7 +4,7 @@ selenium), as an operator uses it: refused without a session, sign in with the k
 the overview, a mail's job and its trail, retry it and see the retry, release a quarantined
 mail, the grids, phone width, sign out. Nothing may load from outside the page's origin.
 
-    console.py BASE_URL API_KEY MAIL_JOB_ID QUARANTINED_JOB_ID [SCREENSHOT_DIR]
+    console.py BASE_URL API_KEY MAIL_JOB_ID TO_RELEASE_JOB_ID TO_DELETE_JOB_ID [SCREENSHOT_DIR]
 
 Exit 0 when every check holds; the first failed check is printed and exits 1."""
 
@@ -17,8 +17,8 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
-base, key, mail_job, quarantined = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
-shots = sys.argv[5] if len(sys.argv) > 5 else None
+base, key, mail_job, quarantined, spam = sys.argv[1:6]
+shots = sys.argv[6] if len(sys.argv) > 6 else None
 
 options = webdriver.ChromeOptions()
 options.binary_location = "/usr/bin/chromium"
@@ -152,11 +152,22 @@ try:
     check("released as job" in driver.find_element(By.CSS_SELECTOR, "p.notice").text, "the mail was released as a new job")
     check(not driver.find_elements(By.XPATH, f"//ul[@class='quarantine']/li[.//a[@href='/jobs/{quarantined}']]"),
           "it has left the quarantine")
+    # Delete asks first: dismissing keeps the mail, accepting deletes it.
+    doomed = f"//ul[@class='quarantine']/li[.//a[@href='/jobs/{spam}']]"
+    driver.find_element(By.XPATH, doomed + "//button[text()='Delete']").click()
+    driver.switch_to.alert.dismiss()
+    check(len(driver.find_elements(By.XPATH, doomed)) == 1, "dismissing the question keeps the mail")
+    driver.find_element(By.XPATH, doomed + "//button[text()='Delete']").click()
+    driver.switch_to.alert.accept()
+    wait("deleting answers with the outcome", lambda: f"Job {spam} deleted." in driver.find_element(By.CSS_SELECTOR, "p.notice").text)
+    check(not driver.find_elements(By.XPATH, doomed), "the deleted mail has left the quarantine")
 
     # Grids.
     driver.find_element(By.LINK_TEXT, "Grids").click()
     wait("the grids", lambda: h1() == "Grids")
-    check(len(driver.find_elements(By.CSS_SELECTOR, "table.grids tbody tr")) >= 1, "the reporting grid is listed")
+    grid = driver.find_element(By.XPATH, "//table[contains(@class,'grids')]//tr[td[2][text()='fryer_grid']]")
+    check("overdue" in grid.text and "bobs_burgers" in grid.text,
+          "the grid whose last daily report is days old is listed and flagged overdue")
     shot("grids")
 
     # Phone width: nothing wider than the screen.

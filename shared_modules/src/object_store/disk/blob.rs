@@ -44,6 +44,18 @@ impl BlobWriter {
         })
     }
 
+    /// Appends a whole file (a completed upload's part) without hashing it: the kernel
+    /// copies it (copy_file_range); the caller knows its MD5 already.
+    pub fn append_unhashed(&mut self, from: &mut File) -> io::Result<u64> {
+        let file = self
+            .file
+            .as_mut()
+            .ok_or_else(|| io::Error::other("blob already finished"))?;
+        let copied = io::copy(from, file)?;
+        self.size += copied;
+        Ok(copied)
+    }
+
     pub fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
         let file = self
             .file

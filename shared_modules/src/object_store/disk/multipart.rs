@@ -1,13 +1,14 @@
 //! Multipart uploads: `uploads/<id>/upload.json` says which key and who, each part is a
-//! blob `part-<n>` written as it arrives; completing copies the parts in order into one
-//! blob (hashing each part on the way, checked against the ETags the client sends) and
-//! commits it like a single PUT. A multi-GB upload is never held in memory.
+//! blob `part-<n>-<its MD5>` written (and hashed) as it arrives; completing checks the
+//! ETags the client lists against those MD5s, has the kernel copy the parts in order into
+//! one blob (no second pass over the bytes) and commits it like a single PUT. A multi-GB
+//! upload is never held in memory.
 
 use super::{BlobWriter, CommitError, DiskStore, FinishedBlob, KeyError, ObjectMeta, check_key};
 use crate::inbox::{fsync_dir, unique_name};
 use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
-use std::io::{self, Read};
+use std::io;
 use std::path::PathBuf;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -87,7 +88,14 @@ impl DiskStore {
         let dir = self
             .upload_dir(id)
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such upload"))?;
-        std::fs::rename(&part.path, dir.join(part_name(number)))?;
+        let earlier = parts_in(&dir)?.remove(&number);
+        let name = format!("{}-{}", part_name(number), part.etag);
+        std::fs::rename(&part.path, dir.join(&name))?;
+        if let Some((old, _)) = earlier
+            && old != name
+        {
+            let _ = std::fs::remove_file(dir.join(old));
+        }
         fsync_dir(&dir)
     }
 
@@ -112,10 +120,10 @@ impl DiskStore {
                 "a multipart upload needs at least one part".into(),
             ));
         }
-        let mut blob = self.new_blob()?;
+        let stored = parts_in(&dir)?;
         let mut digests = Md5::new();
-        let mut buffer = vec![0u8; 1 << 20];
         let mut previous = 0;
+        let mut files = Vec::with_capacity(parts.len());
         for (number, etag) in parts {
             if *number <= previous {
                 return Err(CompleteError::InvalidPart(
@@ -123,33 +131,22 @@ impl DiskStore {
                 ));
             }
             previous = *number;
-            let mut file = std::fs::File::open(dir.join(part_name(*number))).map_err(|e| {
-                if e.kind() == io::ErrorKind::NotFound {
-                    CompleteError::InvalidPart(format!("part {number} was never uploaded"))
-                } else {
-                    CompleteError::from(e)
-                }
+            let (name, md5) = stored.get(number).ok_or_else(|| {
+                CompleteError::InvalidPart(format!("part {number} was never uploaded"))
             })?;
-            let mut md5 = Md5::new();
-            loop {
-                let n = file.read(&mut buffer)?;
-                if n == 0 {
-                    break;
-                }
-                md5.update(&buffer[..n]);
-                blob.write(&buffer[..n])?;
-            }
-            let digest: [u8; 16] = md5.finalize().into();
-            if !etag
-                .trim_matches('"')
-                .eq_ignore_ascii_case(&hex::encode(digest))
-            {
+            if !etag.trim_matches('"').eq_ignore_ascii_case(md5) {
                 return Err(CompleteError::InvalidPart(format!(
-                    "part {number}'s ETag {etag} is not the part's (MD5 {})",
-                    hex::encode(digest)
+                    "part {number}'s ETag {etag} is not the part's (MD5 {md5})"
                 )));
             }
-            digests.update(digest);
+            let digest =
+                hex::decode(md5).map_err(|e| io::Error::other(format!("part {number}: {e}")))?;
+            digests.update(&digest);
+            files.push(dir.join(name));
+        }
+        let mut blob = self.new_blob()?;
+        for path in &files {
+            blob.append_unhashed(&mut std::fs::File::open(path)?)?;
         }
         let mut finished = blob.finish()?;
         finished.etag = format!("{}-{}", hex::encode(digests.finalize()), parts.len());
@@ -173,4 +170,21 @@ impl DiskStore {
 
 fn part_name(number: i32) -> String {
     format!("part-{number:05}")
+}
+
+/// The committed parts of an upload: number → (file name, hex MD5).
+fn parts_in(dir: &std::path::Path) -> io::Result<std::collections::HashMap<i32, (String, String)>> {
+    let mut found = std::collections::HashMap::new();
+    for entry in std::fs::read_dir(dir)? {
+        let name = entry?.file_name().to_string_lossy().to_string();
+        let Some(rest) = name.strip_prefix("part-") else {
+            continue;
+        };
+        if let Some((number, md5)) = rest.split_once('-')
+            && let Ok(number) = number.parse::<i32>()
+        {
+            found.insert(number, (name.clone(), md5.to_string()));
+        }
+    }
+    Ok(found)
 }
