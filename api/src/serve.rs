@@ -66,21 +66,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let workers_task = tokio::spawn(workers.run(stop.clone()));
 
     let state = http::AppState::new(config.clone(), pool);
-    // The embedded bucket exists before the first request: its folders are made now, and
-    // what a crash left half-written is cleared.
     if let Some(store) = state.store.embedded() {
-        store
-            .create()
-            .with_context(|| format!("cannot create the S3 store in {}", store.dir().display()))?;
-        if config.s3.access_key_id.is_empty() && config.s3.keys.is_empty() {
-            tracing::warn!(
-                "the embedded S3 endpoint has no keys (s3.access_key_id, s3.keys): every upload is refused"
-            );
-        }
-        let removed = store.recover(Duration::from_secs(24 * 3600))?;
-        if removed > 0 {
-            tracing::info!(removed, "S3 store: removed files a crash left unreferenced");
-        }
+        embedded_store_ready(store, &config)?;
     }
     let (uploaded, announced) = tokio::sync::mpsc::unbounded_channel();
     let auto = config.s3.auto_trigger.then_some(uploaded);
@@ -88,19 +75,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let auto_trigger = crate::uploads::spawn_auto_trigger(state.clone(), announced, stop.clone());
     let reconciler = crate::uploads::spawn_reconciler(state.clone(), stop.clone());
     let bucket = tokio::spawn(ensure_bucket(state.store.clone(), stop.clone()));
-    // With TLS the port is held by the front (TLS and plain HTTP); actix listens on loopback.
-    let (actix_listener, front) = match (&config.api.tls_certificate, &config.api.tls_private_key) {
-        (Some(certificate), Some(key)) => {
-            let tls = http::tls_front::acceptor(certificate, key)?;
-            let public = tokio::net::TcpListener::bind(&config.api.listen)
-                .await
-                .with_context(|| format!("cannot listen on {}", config.api.listen))?;
-            let internal = std::net::TcpListener::bind("127.0.0.1:0")?;
-            let front = http::tls_front::spawn(public, internal.local_addr()?, tls, stop.clone());
-            (Some(internal), Some(front))
-        }
-        _ => (None, None),
-    };
+    let (actix_listener, front) = api_port(&config, stop.clone()).await?;
     let server = http::server(state, actix_listener)?;
     let handle = server.handle();
     let server_task = tokio::spawn(server);
@@ -129,6 +104,50 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let _ = reconciler.await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The embedded bucket exists before the first request: its folders are made now, and
+/// what a crash left half-written is cleared.
+fn embedded_store_ready(
+    store: &shared_modules::object_store::DiskStore,
+    config: &Config,
+) -> anyhow::Result<()> {
+    store
+        .create()
+        .with_context(|| format!("cannot create the S3 store in {}", store.dir().display()))?;
+    if config.s3.access_key_id.is_empty() && config.s3.keys.is_empty() {
+        tracing::warn!(
+            "the embedded S3 endpoint has no keys (s3.access_key_id, s3.keys): every upload is refused"
+        );
+    }
+    let removed = store.recover(Duration::from_secs(24 * 3600))?;
+    if removed > 0 {
+        tracing::info!(removed, "S3 store: removed files a crash left unreferenced");
+    }
+    Ok(())
+}
+
+/// With TLS configured the API port is held by the TLS front (TLS and plain HTTP on one
+/// port) and actix listens on loopback behind it: (that listener, the front's task).
+/// Without, actix binds `api.listen` itself: (None, None).
+async fn api_port(
+    config: &Config,
+    stop: CancellationToken,
+) -> anyhow::Result<(
+    Option<std::net::TcpListener>,
+    Option<tokio::task::JoinHandle<()>>,
+)> {
+    let (Some(certificate), Some(key)) = (&config.api.tls_certificate, &config.api.tls_private_key)
+    else {
+        return Ok((None, None));
+    };
+    let tls = http::tls_front::acceptor(certificate, key)?;
+    let public = tokio::net::TcpListener::bind(&config.api.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.api.listen))?;
+    let internal = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let front = http::tls_front::spawn(public, internal.local_addr()?, tls, stop);
+    Ok((Some(internal), Some(front)))
 }
 
 fn state_store_mode(config: &Config) -> &'static str {

@@ -3,7 +3,6 @@
 
 use super::keys::S3Keys;
 use crate::uploads::Uploaded;
-use futures_util::TryStreamExt;
 use s3s::dto::*;
 use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 use shared_modules::object_store::DiskStore;
@@ -197,8 +196,7 @@ impl S3 for Endpoint {
         };
         let mut file = tokio::fs::File::from_std(file);
         file.seek(SeekFrom::Start(start)).await.map_err(io_error)?;
-        let body = tokio_util::io::ReaderStream::with_capacity(file.take(length), 256 * 1024)
-            .map_err(|e| e);
+        let body = tokio_util::io::ReaderStream::with_capacity(file.take(length), 256 * 1024);
         Ok(S3Response::new(GetObjectOutput {
             body: Some(StreamingBlob::wrap(body)),
             content_length: Some(length as i64),

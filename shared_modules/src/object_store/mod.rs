@@ -12,6 +12,7 @@ pub use untriggered::{ReconcileError, Untriggered, dedupe_key, untriggered};
 
 use crate::config::{Config, S3Mode};
 use chrono::{DateTime, Utc};
+use md5::{Digest, Md5};
 use std::io::{Read, Write};
 use std::sync::Arc;
 
@@ -219,7 +220,7 @@ fn copy_embedded(
             meta.etag, expected.etag
         )));
     }
-    let mut md5 = <md5::Md5 as md5::Digest>::new();
+    let mut md5 = Md5::new();
     let mut buffer = vec![0u8; 1 << 20];
     let mut written = 0u64;
     loop {
@@ -227,7 +228,7 @@ fn copy_embedded(
         if n == 0 {
             break;
         }
-        md5::Digest::update(&mut md5, &buffer[..n]);
+        md5.update(&buffer[..n]);
         out.write_all(&buffer[..n]).map_err(io)?;
         written += n as u64;
     }
@@ -238,7 +239,7 @@ fn copy_embedded(
             meta.size
         )));
     }
-    let digest = hex::encode(md5::Digest::finalize(md5));
+    let digest = hex::encode(md5.finalize());
     if !md5_matches(&digest, &meta.etag) {
         return Err(error(format!(
             "MD5 {digest} does not match the ETag {}",
