@@ -362,3 +362,53 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// Reconciliation against an external store (moto): an object nobody triggered is found by
+/// listing the bucket and, with the auto trigger on, queued as its own job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconciliation_queues_an_upload_left_untriggered_in_the_external_store() {
+    required("aws");
+    required("moto_server");
+    let (_moto, endpoint) = start_moto().await;
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = upload_config(&db.url, dir.path(), &endpoint);
+    config.s3.untriggered_after_minutes = 0;
+    config.s3.reconcile_interval_seconds = 1;
+    assert!(
+        aws(&endpoint, &["s3", "mb", "s3://veritas2hview"])
+            .status
+            .success()
+    );
+    let export = export_tar_gz(dir.path());
+    let key = "bobs_burgers/fryer_grid/forgotten.tar.gz";
+    let cp = aws(
+        &endpoint,
+        &[
+            "s3",
+            "cp",
+            export.to_str().unwrap(),
+            &format!("s3://veritas2hview/{key}"),
+        ],
+    );
+    assert!(
+        cp.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cp.stderr)
+    );
+    let _serve = start_serve(dir.path(), &config).await;
+    let api = api_url(&config);
+    let job = wait_for(
+        "reconciliation's job, done",
+        Duration::from_secs(60),
+        || async {
+            let jobs = get(&format!("{api}/jobs?type=veritas2hview"));
+            let job = jobs["jobs"].as_array()?.first()?.clone();
+            (job["state"] == "done").then_some(job)
+        },
+    )
+    .await;
+    assert_eq!(job["metadata"]["triggered_by"], "reconciliation", "{job}");
+    assert_eq!(job["metadata"]["key"], key, "{job}");
+    assert_eq!(job["result"]["rows"]["netbackup_jobs"], 5, "{job}");
+}

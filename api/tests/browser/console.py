@@ -112,6 +112,10 @@ try:
     wait("the jobs list", lambda: h1() == "Jobs")
     check(len(driver.find_elements(By.CSS_SELECTOR, f"a[href='/jobs/{mail_job}']")) == 1, f"job {mail_job} is listed")
     shot("jobs")
+    # The list refreshes by itself: rows wiped from the page come back from the server.
+    driver.execute_script("document.querySelector('table.jobs tbody').innerHTML = ''")
+    wait("the list refreshes by itself within a few seconds",
+         lambda: len(driver.find_elements(By.CSS_SELECTOR, f"table.jobs a[href='/jobs/{mail_job}']")) == 1, 12)
     driver.get(base + "/jobs?state=quarantined")
     rows = driver.find_elements(By.CSS_SELECTOR, "table.jobs tbody tr")
     check(len(rows) >= 1 and all("quarantined" in r.text for r in rows), "the state filter shows quarantined jobs only")
