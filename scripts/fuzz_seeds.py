@@ -60,4 +60,9 @@ queries = [b"status=error&customer=bobs_burgers&limit=20", b"cursor=&since=2026-
 for i, q in enumerate(queries):
     for j, b in enumerate(bodies):
         put("api_requests", f"{i}_{j}", bytes([len(q)]) + q + b)
+# Object keys (a key, then a listing prefix on the next line) as aws clients send them.
+keys = [b"bobs_burgers/fryer_grid/dump.tar.gz\nbobs_burgers/", b"a/b\na", b"../etc/passwd\n", b"dir/\ndir/",
+        b"bobs_burgers/fryer grid/dump (1).tar.gz\n", "bobs/gr\u00fcn/\u00e9t\u00e9.tgz\nbobs/".encode()]
+for i, key in enumerate(keys):
+    put("s3_keys", f"{i}", key)
 print(f"seeded {root}")
