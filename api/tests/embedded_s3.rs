@@ -179,6 +179,60 @@ async fn the_api_port_is_an_s3_endpoint_and_an_upload_queues_its_own_job() {
         "{}",
         text(&all)
     );
+    // Paging (v2, one key a page) and folders (v1, as older clients list).
+    let json = |out: Output| -> Value {
+        assert!(out.status.success(), "{}", text(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let first = json(aws(
+        &s3,
+        &[
+            "s3api",
+            "list-objects-v2",
+            "--bucket",
+            "veritas2hview",
+            "--max-keys",
+            "1",
+            "--no-paginate",
+        ],
+    ));
+    assert_eq!(first["Contents"][0]["Key"], big_key, "{first}");
+    assert_eq!(first["IsTruncated"], true, "{first}");
+    let token = first["NextContinuationToken"].as_str().unwrap();
+    let second = json(aws(
+        &s3,
+        &[
+            "s3api",
+            "list-objects-v2",
+            "--bucket",
+            "veritas2hview",
+            "--max-keys",
+            "1",
+            "--no-paginate",
+            "--continuation-token",
+            token,
+        ],
+    ));
+    assert_eq!(second["Contents"][0]["Key"], key, "{second}");
+    assert_eq!(second["IsTruncated"], false, "{second}");
+    let folders = json(aws(
+        &s3,
+        &[
+            "s3api",
+            "list-objects",
+            "--bucket",
+            "veritas2hview",
+            "--prefix",
+            "bobs_burgers/",
+            "--delimiter",
+            "/",
+        ],
+    ));
+    assert_eq!(
+        folders["CommonPrefixes"][0]["Prefix"], "bobs_burgers/fryer_grid/",
+        "{folders}"
+    );
+    assert!(folders.get("Contents").is_none(), "{folders}");
 
     // Refusals: a wrong secret; the limited key outside its prefix, for writing and listing;
     // a request that is not signed at all.

@@ -250,15 +250,23 @@ impl S3 for Endpoint {
         req: S3Request<ListObjectsV2Input>,
     ) -> S3Result<S3Response<ListObjectsV2Output>> {
         let input = req.input;
-        self.bucket(&input.bucket)?;
         let prefix = input.prefix.clone().unwrap_or_default();
-        self.keys.may_list(req.credentials.as_ref(), &prefix)?;
-        let listed_prefix = prefix.clone();
         let all = self
-            .blocking(move |store| store.list(&listed_prefix).map_err(io_error))
+            .listed(&input.bucket, &prefix, &req.credentials)
             .await?;
-        let page = super::listing::page(&all, &input, &prefix);
-        Ok(S3Response::new(page))
+        Ok(S3Response::new(super::listing::v2(&all, &input, &prefix)))
+    }
+
+    async fn list_objects(
+        &self,
+        req: S3Request<ListObjectsInput>,
+    ) -> S3Result<S3Response<ListObjectsOutput>> {
+        let input = req.input;
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let all = self
+            .listed(&input.bucket, &prefix, &req.credentials)
+            .await?;
+        Ok(S3Response::new(super::listing::v1(&all, &input, &prefix)))
     }
 
     async fn create_multipart_upload(
@@ -373,6 +381,20 @@ impl S3 for Endpoint {
 }
 
 impl Endpoint {
+    /// Every object under `prefix`, sorted, for a signer allowed to list it.
+    async fn listed(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        credentials: &Option<s3s::auth::Credentials>,
+    ) -> S3Result<Vec<(String, shared_modules::object_store::disk::ObjectMeta)>> {
+        self.bucket(bucket)?;
+        self.keys.may_list(credentials.as_ref(), prefix)?;
+        let owned = prefix.to_string();
+        self.blocking(move |store| store.list(&owned).map_err(io_error))
+            .await
+    }
+
     /// The upload exists, is for `key`, and was started by this signer.
     async fn owned_upload(
         &self,
