@@ -329,6 +329,43 @@ async fn the_api_port_is_an_s3_endpoint_and_an_upload_queues_its_own_job() {
     );
     assert!(!missing.status.success());
 
+    // A batch delete by the limited key: its own key goes, the other customer's stays.
+    let theirs = "someone_else/g/notes.txt";
+    let put = aws(
+        &s3,
+        &[
+            "s3",
+            "cp",
+            export.to_str().unwrap(),
+            &format!("s3://veritas2hview/{theirs}"),
+        ],
+    );
+    assert!(put.status.success(), "{}", text(&put));
+    let batch = format!(r#"{{"Objects":[{{"Key":"{key}"}},{{"Key":"{theirs}"}}]}}"#);
+    let answer = aws_as(
+        &s3,
+        "bobkey",
+        "bobsecret",
+        &[
+            "s3api",
+            "delete-objects",
+            "--bucket",
+            "veritas2hview",
+            "--delete",
+            &batch,
+        ],
+    );
+    let answer: Value = serde_json::from_slice(&answer.stdout).unwrap_or(Value::Null);
+    assert_eq!(answer["Deleted"][0]["Key"], key, "{answer}");
+    assert_eq!(answer["Errors"][0]["Key"], theirs, "{answer}");
+    assert_eq!(answer["Errors"][0]["Code"], "AccessDenied", "{answer}");
+    let left = aws(&s3, &["s3", "ls", "--recursive", "s3://veritas2hview/"]);
+    assert!(
+        text(&left).contains(theirs) && !text(&left).contains(key),
+        "{}",
+        text(&left)
+    );
+
     // The API's own routes are untouched by the S3 endpoint beside them.
     assert_eq!(get(&format!("{api}/health"))["status"], "ok");
     assert_eq!(

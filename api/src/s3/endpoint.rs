@@ -245,6 +245,45 @@ impl S3 for Endpoint {
         Ok(S3Response::new(DeleteObjectOutput::default()))
     }
 
+    /// Batch delete (up to 1,000 keys): each key judged on its own, refusals listed.
+    async fn delete_objects(
+        &self,
+        req: S3Request<DeleteObjectsInput>,
+    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        let input = req.input;
+        self.bucket(&input.bucket)?;
+        let refused = |key: String, e: S3Error| Error {
+            code: Some(e.code().as_str().to_string()),
+            key: Some(key),
+            message: e.message().map(str::to_string),
+            ..Default::default()
+        };
+        let (mut deleted, mut errors) = (Vec::new(), Vec::new());
+        for object in input.delete.objects {
+            if let Err(e) = self.keys.may_use(req.credentials.as_ref(), &object.key) {
+                errors.push(refused(object.key, e));
+                continue;
+            }
+            let key = object.key.clone();
+            match self
+                .blocking(move |store| store.delete(&key).map_err(io_error))
+                .await
+            {
+                Ok(_) => deleted.push(DeletedObject {
+                    key: Some(object.key),
+                    ..Default::default()
+                }),
+                Err(e) => errors.push(refused(object.key, e)),
+            }
+        }
+        let quiet = input.delete.quiet.unwrap_or(false);
+        Ok(S3Response::new(DeleteObjectsOutput {
+            deleted: (!quiet && !deleted.is_empty()).then_some(deleted),
+            errors: (!errors.is_empty()).then_some(errors),
+            ..Default::default()
+        }))
+    }
+
     async fn list_objects_v2(
         &self,
         req: S3Request<ListObjectsV2Input>,
