@@ -10,19 +10,10 @@
 mod common;
 
 use common::*;
-use serde_json::Value;
 use shared_modules::testing::{TestDb, wait_for};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
-
-fn get(url: &str) -> Value {
-    let out = Command::new("curl")
-        .args(["-s", url, "-H", &format!("X-Api-Key: {KEY}")])
-        .output()
-        .expect("curl is required");
-    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
-}
 
 fn fixture(path: &str) -> Vec<u8> {
     std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)).unwrap()
@@ -59,7 +50,9 @@ async fn the_console_in_a_real_browser() {
     }
     let (alert, quarantined, spam) =
         wait_for("the mails' jobs", Duration::from_secs(60), || async {
-            let jobs = get(&format!("{api}/jobs"))["jobs"].as_array().cloned()?;
+            let jobs = api_get(&format!("{api}/jobs"))["jobs"]
+                .as_array()
+                .cloned()?;
             let alert = jobs
                 .iter()
                 .find(|j| j["type"] == "alert" && j["state"] == "done")?["id"]
@@ -123,7 +116,7 @@ async fn the_console_in_a_real_browser() {
     );
 
     // What the browser did is in the database: the quarantined mail became a new job.
-    let released = get(&format!("{api}/jobs/{quarantined}"));
+    let released = api_get(&format!("{api}/jobs/{quarantined}"));
     assert_eq!(released["state"], "cancelled", "{released}");
     assert!(
         released["result"]["released_as"].as_i64().is_some(),

@@ -24,14 +24,6 @@ fn text(out: &Output) -> String {
     )
 }
 
-fn get(url: &str) -> Value {
-    let out = Command::new("curl")
-        .args(["-s", url, "-H", &format!("X-Api-Key: {KEY}")])
-        .output()
-        .expect("curl is required");
-    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
-}
-
 fn md5sum(path: &Path) -> String {
     let out = Command::new("md5sum").arg(path).output().unwrap();
     String::from_utf8_lossy(&out.stdout)
@@ -71,7 +63,7 @@ fn random_file(path: &Path, bytes: usize) {
 
 async fn job_ended(api: &str, id: i64) -> Value {
     wait_for("the upload job to end", Duration::from_secs(60), || async {
-        let job = get(&format!("{api}/jobs/{id}"));
+        let job = api_get(&format!("{api}/jobs/{id}"));
         matches!(job["state"].as_str(), Some("done" | "error")).then_some(job)
     })
     .await
@@ -108,7 +100,7 @@ async fn the_api_port_is_an_s3_endpoint_and_an_upload_queues_its_own_job() {
     let job_id = wait_for(
         "the auto trigger's job",
         Duration::from_secs(30),
-        || async { get(&format!("{api}/jobs?type=veritas2hview"))["jobs"][0]["id"].as_i64() },
+        || async { api_get(&format!("{api}/jobs?type=veritas2hview"))["jobs"][0]["id"].as_i64() },
     )
     .await;
     let job = job_ended(&api, job_id).await;
@@ -367,9 +359,9 @@ async fn the_api_port_is_an_s3_endpoint_and_an_upload_queues_its_own_job() {
     );
 
     // The API's own routes are untouched by the S3 endpoint beside them.
-    assert_eq!(get(&format!("{api}/health"))["status"], "ok");
+    assert_eq!(api_get(&format!("{api}/health"))["status"], "ok");
     assert_eq!(
-        get(&format!("{api}/nothing-here"))["error"]["code"],
+        api_get(&format!("{api}/nothing-here"))["error"]["code"],
         "not_found"
     );
 }
@@ -523,7 +515,7 @@ async fn reconciliation_reports_then_queues_an_upload_nobody_triggered() {
     )
     .await;
     assert!(
-        get(&format!("{api}/jobs?type=veritas2hview"))["jobs"]
+        api_get(&format!("{api}/jobs?type=veritas2hview"))["jobs"]
             .as_array()
             .unwrap()
             .is_empty(),
@@ -534,7 +526,7 @@ async fn reconciliation_reports_then_queues_an_upload_nobody_triggered() {
     config.s3.auto_trigger = true;
     let _serve = start_serve(dir.path(), &config).await;
     let job_id = wait_for("reconciliation's job", Duration::from_secs(30), || async {
-        get(&format!("{api}/jobs?type=veritas2hview"))["jobs"][0]["id"].as_i64()
+        api_get(&format!("{api}/jobs?type=veritas2hview"))["jobs"][0]["id"].as_i64()
     })
     .await;
     let job = job_ended(&api, job_id).await;

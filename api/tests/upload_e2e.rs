@@ -54,14 +54,6 @@ fn curl(url: &str, key: Option<&str>, body: &str) -> (u16, Value) {
     )
 }
 
-fn get(url: &str) -> Value {
-    let out = Command::new("curl")
-        .args(["-s", url, "-H", &format!("X-Api-Key: {KEY}")])
-        .output()
-        .unwrap();
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 async fn count(pool: &shared_modules::db::DbPool, sql: &str) -> i64 {
     use diesel_async::RunQueryDsl;
     #[derive(diesel::QueryableByName)]
@@ -128,7 +120,7 @@ async fn an_export_uploaded_with_aws_and_triggered_with_curl_becomes_rows() {
     assert_eq!((b.0, b.1["job_id"].as_i64()), (200, Some(job_id)));
 
     let job = wait_for("the upload job to end", Duration::from_secs(60), || async {
-        let job = get(&format!("{api}/jobs/{job_id}"));
+        let job = api_get(&format!("{api}/jobs/{job_id}"));
         matches!(job["state"].as_str(), Some("done" | "error")).then_some(job)
     })
     .await;
@@ -183,7 +175,7 @@ async fn an_export_uploaded_with_aws_and_triggered_with_curl_becomes_rows() {
     let (status, _) = curl(&format!("{api}/jobs/{job_id}/retry"), Some(KEY), "");
     assert_eq!(status, 202);
     let again = wait_for("the reprocessed job", Duration::from_secs(60), || async {
-        let job = get(&format!("{api}/jobs/{job_id}"));
+        let job = api_get(&format!("{api}/jobs/{job_id}"));
         (job["state"] == "done" && job["result"]["rows"]["netbackup_jobs"] == 0).then_some(job)
     })
     .await;
@@ -217,7 +209,7 @@ async fn an_export_uploaded_with_aws_and_triggered_with_curl_becomes_rows() {
         "the hostile upload to fail",
         Duration::from_secs(60),
         || async {
-            let job = get(&format!("{api}/jobs/{evil_id}"));
+            let job = api_get(&format!("{api}/jobs/{evil_id}"));
             matches!(job["state"].as_str(), Some("done" | "error")).then_some(job)
         },
     )
@@ -402,7 +394,7 @@ async fn reconciliation_queues_an_upload_left_untriggered_in_the_external_store(
         "reconciliation's job, done",
         Duration::from_secs(60),
         || async {
-            let jobs = get(&format!("{api}/jobs?type=veritas2hview"));
+            let jobs = api_get(&format!("{api}/jobs?type=veritas2hview"));
             let job = jobs["jobs"].as_array()?.first()?.clone();
             (job["state"] == "done").then_some(job)
         },

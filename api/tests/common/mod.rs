@@ -112,6 +112,15 @@ pub fn s3_url(config: &Config) -> String {
     format!("http://{}", config.api.listen)
 }
 
+/// `GET url` with the test key, as curl does: the JSON answer (Null when it is not JSON).
+pub fn api_get(url: &str) -> serde_json::Value {
+    let out = Command::new("curl")
+        .args(["-s", url, "-H", &format!("X-Api-Key: {KEY}")])
+        .output()
+        .expect("curl is required");
+    serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
+}
+
 /// The real `aws` CLI against `endpoint` signing with `access_key`/`secret`.
 pub fn aws_as(endpoint: &str, access_key: &str, secret: &str, args: &[&str]) -> Output {
     Command::new("aws")
