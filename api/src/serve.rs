@@ -75,8 +75,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let auto_trigger = crate::uploads::spawn_auto_trigger(state.clone(), announced, stop.clone());
     let reconciler = crate::uploads::spawn_reconciler(state.clone(), stop.clone());
     let bucket = tokio::spawn(ensure_bucket(state.store.clone(), stop.clone()));
-    let (actix_listener, front) = api_port(&config, stop.clone()).await?;
-    let server = http::server(state, actix_listener)?;
+    let (listeners, front) = api_port(&config, stop.clone()).await?;
+    let mut state = state;
+    state.tls_backend = front.as_ref().map(|(_, backends)| backends.tls);
+    let server = http::server(state, listeners)?;
     let handle = server.handle();
     let server_task = tokio::spawn(server);
     tracing::info!(listen = %config.api.listen, s3 = %state_store_mode(&config), tls = config.api.tls_certificate.is_some(), "API listening");
@@ -98,7 +100,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let _ = cleanup.await;
     let _ = bucket.await;
     let _ = auto_trigger.await;
-    if let Some(front) = front {
+    if let Some((front, _)) = front {
         let _ = front.await;
     }
     let _ = reconciler.await;
@@ -128,26 +130,32 @@ fn embedded_store_ready(
 }
 
 /// With TLS configured the API port is held by the TLS front (TLS and plain HTTP on one
-/// port) and actix listens on loopback behind it: (that listener, the front's task).
-/// Without, actix binds `api.listen` itself: (None, None).
+/// port) and actix listens on two loopback ports behind it, one per kind: (those
+/// listeners, the front's task and where it sends each kind). Without, actix binds
+/// `api.listen` itself.
 async fn api_port(
     config: &Config,
     stop: CancellationToken,
 ) -> anyhow::Result<(
-    Option<std::net::TcpListener>,
-    Option<tokio::task::JoinHandle<()>>,
+    Vec<std::net::TcpListener>,
+    Option<(tokio::task::JoinHandle<()>, http::tls_front::Backends)>,
 )> {
     let (Some(certificate), Some(key)) = (&config.api.tls_certificate, &config.api.tls_private_key)
     else {
-        return Ok((None, None));
+        return Ok((Vec::new(), None));
     };
     let tls = http::tls_front::acceptor(certificate, key)?;
     let public = tokio::net::TcpListener::bind(&config.api.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.api.listen))?;
-    let internal = std::net::TcpListener::bind("127.0.0.1:0")?;
-    let front = http::tls_front::spawn(public, internal.local_addr()?, tls, stop);
-    Ok((Some(internal), Some(front)))
+    let plain = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let encrypted = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let backends = http::tls_front::Backends {
+        plain: plain.local_addr()?,
+        tls: encrypted.local_addr()?,
+    };
+    let front = http::tls_front::spawn(public, backends, tls, stop);
+    Ok((vec![plain, encrypted], Some((front, backends))))
 }
 
 fn state_store_mode(config: &Config) -> &'static str {

@@ -601,6 +601,35 @@ async fn the_seeds_https_upload_and_http_curl_share_the_port() {
         .args(["-H", &format!("X-Api-Key: {KEY}")])
         .output()
         .unwrap();
+    // Signing in to the console over TLS gives a cookie sent back over TLS only; over
+    // plain HTTP (a trusted network) it cannot be.
+    let sign_in = |scheme: &str| {
+        let out = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-D", "-", "--cacert"])
+            .arg(&cert)
+            .args(["-d", &format!("key={KEY}")])
+            .arg(format!("{scheme}://{}/login", config.api.listen))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find(|l| {
+                l.to_ascii_lowercase()
+                    .starts_with("set-cookie: dp_console=")
+            })
+            .unwrap_or_default()
+            .to_string()
+    };
+    let over_tls = sign_in("https");
+    assert!(
+        over_tls.contains("Secure") && over_tls.contains("HttpOnly"),
+        "{over_tls}"
+    );
+    let plain = sign_in("http");
+    assert!(
+        !plain.contains("Secure") && plain.contains("HttpOnly"),
+        "{plain}"
+    );
     assert!(
         String::from_utf8_lossy(&health.stdout).contains("\"status\":\"ok\""),
         "{}",

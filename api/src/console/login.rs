@@ -54,7 +54,11 @@ pub struct Credentials {
     key: String,
 }
 
-pub async fn submit(state: web::Data<AppState>, form_data: web::Form<Credentials>) -> HttpResponse {
+pub async fn submit(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form_data: web::Form<Credentials>,
+) -> HttpResponse {
     if !state.keys.accepts(form_data.key.trim()) {
         tracing::warn!("console: sign-in refused (unknown key)");
         return HttpResponse::Unauthorized()
@@ -64,7 +68,11 @@ pub async fn submit(state: web::Data<AppState>, form_data: web::Form<Credentials
     let session = state.sessions.create();
     tracing::info!("console: signed in");
     HttpResponse::SeeOther()
-        .cookie(cookie(Some(&session), state.sessions.lifetime()))
+        .cookie(cookie(
+            Some(&session),
+            state.sessions.lifetime(),
+            state.over_tls(&req),
+        ))
         .insert_header(("Location", "/"))
         .finish()
 }
@@ -75,6 +83,7 @@ pub struct Csrf {
 }
 
 pub async fn logout(
+    req: HttpRequest,
     state: web::Data<AppState>,
     signed: SignedIn,
     form_data: web::Form<Csrf>,
@@ -84,7 +93,11 @@ pub async fn logout(
     }
     state.sessions.end(&signed.0.token);
     HttpResponse::SeeOther()
-        .cookie(cookie(None, state.sessions.lifetime()))
+        .cookie(cookie(
+            None,
+            state.sessions.lifetime(),
+            state.over_tls(&req),
+        ))
         .insert_header(("Location", "/login"))
         .finish()
 }

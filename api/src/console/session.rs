@@ -76,11 +76,13 @@ impl Sessions {
     }
 }
 
-/// The session cookie for `session`, or (None) the one that clears it.
-pub fn cookie(session: Option<&Session>, lifetime: Duration) -> Cookie<'static> {
+/// The session cookie for `session`, or (None) the one that clears it. `secure` (the
+/// sign-in came over TLS): the browser sends it back over TLS only.
+pub fn cookie(session: Option<&Session>, lifetime: Duration, secure: bool) -> Cookie<'static> {
     let mut cookie = Cookie::build(COOKIE, session.map(|s| s.token.clone()).unwrap_or_default())
         .path("/")
         .http_only(true)
+        .secure(secure)
         .same_site(SameSite::Strict)
         .finish();
     match session {

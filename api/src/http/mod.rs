@@ -38,6 +38,8 @@ pub struct AppState {
     pub s3: Option<Arc<s3s::service::S3Service>>,
     /// Console sign-ins.
     pub sessions: Arc<crate::console::session::Sessions>,
+    /// Behind the TLS front: the loopback address TLS connections arrive on.
+    pub tls_backend: Option<std::net::SocketAddr>,
     /// The last reconciliation: uploads overdue without a job, and the oldest one's age.
     pub untriggered: Arc<std::sync::Mutex<Option<crate::uploads::UntriggeredSummary>>>,
 }
@@ -62,6 +64,7 @@ impl AppState {
             gauges: Arc::default(),
             s3: None,
             sessions,
+            tls_backend: None,
             untriggered: Arc::default(),
         }
     }
@@ -84,6 +87,11 @@ impl AppState {
 }
 
 impl AppState {
+    /// Whether `req` came over TLS (ended by the front, arriving on its TLS backend).
+    pub fn over_tls(&self, req: &actix_web::HttpRequest) -> bool {
+        self.tls_backend == Some(req.app_config().local_addr())
+    }
+
     /// Runs a request's database work; 503 when the database does not answer within
     /// `database.read_timeout_seconds` (a hung server keeps its connections open, silent).
     pub async fn db<T>(
@@ -172,9 +180,9 @@ async fn outside_api(
     }
 }
 
-/// The HTTP server on `api.listen`, or on `listener` when given (behind the TLS front);
+/// The HTTP server on `api.listen`, or on `listeners` when given (behind the TLS front);
 /// signals are handled by `serve`, not by actix.
-pub fn server(state: AppState, listener: Option<std::net::TcpListener>) -> std::io::Result<Server> {
+pub fn server(state: AppState, listeners: Vec<std::net::TcpListener>) -> std::io::Result<Server> {
     let listen = state.config.api.listen.clone();
     let server = HttpServer::new(move || {
         App::new()
@@ -183,9 +191,12 @@ pub fn server(state: AppState, listener: Option<std::net::TcpListener>) -> std::
     })
     .disable_signals()
     .shutdown_timeout(10);
-    Ok(match listener {
-        Some(listener) => server.listen(listener)?,
-        None => server.bind(listen)?,
-    }
-    .run())
+    let server = if listeners.is_empty() {
+        server.bind(listen)?
+    } else {
+        listeners
+            .into_iter()
+            .try_fold(server, |server, listener| server.listen(listener))?
+    };
+    Ok(server.run())
 }

@@ -39,10 +39,18 @@ pub fn acceptor(certificate: &Path, private_key: &Path) -> anyhow::Result<TlsAcc
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
-/// Accepts on `listener` until `stop`, carrying each connection to `backend`.
+/// Where the front carries connections: plain HTTP to one loopback listener, TLS (ended
+/// here) to another, so the app knows which requests came encrypted (`AppState::over_tls`).
+#[derive(Clone, Copy, Debug)]
+pub struct Backends {
+    pub plain: SocketAddr,
+    pub tls: SocketAddr,
+}
+
+/// Accepts on `listener` until `stop`, carrying each connection to its backend.
 pub fn spawn(
     listener: TcpListener,
-    backend: SocketAddr,
+    backends: Backends,
     tls: TlsAcceptor,
     stop: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
@@ -61,7 +69,7 @@ pub fn spawn(
             };
             let tls = tls.clone();
             tokio::spawn(async move {
-                if let Err(e) = carry(client, backend, tls).await {
+                if let Err(e) = carry(client, backends, tls).await {
                     tracing::debug!(%peer, error = %e, "API port: connection ended");
                 }
             });
@@ -69,16 +77,22 @@ pub fn spawn(
     })
 }
 
-async fn carry(client: TcpStream, backend: SocketAddr, tls: TlsAcceptor) -> std::io::Result<()> {
+async fn carry(client: TcpStream, backends: Backends, tls: TlsAcceptor) -> std::io::Result<()> {
     let _ = client.set_nodelay(true);
     let mut first = [0u8; 1];
     let peeked = tokio::time::timeout(FIRST_BYTES_WITHIN, client.peek(&mut first)).await;
     if !matches!(peeked, Ok(Ok(1))) {
         return Ok(());
     }
+    let encrypted = first[0] == TLS_HANDSHAKE;
+    let backend = if encrypted {
+        backends.tls
+    } else {
+        backends.plain
+    };
     let mut server = TcpStream::connect(backend).await?;
     let _ = server.set_nodelay(true);
-    if first[0] == TLS_HANDSHAKE {
+    if encrypted {
         let mut client = tokio::time::timeout(FIRST_BYTES_WITHIN, tls.accept(client))
             .await
             .map_err(|_| std::io::Error::other("TLS handshake timed out"))??;

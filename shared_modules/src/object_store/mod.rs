@@ -98,9 +98,14 @@ impl ObjectStore {
     pub async fn check_bucket(&self) -> Result<(), StoreError> {
         match self {
             Self::External(store) => store.check_bucket().await,
-            Self::Embedded(store) => std::fs::metadata(store.dir().join("keys"))
-                .map(|_| ())
-                .map_err(|e| self.unavailable("", e)),
+            Self::Embedded(store) => match std::fs::metadata(store.dir().join("keys")) {
+                Ok(_) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(self.unavailable(
+                    "",
+                    "not created yet: dataprocessor serve creates it when it starts",
+                )),
+                Err(e) => Err(self.unavailable("", e)),
+            },
         }
     }
 
