@@ -636,3 +636,47 @@ async fn the_seeds_https_upload_and_http_curl_share_the_port() {
         text(&health)
     );
 }
+
+/// The database away while an upload completes: the auto trigger tries again with backoff
+/// and the job is made once the database is back, long before reconciliation would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_while_the_database_is_away_gets_its_job_when_it_is_back() {
+    let db = TestDb::new().await;
+    let proxy = shared_modules::testing::DbProxy::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = embedded_config(&proxy.url_for(&db.url), dir.path());
+    config.database.connect_timeout_seconds = 1;
+    let _serve = start_serve(dir.path(), &config).await;
+    let (s3, api) = (s3_url(&config), api_url(&config));
+    proxy.set_down();
+    let export = export_tar_gz(dir.path());
+    let key = "bobs_burgers/fryer_grid/dump.tar.gz";
+    let cp = aws(
+        &s3,
+        &[
+            "s3",
+            "cp",
+            export.to_str().unwrap(),
+            &format!("s3://veritas2hview/{key}"),
+        ],
+    );
+    assert!(
+        cp.status.success(),
+        "uploads do not need the database: {}",
+        text(&cp)
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    proxy.set_up();
+    let job = wait_for(
+        "the auto trigger's job once the database is back",
+        Duration::from_secs(60),
+        || async {
+            let jobs = api_get(&format!("{api}/jobs?type=veritas2hview"));
+            let job = jobs["jobs"].as_array()?.first()?.clone();
+            (job["state"] == "done").then_some(job)
+        },
+    )
+    .await;
+    assert_eq!(job["metadata"]["triggered_by"], "auto_trigger", "{job}");
+    assert_eq!(job["result"]["rows"]["netbackup_jobs"], 5, "{job}");
+}

@@ -1,13 +1,18 @@
 //! `s3.auto_trigger`: a completed upload to the embedded endpoint queues its job at once,
-//! as the curl would (a later curl for the same object gets the same job). Failures are
-//! logged; reconciliation tries again later, so a moment without the database loses
-//! nothing.
+//! as the curl would (a later curl for the same object gets the same job). A temporary
+//! failure (the database away) is tried again with backoff for a few minutes; past that,
+//! or for an upload whose key names no configured customer, reconciliation takes over, so
+//! nothing is lost.
 
 use super::{Uploaded, request_for_key};
-use crate::http::AppState;
 use crate::http::veritas2hview::queue_upload;
+use crate::http::{ApiError, AppState};
+use std::time::Duration;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio_util::sync::CancellationToken;
+
+/// Tries after a temporary failure: 1 s, 2 s, 4 s … about four minutes in all.
+const TRIES: u32 = 8;
 
 pub fn spawn_auto_trigger(
     state: AppState,
@@ -23,18 +28,36 @@ pub fn spawn_auto_trigger(
                     None => return,
                 },
             };
-            let Some(request) = request_for_key(&object.key, "s3-auto-trigger") else {
-                tracing::warn!(key = %object.key, "upload is not <customer>/<grid>/<file>: no job until a curl names its customer and grid");
-                continue;
-            };
-            match queue_upload(&state, request, "auto_trigger").await {
-                Ok((job_id, _, created)) => {
-                    tracing::info!(job.id = job_id, key = %object.key, etag = %object.etag, created, "upload queued by the auto trigger")
-                }
-                Err(e) => {
-                    tracing::warn!(key = %object.key, error = %e, "auto trigger could not queue the upload; reconciliation will try again")
-                }
-            }
+            // Each upload on its own: one waiting for the database holds up no other.
+            tokio::spawn(queue(state.clone(), object, stop.clone()));
         }
     })
+}
+
+async fn queue(state: AppState, object: Uploaded, stop: CancellationToken) {
+    let mut delay = Duration::from_secs(1);
+    for attempt in 1..=TRIES {
+        let Some(request) = request_for_key(&object.key, "s3-auto-trigger") else {
+            tracing::warn!(key = %object.key, "upload is not <customer>/<grid>/<file>: no job until a curl names its customer and grid");
+            return;
+        };
+        match queue_upload(&state, request, "auto_trigger").await {
+            Ok((job_id, _, created)) => {
+                tracing::info!(job.id = job_id, key = %object.key, etag = %object.etag, created, "upload queued by the auto trigger");
+                return;
+            }
+            Err(e @ ApiError::Unavailable(_)) if attempt < TRIES => {
+                tracing::warn!(key = %object.key, error = %e, retry_in_s = delay.as_secs(), "auto trigger could not queue the upload yet");
+            }
+            Err(e) => {
+                tracing::warn!(key = %object.key, error = %e, "auto trigger could not queue the upload; reconciliation will report or queue it");
+                return;
+            }
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(delay) => {}
+        }
+        delay *= 2;
+    }
 }
