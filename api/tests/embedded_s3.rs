@@ -145,6 +145,43 @@ async fn the_api_port_is_an_s3_endpoint_and_an_upload_queues_its_own_job() {
     );
     assert!(read.status.success(), "{}", text(&read));
     assert_eq!(std::fs::read(&back).unwrap(), std::fs::read(&big).unwrap());
+    // The same 45 MB as one single PUT (s3api put-object never splits): its ETag is the MD5.
+    let single_key = "bobs_burgers/fryer_grid/single.bin";
+    let put = aws(
+        &s3,
+        &[
+            "s3api",
+            "put-object",
+            "--bucket",
+            "veritas2hview",
+            "--key",
+            single_key,
+            "--body",
+            big.to_str().unwrap(),
+        ],
+    );
+    assert!(put.status.success(), "{}", text(&put));
+    assert_eq!(etag_of(&s3, single_key), md5sum(&big));
+    let single_back = dir.path().join("single_back.bin");
+    let read = aws(
+        &s3,
+        &[
+            "s3",
+            "cp",
+            &format!("s3://veritas2hview/{single_key}"),
+            single_back.to_str().unwrap(),
+        ],
+    );
+    assert!(read.status.success(), "{}", text(&read));
+    assert_eq!(
+        std::fs::read(&single_back).unwrap(),
+        std::fs::read(&big).unwrap()
+    );
+    let rm = aws(
+        &s3,
+        &["s3", "rm", &format!("s3://veritas2hview/{single_key}")],
+    );
+    assert!(rm.status.success(), "{}", text(&rm));
     // A range, as SDKs read large objects in pieces.
     let range = aws(
         &s3,
