@@ -409,8 +409,13 @@ pub async fn file(
     let Some(path) = inside else {
         return super::not_found(&signed, "No such file in this job.");
     };
-    match std::fs::read(&path) {
-        Ok(bytes) => {
+    // Streamed: an upload's file may be gigabytes.
+    let opened = match tokio::fs::File::open(&path).await {
+        Ok(file) => file.metadata().await.map(|m| (file, m.len())),
+        Err(e) => Err(e),
+    };
+    match opened {
+        Ok((file, length)) => {
             let shown = path
                 .file_name()
                 .map(|n| n.to_string_lossy().to_string())
@@ -419,6 +424,7 @@ pub async fn file(
                 .chars()
                 .filter(|c| c.is_ascii_graphic() && *c != '"' && *c != '\\')
                 .collect();
+            let stream = tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024);
             HttpResponse::Ok()
                 .content_type("application/octet-stream")
                 .insert_header((
@@ -426,7 +432,7 @@ pub async fn file(
                     format!("attachment; filename=\"{safe}\""),
                 ))
                 .insert_header(("X-Content-Type-Options", "nosniff"))
-                .body(bytes)
+                .body(actix_web::body::SizedStream::new(length, stream))
         }
         Err(e) => super::unavailable(
             &signed,

@@ -127,8 +127,14 @@ try:
     events = driver.find_elements(By.CSS_SELECTOR, "ol.timeline li")
     check(len(events) >= 4, f"the trail shows each step ({len(events)} events)")
     check(any(e.find_elements(By.CSS_SELECTOR, ".bar") for e in events), "steps with a duration have a bar")
-    check(any(a.text == "message.eml" for a in driver.find_elements(By.CSS_SELECTOR, "ul.files a")),
-          "the job's files include the message, to download")
+    message = [a for a in driver.find_elements(By.CSS_SELECTOR, "ul.files a") if a.text == "message.eml"]
+    check(len(message) == 1, "the job's files include the message, to download")
+    fetch = "return fetch(arguments[0]).then(r => r.text().then(t => [r.status, r.headers.get('content-disposition'), t]))"
+    status, disposition, content = driver.execute_script(fetch, message[0].get_attribute("href"))
+    check(status == 200 and "attachment" in disposition and "Subject:" in content,
+          "downloading it gives the raw message as an attachment")
+    status, _, _ = driver.execute_script(fetch, f"/jobs/{mail_job}/file?path=../../../../../../etc/passwd")
+    check(status == 404, "a path outside the job's folder is not served")
     shot("job")
     trail_before = len(events)
     driver.find_element(By.XPATH, "//button[text()='Retry']").click()
