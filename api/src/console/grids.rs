@@ -3,9 +3,10 @@
 //! `console.report_overdue_hours` is flagged (the same count is the metric
 //! `dataprocessor_grids_report_overdue`).
 
-use super::layout::{age, bytes, page, time};
+use super::layout::{age, bytes, page, respond, time};
 use super::session::SignedIn;
 use crate::http::{ApiError, AppState};
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use diesel::QueryableByName;
@@ -107,7 +108,5 @@ pub async fn show(state: web::Data<AppState>, signed: SignedIn) -> HttpResponse 
             }
         }
     };
-    HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(page("Grids", "Grids", &signed.0.csrf, body).into_string())
+    respond(StatusCode::OK, page("Grids", "Grids", &signed.0.csrf, body))
 }

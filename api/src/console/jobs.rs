@@ -1,9 +1,10 @@
 //! Jobs: the list (filters, paging, refreshing by itself) and one job (its trail as a
 //! timeline, its files, result and error, retry and cancel).
 
-use super::layout::{age, page, state_badge, time};
+use super::layout::{age, page, respond, state_badge, time};
 use super::session::SignedIn;
 use crate::http::{ApiError, AppState};
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, NaiveDate, Utc};
 use maud::{Markup, html};
@@ -130,9 +131,7 @@ pub async fn list(
     };
     // The page's script asks for the rows alone every few seconds.
     if req.headers().contains_key("x-console-rows") {
-        return HttpResponse::Ok()
-            .content_type("text/html; charset=utf-8")
-            .body(rows(&found.jobs).into_string());
+        return respond(StatusCode::OK, rows(&found.jobs));
     }
     let states = [
         "",
@@ -170,9 +169,7 @@ pub async fn list(
             @if let Some(next) = found.next_cursor { a rel="next" href={ "/jobs?" (filters.with_before(Some(next))) } { "Older →" } }
         }
     };
-    HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(page("Jobs", "Jobs", &signed.0.csrf, body).into_string())
+    respond(StatusCode::OK, page("Jobs", "Jobs", &signed.0.csrf, body))
 }
 
 /// The job's folder: its inbox directory while it is there, else its archive copy.
@@ -241,16 +238,11 @@ fn timeline(events: &[JobEvent]) -> Markup {
     }
 }
 
-#[derive(Deserialize)]
-pub struct Notice {
-    done: Option<String>,
-}
-
 pub async fn show(
     state: web::Data<AppState>,
     signed: SignedIn,
     id: web::Path<i64>,
-    notice: web::Query<Notice>,
+    notice: web::Query<super::Notice>,
 ) -> HttpResponse {
     let id = id.into_inner();
     let found = state
@@ -316,16 +308,14 @@ pub async fn show(
             }
         }
     };
-    HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(page(&format!("Job {id}"), "Jobs", &signed.0.csrf, body).into_string())
+    respond(
+        StatusCode::OK,
+        page(&format!("Job {id}"), "Jobs", &signed.0.csrf, body),
+    )
 }
 
 fn back_to(id: i64, done: &str) -> HttpResponse {
-    let query = serde_urlencoded::to_string([("done", done)]).unwrap_or_default();
-    HttpResponse::SeeOther()
-        .insert_header(("Location", format!("/jobs/{id}?{query}")))
-        .finish()
+    super::redirect_with_notice(&format!("/jobs/{id}"), done)
 }
 
 pub async fn retry(

@@ -1,6 +1,28 @@
 //! The frame every console page shares: head, navigation, sign-out; and small formatters.
 
-use maud::{DOCTYPE, Markup, html};
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+use maud::{Markup, html};
+
+/// The document's head: title, viewport, the console's own style sheet and script.
+pub fn head(title: &str) -> Markup {
+    html! {
+        head {
+            meta charset="utf-8";
+            meta name="viewport" content="width=device-width, initial-scale=1";
+            title { (title) " · HView DataProcessor" }
+            link rel="stylesheet" href="/console/console.css";
+            script src="/console/console.js" defer {}
+        }
+    }
+}
+
+/// A rendered page as the answer, with `status`.
+pub fn respond(status: StatusCode, markup: Markup) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(markup.into_string())
+}
 
 pub fn page(title: &str, active: &str, csrf: &str, body: Markup) -> Markup {
     let nav = [
@@ -10,15 +32,9 @@ pub fn page(title: &str, active: &str, csrf: &str, body: Markup) -> Markup {
         ("/grids", "Grids"),
     ];
     html! {
-        (DOCTYPE)
+        (maud::DOCTYPE)
         html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · HView DataProcessor" }
-                link rel="stylesheet" href="/console/console.css";
-                script src="/console/console.js" defer {}
-            }
+            (head(title))
             body {
                 a.skip href="#main" { "Skip to content" }
                 header.top {

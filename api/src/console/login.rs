@@ -1,7 +1,9 @@
 //! Sign-in with an API key (posted in a form, never in a URL) and sign-out.
 
+use super::layout::{head, respond};
 use super::session::{SignedIn, cookie};
 use crate::http::AppState;
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use maud::{DOCTYPE, Markup, html};
 use serde::Deserialize;
@@ -10,12 +12,7 @@ fn form(message: Option<&str>) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { "Sign in · HView DataProcessor" }
-                link rel="stylesheet" href="/console/console.css";
-            }
+            (head("Sign in"))
             body.login {
                 main #main {
                     h1 { "HView DataProcessor" }
@@ -44,9 +41,7 @@ pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
             .insert_header(("Location", "/"))
             .finish();
     }
-    HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(form(None).into_string())
+    respond(StatusCode::OK, form(None))
 }
 
 #[derive(Deserialize)]
@@ -61,9 +56,10 @@ pub async fn submit(
 ) -> HttpResponse {
     if !state.keys.accepts(form_data.key.trim()) {
         tracing::warn!("console: sign-in refused (unknown key)");
-        return HttpResponse::Unauthorized()
-            .content_type("text/html; charset=utf-8")
-            .body(form(Some("That key is not valid here.")).into_string());
+        return respond(
+            StatusCode::UNAUTHORIZED,
+            form(Some("That key is not valid here.")),
+        );
     }
     let session = state.sessions.create();
     tracing::info!("console: signed in");

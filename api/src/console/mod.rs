@@ -13,6 +13,7 @@ mod quarantine;
 pub mod session;
 
 use crate::http::ApiError;
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, guard, web};
 use maud::html;
 
@@ -54,14 +55,30 @@ async fn js() -> HttpResponse {
 /// The database (or the disk) did not answer: say so on a page, 503.
 fn unavailable(signed: &session::SignedIn, title: &str, e: &ApiError) -> HttpResponse {
     let body = html! { p.error role="alert" { "Not available right now: " (e.to_string()) } };
-    HttpResponse::ServiceUnavailable()
-        .content_type("text/html; charset=utf-8")
-        .body(layout::page(title, "", &signed.0.csrf, body).into_string())
+    layout::respond(
+        StatusCode::SERVICE_UNAVAILABLE,
+        layout::page(title, "", &signed.0.csrf, body),
+    )
 }
 
 fn not_found(signed: &session::SignedIn, message: &str) -> HttpResponse {
     let body = html! { p.error role="alert" { (message) } };
-    HttpResponse::NotFound()
-        .content_type("text/html; charset=utf-8")
-        .body(layout::page("Not found", "", &signed.0.csrf, body).into_string())
+    layout::respond(
+        StatusCode::NOT_FOUND,
+        layout::page("Not found", "", &signed.0.csrf, body),
+    )
+}
+
+/// The outcome of an action, shown on the page it returns to (`?done=…`).
+#[derive(serde::Deserialize)]
+pub struct Notice {
+    pub done: Option<String>,
+}
+
+/// Back to `path` (303) with `text` as its notice.
+fn redirect_with_notice(path: &str, text: &str) -> HttpResponse {
+    let query = serde_urlencoded::to_string([("done", text)]).unwrap_or_default();
+    HttpResponse::SeeOther()
+        .insert_header(("Location", format!("{path}?{query}")))
+        .finish()
 }

@@ -2,9 +2,10 @@
 //! job's age, mail waiting in quarantine, tickets not yet jobs, uploads never triggered.
 
 use super::charts::{Bucket, bars};
-use super::layout::{age, page, state_badge};
+use super::layout::{age, page, respond, state_badge};
 use super::session::SignedIn;
 use crate::http::{ApiError, AppState};
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use diesel::QueryableByName;
@@ -148,7 +149,8 @@ pub async fn show(state: web::Data<AppState>, signed: SignedIn) -> HttpResponse 
             (bars("Last 7 days, per day", &buckets(&figures.days, Duration::days(1), 7, "%m-%d")))
         }
     };
-    HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(page("Overview", "Overview", &signed.0.csrf, body).into_string())
+    respond(
+        StatusCode::OK,
+        page("Overview", "Overview", &signed.0.csrf, body),
+    )
 }

@@ -1,25 +1,20 @@
 //! Quarantine: each mail with its reason, sender and subject; the message itself; release
 //! (route it again with the current config) or delete.
 
-use super::layout::{page, time};
+use super::layout::{page, respond, time};
 use super::login::Csrf;
 use super::session::SignedIn;
 use crate::http::{ApiError, AppState};
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
-use mailhandler::{RAW_FILE, ReleaseError, release_quarantined};
+use mailhandler::{RAW_FILE, release_quarantined};
 use maud::html;
-use serde::Deserialize;
 use shared_modules::jobs::{JobFilter, JobState, discard_quarantined, find_job, list_jobs};
-
-#[derive(Deserialize)]
-pub struct Notice {
-    done: Option<String>,
-}
 
 pub async fn list(
     state: web::Data<AppState>,
     signed: SignedIn,
-    notice: web::Query<Notice>,
+    notice: web::Query<super::Notice>,
 ) -> HttpResponse {
     let filter = JobFilter {
         state: Some(JobState::Quarantined),
@@ -62,16 +57,14 @@ pub async fn list(
             }
         }
     };
-    HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(page("Quarantine", "Quarantine", &signed.0.csrf, body).into_string())
+    respond(
+        StatusCode::OK,
+        page("Quarantine", "Quarantine", &signed.0.csrf, body),
+    )
 }
 
 fn back(done: &str) -> HttpResponse {
-    let query = serde_urlencoded::to_string([("done", done)]).unwrap_or_default();
-    HttpResponse::SeeOther()
-        .insert_header(("Location", format!("/quarantine?{query}")))
-        .finish()
+    super::redirect_with_notice("/quarantine", done)
 }
 
 /// The raw message as plain text (never rendered as HTML: it is untrusted).
@@ -114,17 +107,16 @@ pub async fn release(
         return refused;
     }
     let id = id.into_inner();
-    let released = async {
-        let mut conn = state
-            .conn()
-            .await
-            .map_err(|e| ReleaseError::Temporary(e.to_string()))?;
-        release_quarantined(&state.config, &mut conn, id).await
-    }
-    .await;
+    // Bounded by the database read timeout like every other page.
+    let released = state
+        .db(async {
+            let mut conn = state.conn().await?;
+            Ok(release_quarantined(&state.config, &mut conn, id).await)
+        })
+        .await;
     state.listing.clear();
     match released {
-        Ok(new_id) => {
+        Ok(Ok(new_id)) => {
             tracing::info!(
                 job.id = id,
                 new_job = new_id,
@@ -132,7 +124,8 @@ pub async fn release(
             );
             back(&format!("Job {id} released as job {new_id}."))
         }
-        Err(e) => back(&format!("Job {id} not released: {e}")),
+        Ok(Err(e)) => back(&format!("Job {id} not released: {e}")),
+        Err(e) => super::unavailable(&signed, "Quarantine", &e),
     }
 }
 
