@@ -152,7 +152,7 @@ impl S3 for Endpoint {
         if let Some(want) = input.content_length
             && u64::try_from(want).ok() != Some(blob.size)
         {
-            blob.discard(&self.store);
+            blob.discard();
             return Err(s3_error!(IncompleteBody, "the body was cut short"));
         }
         let (key, content_type) = (input.key.clone(), input.content_type.clone());

@@ -2,7 +2,7 @@
 //! tests): path-style addressing, static credentials from the config, and downloads
 //! streamed to disk with the size and ETag checked. Every error names the bucket and key.
 
-use super::{ListedObject, ObjectInfo, StoreError, md5_matches};
+use super::{ListedObject, ObjectInfo, StoreError, copied_whole};
 use crate::config::S3Config;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::retry::RetryConfig;
@@ -191,19 +191,7 @@ impl ExternalStore {
             key: key.to_string(),
             reason,
         };
-        if written != expected.size {
-            return Err(incomplete(format!(
-                "received {written} bytes, expected {}",
-                expected.size
-            )));
-        }
-        let digest = hex::encode(md5.finalize());
-        if !md5_matches(&digest, &expected.etag) {
-            return Err(incomplete(format!(
-                "MD5 {digest} does not match the ETag {}",
-                expected.etag
-            )));
-        }
+        copied_whole(written, md5, &expected.etag, expected.size).map_err(incomplete)?;
         Ok(written)
     }
 

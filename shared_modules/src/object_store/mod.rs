@@ -238,25 +238,21 @@ fn copy_embedded(
         written += n as u64;
     }
     out.sync_all().map_err(io)?;
-    if written != meta.size {
-        return Err(error(format!(
-            "read {written} bytes, expected {}",
-            meta.size
-        )));
-    }
-    let digest = hex::encode(md5.finalize());
-    if !md5_matches(&digest, &meta.etag) {
-        return Err(error(format!(
-            "MD5 {digest} does not match the ETag {}",
-            meta.etag
-        )));
-    }
+    copied_whole(written, md5, &meta.etag, meta.size).map_err(error)?;
     Ok(written)
 }
 
-/// Whether `digest` (hex MD5 of the bytes) fits `etag`: equal for a single-part upload;
-/// a multipart ETag (`…-N`) is not the MD5 of the bytes and says nothing here.
-pub fn md5_matches(digest: &str, etag: &str) -> bool {
+/// Whether a copy got the whole object: `size` bytes and, for a single-part upload, the
+/// MD5 its ETag names (a multipart ETag, `…-N`, is not the MD5 of the bytes). The reason
+/// when not.
+pub(crate) fn copied_whole(written: u64, md5: Md5, etag: &str, size: u64) -> Result<(), String> {
+    if written != size {
+        return Err(format!("received {written} bytes, expected {size}"));
+    }
+    let digest = hex::encode(md5.finalize());
     let single_part = etag.len() == 32 && etag.chars().all(|c| c.is_ascii_hexdigit());
-    !single_part || digest.eq_ignore_ascii_case(etag)
+    if single_part && !digest.eq_ignore_ascii_case(etag) {
+        return Err(format!("MD5 {digest} does not match the ETag {etag}"));
+    }
+    Ok(())
 }

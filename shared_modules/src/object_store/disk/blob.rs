@@ -1,7 +1,6 @@
 //! Writing an object's bytes: hashed as they arrive, fsynced at the end, removed on any
 //! failure (a full disk, a client that goes away) so nothing partial is left.
 
-use super::DiskStore;
 use crate::inbox::fsync_dir;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
@@ -102,7 +101,7 @@ impl Drop for BlobWriter {
 
 impl FinishedBlob {
     /// A blob no key will name (the commit failed).
-    pub fn discard(self, _store: &DiskStore) {
+    pub fn discard(self) {
         let _ = std::fs::remove_file(&self.path);
     }
 }

@@ -159,7 +159,7 @@ impl DiskStore {
             std::fs::create_dir_all(&parent).and_then(|()| std::fs::rename(&staged, &path));
         if let Err(e) = placed {
             let _ = std::fs::remove_file(&staged);
-            blob.discard(self);
+            blob.discard();
             return Err(clash_or_io(key, e));
         }
         fsync_dir(&parent).map_err(CommitError::Io)?;
