@@ -61,6 +61,37 @@ fn random_file(path: &Path, bytes: usize) {
     assert!(status.success());
 }
 
+/// `aws s3 cp` of `file` to `key` fails with the store's StorageFull (507).
+fn refused_for_space(s3: &str, file: &Path, key: &str) {
+    let out = aws(
+        s3,
+        &[
+            "s3",
+            "cp",
+            file.to_str().unwrap(),
+            &format!("s3://veritas2hview/{key}"),
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(text(&out).contains("StorageFull"), "{}", text(&out));
+}
+
+/// Waits for serve's log (in `logs`) to have a line with both `what` and `key`.
+async fn logged(logs: &Path, what: &str, key: &str) {
+    wait_for(
+        &format!("the log line `{what}` for {key}"),
+        Duration::from_secs(30),
+        || async {
+            let file = std::fs::read_dir(logs).ok()?.flatten().next()?.path();
+            let log = std::fs::read_to_string(file).ok()?;
+            log.lines()
+                .any(|l| l.contains(what) && l.contains(key))
+                .then_some(())
+        },
+    )
+    .await;
+}
+
 async fn job_ended(api: &str, id: i64) -> Value {
     wait_for("the upload job to end", Duration::from_secs(60), || async {
         let job = api_get(&format!("{api}/jobs/{id}"));
@@ -118,16 +149,7 @@ async fn the_api_port_is_an_s3_endpoint_and_an_upload_queues_its_own_job() {
     let big = dir.path().join("big.bin");
     random_file(&big, 45_000_000);
     let big_key = "bobs_burgers/fryer_grid/big.bin";
-    let cp = aws(
-        &s3,
-        &[
-            "s3",
-            "cp",
-            big.to_str().unwrap(),
-            &format!("s3://veritas2hview/{big_key}"),
-        ],
-    );
-    assert!(cp.status.success(), "{}", text(&cp));
+    aws_put(&s3, &big, big_key);
     assert!(
         etag_of(&s3, big_key).ends_with("-6"),
         "a multipart ETag names its parts: {}",
@@ -360,16 +382,7 @@ async fn the_api_port_is_an_s3_endpoint_and_an_upload_queues_its_own_job() {
 
     // A batch delete by the limited key: its own key goes, the other customer's stays.
     let theirs = "someone_else/g/notes.txt";
-    let put = aws(
-        &s3,
-        &[
-            "s3",
-            "cp",
-            export.to_str().unwrap(),
-            &format!("s3://veritas2hview/{theirs}"),
-        ],
-    );
-    assert!(put.status.success(), "{}", text(&put));
+    aws_put(&s3, &export, theirs);
     let batch = format!(r#"{{"Objects":[{{"Key":"{key}"}},{{"Key":"{theirs}"}}]}}"#);
     let answer = aws_as(
         &s3,
@@ -411,20 +424,7 @@ async fn a_full_disk_during_an_upload_is_an_s3_error_and_leaves_nothing() {
     let db = TestDb::new().await;
     let dir = tempfile::tempdir().unwrap();
     let small = dir.path().join("small");
-    std::fs::create_dir_all(&small).unwrap();
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=24m", "tmpfs"])
-        .arg(&small)
-        .status()
-        .unwrap();
-    assert!(mounted.success(), "mounting a small tmpfs needs root");
-    struct Unmount(std::path::PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg(&self.0).status();
-        }
-    }
-    let _unmount = Unmount(small.clone());
+    let _small_disk = shared_modules::testing::SmallDisk::mount(&small, "24m");
     let mut config = embedded_config(&db.url, dir.path());
     config.paths.root = small.join("mailbox");
     config.s3.auto_trigger = false;
@@ -436,33 +436,13 @@ async fn a_full_disk_during_an_upload_is_an_s3_error_and_leaves_nothing() {
     // Multipart: 40 MB into 24 MB.
     let big = dir.path().join("big.bin");
     random_file(&big, 40_000_000);
-    let cp = aws(
-        &s3,
-        &[
-            "s3",
-            "cp",
-            big.to_str().unwrap(),
-            "s3://veritas2hview/bobs_burgers/fryer_grid/big.bin",
-        ],
-    );
-    assert!(!cp.status.success());
-    assert!(text(&cp).contains("StorageFull"), "{}", text(&cp));
+    refused_for_space(&s3, &big, "bobs_burgers/fryer_grid/big.bin");
     // A single PUT that does not fit either (the disk nearly filled by something else).
     let filler = small.join("filler");
     random_file(&filler, 20_000_000);
     let medium = dir.path().join("medium.bin");
     random_file(&medium, 6_000_000);
-    let put = aws(
-        &s3,
-        &[
-            "s3",
-            "cp",
-            medium.to_str().unwrap(),
-            "s3://veritas2hview/bobs_burgers/fryer_grid/medium.bin",
-        ],
-    );
-    assert!(!put.status.success());
-    assert!(text(&put).contains("StorageFull"), "{}", text(&put));
+    refused_for_space(&s3, &medium, "bobs_burgers/fryer_grid/medium.bin");
     let listed = aws(&s3, &["s3", "ls", "--recursive", "s3://veritas2hview/"]);
     assert!(
         !text(&listed).contains(".bin"),
@@ -480,16 +460,7 @@ async fn a_full_disk_during_an_upload_is_an_s3_error_and_leaves_nothing() {
     std::fs::remove_file(&filler).unwrap();
     let export = export_tar_gz(dir.path());
     let key = "bobs_burgers/fryer_grid/dump.tar.gz";
-    let cp = aws(
-        &s3,
-        &[
-            "s3",
-            "cp",
-            export.to_str().unwrap(),
-            &format!("s3://veritas2hview/{key}"),
-        ],
-    );
-    assert!(cp.status.success(), "{}", text(&cp));
+    aws_put(&s3, &export, key);
     let (status, body) = curl_trigger(&api, key);
     assert_eq!(status, 202, "{body}");
     let body: Value = serde_json::from_str(&body).unwrap();
@@ -515,16 +486,7 @@ async fn reconciliation_reports_then_queues_an_upload_nobody_triggered() {
     let (s3, api) = (s3_url(&config), api_url(&config));
     let export = export_tar_gz(dir.path());
     let key = "bobs_burgers/fryer_grid/forgotten.tar.gz";
-    let cp = aws(
-        &s3,
-        &[
-            "s3",
-            "cp",
-            export.to_str().unwrap(),
-            &format!("s3://veritas2hview/{key}"),
-        ],
-    );
-    assert!(cp.status.success(), "{}", text(&cp));
+    aws_put(&s3, &export, key);
 
     let metrics = format!("http://{}/metrics", config.api.listen);
     wait_for(
@@ -538,19 +500,7 @@ async fn reconciliation_reports_then_queues_an_upload_nobody_triggered() {
         },
     )
     .await;
-    let logs = dir.path().join("logs");
-    wait_for(
-        "the log line naming the upload",
-        Duration::from_secs(20),
-        || async {
-            let file = std::fs::read_dir(&logs).ok()?.flatten().next()?.path();
-            let log = std::fs::read_to_string(file).ok()?;
-            log.lines()
-                .any(|l| l.contains("upload never triggered") && l.contains(key))
-                .then_some(())
-        },
-    )
-    .await;
+    logged(&dir.path().join("logs"), "upload never triggered", key).await;
     assert!(
         api_get(&format!("{api}/jobs?type=veritas2hview"))["jobs"]
             .as_array()
@@ -683,37 +633,19 @@ async fn an_upload_while_the_database_is_away_gets_its_job_when_it_is_back() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = embedded_config(&proxy.url_for(&db.url), dir.path());
     config.database.connect_timeout_seconds = 1;
+    let logs = dir.path().join("logs");
+    config.logging.directory = Some(logs.clone());
     let _serve = start_serve(dir.path(), &config).await;
     let (s3, api) = (s3_url(&config), api_url(&config));
     proxy.set_down();
     let export = export_tar_gz(dir.path());
     let key = "bobs_burgers/fryer_grid/dump.tar.gz";
-    let cp = aws(
-        &s3,
-        &[
-            "s3",
-            "cp",
-            export.to_str().unwrap(),
-            &format!("s3://veritas2hview/{key}"),
-        ],
-    );
-    assert!(
-        cp.status.success(),
-        "uploads do not need the database: {}",
-        text(&cp)
-    );
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Uploads do not need the database.
+    aws_put(&s3, &export, key);
+    // The trigger has met the database away (and will try again) before it comes back.
+    logged(&logs, "auto trigger could not queue the upload yet", key).await;
     proxy.set_up();
-    let job = wait_for(
-        "the auto trigger's job once the database is back",
-        Duration::from_secs(60),
-        || async {
-            let jobs = api_get(&format!("{api}/jobs?type=veritas2hview"));
-            let job = jobs["jobs"].as_array()?.first()?.clone();
-            (job["state"] == "done").then_some(job)
-        },
-    )
-    .await;
+    let job = upload_job_done(&api, "the auto trigger's job once the database is back").await;
     assert_eq!(job["metadata"]["triggered_by"], "auto_trigger", "{job}");
     assert_eq!(job["result"]["rows"]["netbackup_jobs"], 5, "{job}");
 }

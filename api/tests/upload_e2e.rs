@@ -90,20 +90,7 @@ async fn an_export_uploaded_with_aws_and_triggered_with_curl_becomes_rows() {
             .success()
     );
     let export = export_tar_gz(dir.path());
-    let cp = aws(
-        &endpoint,
-        &[
-            "s3",
-            "cp",
-            export.to_str().unwrap(),
-            "s3://veritas2hview/bobs_burgers/fryer_grid/dump.tar.gz",
-        ],
-    );
-    assert!(
-        cp.status.success(),
-        "{}",
-        String::from_utf8_lossy(&cp.stderr)
-    );
+    aws_put(&endpoint, &export, "bobs_burgers/fryer_grid/dump.tar.gz");
     let trigger = json!({"uid": "u-1001", "customer": "bobs_burgers", "grid": "fryer_grid", "s3_path": "bobs_burgers/fryer_grid/dump.tar.gz"}).to_string();
     let (status, body) = curl(&format!("{api}/veritas2hview/update"), Some(KEY), &trigger);
     assert_eq!(status, 202, "{body}");
@@ -374,32 +361,10 @@ async fn reconciliation_queues_an_upload_left_untriggered_in_the_external_store(
     );
     let export = export_tar_gz(dir.path());
     let key = "bobs_burgers/fryer_grid/forgotten.tar.gz";
-    let cp = aws(
-        &endpoint,
-        &[
-            "s3",
-            "cp",
-            export.to_str().unwrap(),
-            &format!("s3://veritas2hview/{key}"),
-        ],
-    );
-    assert!(
-        cp.status.success(),
-        "{}",
-        String::from_utf8_lossy(&cp.stderr)
-    );
+    aws_put(&endpoint, &export, key);
     let _serve = start_serve(dir.path(), &config).await;
     let api = api_url(&config);
-    let job = wait_for(
-        "reconciliation's job, done",
-        Duration::from_secs(60),
-        || async {
-            let jobs = api_get(&format!("{api}/jobs?type=veritas2hview"));
-            let job = jobs["jobs"].as_array()?.first()?.clone();
-            (job["state"] == "done").then_some(job)
-        },
-    )
-    .await;
+    let job = upload_job_done(&api, "reconciliation's job, done").await;
     assert_eq!(job["metadata"]["triggered_by"], "reconciliation", "{job}");
     assert_eq!(job["metadata"]["key"], key, "{job}");
     assert_eq!(job["result"]["rows"]["netbackup_jobs"], 5, "{job}");

@@ -463,20 +463,7 @@ async fn envelope_addresses_that_are_not_utf8_are_still_delivered() {
 fn a_full_disk_defers_with_75_and_leaves_nothing_behind() {
     let dir = tempfile::tempdir().unwrap();
     let small = dir.path().join("small");
-    std::fs::create_dir_all(&small).unwrap();
-    let mounted = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=512k", "tmpfs"])
-        .arg(&small)
-        .status()
-        .unwrap();
-    assert!(mounted.success(), "mounting a small tmpfs needs root");
-    struct Unmount(std::path::PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("umount").arg(&self.0).status();
-        }
-    }
-    let _unmount = Unmount(small.clone());
+    let _small_disk = shared_modules::testing::SmallDisk::mount(&small, "512k");
     let root = small.join("mailbox");
     let mut cfg = config("postgres://postgres@127.0.0.1:1/none", &root);
     cfg.logging.directory = None;

@@ -112,6 +112,35 @@ pub fn s3_url(config: &Config) -> String {
     format!("http://{}", config.api.listen)
 }
 
+/// `aws s3 cp file s3://veritas2hview/<key>` with the test credentials; it must succeed.
+pub fn aws_put(endpoint: &str, file: &Path, key: &str) {
+    let out = aws(
+        endpoint,
+        &[
+            "s3",
+            "cp",
+            file.to_str().unwrap(),
+            &format!("s3://veritas2hview/{key}"),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The newest upload job (`type=veritas2hview`) at the API `api` (…/api/1.0), once done.
+pub async fn upload_job_done(api: &str, what: &str) -> serde_json::Value {
+    shared_modules::testing::wait_for(what, Duration::from_secs(60), || async {
+        let jobs = api_get(&format!("{api}/jobs?type=veritas2hview"));
+        let job = jobs["jobs"].as_array()?.first()?.clone();
+        (job["state"] == "done").then_some(job)
+    })
+    .await
+}
+
 /// `GET url` with the test key, as curl does: the JSON answer (Null when it is not JSON).
 pub fn api_get(url: &str) -> serde_json::Value {
     let out = Command::new("curl")
