@@ -285,7 +285,7 @@ pub async fn mark_done(
     .bind::<BigInt, _>(job.id)
     .bind::<Text, _>(job.locked_by.as_deref().unwrap_or_default())
     .bind::<Integer, _>(job.attempts)
-    .bind::<Jsonb, _>(super::events::storable_json(summary))
+    .bind::<Jsonb, _>(super::events::storable_json(summary).as_ref())
     .bind::<Nullable<Text>, _>(archive_path)
     .bind::<Nullable<Text>, _>(tmp_path)
     .execute(conn)
