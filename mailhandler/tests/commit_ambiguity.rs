@@ -70,7 +70,9 @@ async fn a_commit_whose_answer_is_lost_keeps_the_files_and_the_redelivery_finds_
             #[diesel(sql_type = diesel::sql_types::BigInt)]
             n: i64,
         }
-        let n: N = diesel::sql_query("SELECT count(*) AS n FROM pg_stat_activity WHERE state = 'active' AND pid <> pg_backend_pid() AND query ILIKE '%insert into jobs%'")
+        // This test's database only (other tests' servers insert jobs elsewhere), and the
+        // trigger's sleep itself: the INSERT and the Sync after it have reached the server.
+        let n: N = diesel::sql_query("SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' AND wait_event = 'PgSleep' AND pid <> pg_backend_pid() AND query ILIKE '%insert into jobs%'")
             .get_result(&mut c)
             .await
             .unwrap();
