@@ -124,7 +124,10 @@ fn embedded_store_ready(
     }
     let removed = store.recover(Duration::from_secs(24 * 3600))?;
     if removed > 0 {
-        tracing::info!(removed, "S3 store: removed files a crash left unreferenced");
+        tracing::info!(
+            removed,
+            "S3 store: removed files a crash left unreferenced and multipart uploads abandoned for a week"
+        );
     }
     Ok(())
 }

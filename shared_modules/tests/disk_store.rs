@@ -1,6 +1,7 @@
 //! The embedded S3 store's files: a replaced object leaves no blob behind, a delete leaves
 //! no folder, keys that cannot be paths or that clash are refused, multipart ETags are
-//! S3's, a wrong part ETag is refused, and what a crash leaves is cleared.
+//! S3's, a wrong part ETag is refused, and what a crash or an abandoned upload leaves is
+//! cleared.
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on any unexpected error
 
@@ -181,4 +182,39 @@ fn recovery_clears_what_a_crash_left_but_not_what_is_in_use() {
     assert_eq!(store.recover(Duration::from_millis(1)).unwrap(), 2);
     assert!(!orphan.path.exists());
     assert_eq!(store.open_object("c/g/kept").unwrap().unwrap().0.size, 4);
+}
+
+#[test]
+fn recovery_drops_multipart_uploads_abandoned_for_a_week_and_keeps_the_others() {
+    let (_dir, store) = store();
+    let info = UploadInfo {
+        key: "c/g/big.bin".into(),
+        owner: "me".into(),
+        content_type: None,
+    };
+    let upload_with_a_part = |store: &DiskStore| {
+        let id = store.create_upload(&info).unwrap();
+        let mut writer = store.part_writer(&id).unwrap();
+        writer.write(b"part one").unwrap();
+        store.commit_part(&id, 1, writer.finish().unwrap()).unwrap();
+        id
+    };
+    let abandoned = upload_with_a_part(&store);
+    let active = upload_with_a_part(&store);
+    let folder = store.dir().join("uploads").join(&abandoned);
+    let eight_days_ago = std::time::SystemTime::now() - Duration::from_secs(8 * 24 * 3600);
+    std::fs::File::open(&folder)
+        .unwrap()
+        .set_modified(eight_days_ago)
+        .unwrap();
+    assert_eq!(store.recover(Duration::from_millis(1)).unwrap(), 1);
+    assert!(
+        store.upload(&abandoned).unwrap().is_none(),
+        "dropped with its parts"
+    );
+    assert!(!folder.exists());
+    assert!(
+        store.upload(&active).unwrap().is_some(),
+        "kept: a part came today"
+    );
 }

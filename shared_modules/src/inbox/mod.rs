@@ -22,6 +22,7 @@ pub use commit::{Commit, Insert, commit_job_as};
 pub use ingest::{Derive, IngestReport, ingest_tickets, spawn_ticket_ingester};
 pub use intake::{Intake, IntakeError, new_job};
 pub use staging::{Promoted, Staging, discard_promoted, fsync_dir, unique_name};
+pub(crate) use sweep::older_than;
 pub use sweep::{SweepReport, spawn_sweeper, sweep};
 pub use ticket::{PendingTickets, Ticket, pending_summary};
 

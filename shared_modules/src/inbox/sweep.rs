@@ -17,7 +17,8 @@ pub struct SweepReport {
     pub intents_closed: usize,
 }
 
-fn older_than(path: &Path, grace: Duration) -> bool {
+/// Whether `path` was last written more than `grace` ago (false when it is gone).
+pub(crate) fn older_than(path: &Path, grace: Duration) -> bool {
     fs::symlink_metadata(path)
         .and_then(|m| m.modified())
         .ok()

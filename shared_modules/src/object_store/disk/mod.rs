@@ -16,7 +16,7 @@ mod multipart;
 pub use blob::{BlobWriter, FillError, FinishedBlob, fill_from};
 pub use multipart::{CompleteError, UploadInfo};
 
-use crate::inbox::{fsync_dir, unique_name};
+use crate::inbox::{fsync_dir, older_than, unique_name};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fs::File;
@@ -249,17 +249,10 @@ impl DiskStore {
     /// than `grace` (younger ones may be uploads in progress in another process), and
     /// multipart uploads nobody completed or aborted within `ABANDONED_UPLOAD`.
     pub fn recover(&self, grace: Duration) -> io::Result<usize> {
-        let old = |path: &Path| {
-            std::fs::metadata(path)
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| t.elapsed().ok())
-                .is_some_and(|age| age > grace)
-        };
         let mut removed = 0;
         for entry in std::fs::read_dir(self.dir.join("tmp"))? {
             let path = entry?.path();
-            if old(&path) && std::fs::remove_file(&path).is_ok() {
+            if older_than(&path, grace) && std::fs::remove_file(&path).is_ok() {
                 removed += 1;
             }
         }
@@ -269,8 +262,17 @@ impl DiskStore {
             let entry = entry?;
             let name = entry.file_name().to_string_lossy().to_string();
             if !named.contains(&name)
-                && old(&entry.path())
+                && older_than(&entry.path(), grace)
                 && std::fs::remove_file(entry.path()).is_ok()
+            {
+                removed += 1;
+            }
+        }
+        // Each part lands in its upload's folder, so the folder's time is its last activity.
+        for entry in std::fs::read_dir(self.dir.join("uploads"))? {
+            let path = entry?.path();
+            if older_than(&path, ABANDONED_UPLOAD.max(grace))
+                && std::fs::remove_dir_all(&path).is_ok()
             {
                 removed += 1;
             }
