@@ -25,7 +25,6 @@ pub struct BlobWriter {
 pub struct FinishedBlob {
     pub name: String,
     pub path: PathBuf,
-    pub md5: [u8; 16],
     /// Hex MD5 (single-part ETag); `commit` of a multipart object overrides it.
     pub etag: String,
     pub size: u64,
@@ -79,12 +78,10 @@ impl BlobWriter {
             let _ = std::fs::remove_file(&self.path);
             return Err(e);
         }
-        let md5: [u8; 16] = std::mem::take(&mut self.md5).finalize().into();
         Ok(FinishedBlob {
             name: std::mem::take(&mut self.name),
             path: std::mem::take(&mut self.path),
-            etag: hex::encode(md5),
-            md5,
+            etag: hex::encode(std::mem::take(&mut self.md5).finalize()),
             size: self.size,
         })
     }
