@@ -34,6 +34,17 @@ impl Endpoint {
         }
     }
 
+    /// The bucket is this one and the signer may use `key` in it.
+    fn may_use(
+        &self,
+        bucket: &str,
+        credentials: &Option<s3s::auth::Credentials>,
+        key: &str,
+    ) -> S3Result<()> {
+        self.bucket(bucket)?;
+        self.keys.may_use(credentials.as_ref(), key)
+    }
+
     /// Runs blocking file work off the async thread.
     async fn blocking<T: Send + 'static>(
         &self,
@@ -141,8 +152,7 @@ impl S3 for Endpoint {
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
         let input = req.input;
-        self.bucket(&input.bucket)?;
-        self.keys.may_use(req.credentials.as_ref(), &input.key)?;
+        self.may_use(&input.bucket, &req.credentials, &input.key)?;
         shared_modules::object_store::disk::check_key(&input.key).map_err(key_error)?;
         let body = input
             .body
@@ -171,8 +181,7 @@ impl S3 for Endpoint {
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
         let input = req.input;
-        self.bucket(&input.bucket)?;
-        self.keys.may_use(req.credentials.as_ref(), &input.key)?;
+        self.may_use(&input.bucket, &req.credentials, &input.key)?;
         let key = input.key.clone();
         let (meta, file) = self
             .blocking(move |store| store.open_object(&key).map_err(io_error))
@@ -214,8 +223,7 @@ impl S3 for Endpoint {
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         let input = req.input;
-        self.bucket(&input.bucket)?;
-        self.keys.may_use(req.credentials.as_ref(), &input.key)?;
+        self.may_use(&input.bucket, &req.credentials, &input.key)?;
         let key = input.key.clone();
         let meta = self
             .blocking(move |store| store.meta(&key).map_err(io_error))
@@ -236,8 +244,7 @@ impl S3 for Endpoint {
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
         let input = req.input;
-        self.bucket(&input.bucket)?;
-        self.keys.may_use(req.credentials.as_ref(), &input.key)?;
+        self.may_use(&input.bucket, &req.credentials, &input.key)?;
         let key = input.key.clone();
         // S3 answers 204 whether or not the key existed.
         self.blocking(move |store| store.delete(&key).map_err(io_error))
@@ -313,8 +320,7 @@ impl S3 for Endpoint {
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
         let input = req.input;
-        self.bucket(&input.bucket)?;
-        self.keys.may_use(req.credentials.as_ref(), &input.key)?;
+        self.may_use(&input.bucket, &req.credentials, &input.key)?;
         let info = UploadInfo {
             key: input.key.clone(),
             owner: req
@@ -340,8 +346,7 @@ impl S3 for Endpoint {
         req: S3Request<UploadPartInput>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
         let input = req.input;
-        self.bucket(&input.bucket)?;
-        self.keys.may_use(req.credentials.as_ref(), &input.key)?;
+        self.may_use(&input.bucket, &req.credentials, &input.key)?;
         if !(1..=10_000).contains(&input.part_number) {
             return Err(s3_error!(InvalidArgument, "part numbers are 1 to 10000"));
         }
@@ -367,8 +372,7 @@ impl S3 for Endpoint {
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let input = req.input;
-        self.bucket(&input.bucket)?;
-        self.keys.may_use(req.credentials.as_ref(), &input.key)?;
+        self.may_use(&input.bucket, &req.credentials, &input.key)?;
         self.owned_upload(&req.credentials, &input.upload_id, &input.key)
             .await?;
         let parts: Vec<(i32, String)> = input
