@@ -14,7 +14,7 @@ use shared_modules::jobs::{JobSource, JobState, job_for_key};
 use shared_modules::object_store::{StoreError, dedupe_key};
 use shared_modules::paths::{JobLocation, inbox_root, normalise_segment, sanitise_file_name};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateRequest {
     pub uid: String,

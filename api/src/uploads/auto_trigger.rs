@@ -35,13 +35,13 @@ pub fn spawn_auto_trigger(
 }
 
 async fn queue(state: AppState, object: Uploaded, stop: CancellationToken) {
+    let Some(request) = request_for_key(&object.key, "s3-auto-trigger") else {
+        tracing::warn!(key = %object.key, "upload is not <customer>/<grid>/<file>: no job until a curl names its customer and grid");
+        return;
+    };
     let mut delay = Duration::from_secs(1);
     for attempt in 1..=TRIES {
-        let Some(request) = request_for_key(&object.key, "s3-auto-trigger") else {
-            tracing::warn!(key = %object.key, "upload is not <customer>/<grid>/<file>: no job until a curl names its customer and grid");
-            return;
-        };
-        match queue_upload(&state, request, "auto_trigger").await {
+        match queue_upload(&state, request.clone(), "auto_trigger").await {
             Ok((job_id, _, created)) => {
                 tracing::info!(job.id = job_id, key = %object.key, etag = %object.etag, created, "upload queued by the auto trigger");
                 return;
