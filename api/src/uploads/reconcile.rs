@@ -28,7 +28,7 @@ pub fn spawn_reconciler(state: AppState, stop: CancellationToken) -> tokio::task
     })
 }
 
-/// One pass; `reported` remembers what was already logged.
+/// One pass; `reported` holds the overdue objects already logged, so each is logged once.
 async fn reconcile_once(
     state: &AppState,
     reported: &mut HashSet<String>,
@@ -39,7 +39,8 @@ async fn reconcile_once(
     };
     let after = Duration::from_secs(state.config.s3.untriggered_after_minutes * 60);
     let oldest = waiting.first().map(|w| w.age);
-    let mut overdue = 0;
+    // Only what is still overdue is remembered: the set does not grow with every upload.
+    let mut still_overdue = HashSet::new();
     for object in waiting.iter().filter(|w| w.age >= after) {
         let why = if state.config.s3.auto_trigger {
             match queue(state, object).await {
@@ -49,8 +50,8 @@ async fn reconcile_once(
         } else {
             "s3.auto_trigger is off".to_string()
         };
-        overdue += 1;
-        if reported.insert(format!("{}@{}", object.object.key, object.object.etag)) {
+        let id = format!("{}@{}", object.object.key, object.object.etag);
+        if !reported.contains(&id) {
             tracing::warn!(
                 key = %object.object.key,
                 etag = %object.object.etag,
@@ -59,7 +60,10 @@ async fn reconcile_once(
                 "upload never triggered: no job for this object; run the curl trigger naming its customer and grid (dpctl uploads pending lists them)"
             );
         }
+        still_overdue.insert(id);
     }
+    let overdue = still_overdue.len();
+    *reported = still_overdue;
     shared_modules::metrics::set_upload_gauges(overdue, oldest);
     if let Ok(mut last) = state.untriggered.lock() {
         *last = Some(super::UntriggeredSummary { overdue, oldest });
