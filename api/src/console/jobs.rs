@@ -328,19 +328,17 @@ pub async fn retry(
         return refused;
     }
     let id = id.into_inner();
-    let retried = state
-        .db(async {
-            Ok::<_, ApiError>(
-                retry_job(
-                    &mut *state.conn().await?,
-                    id,
-                    "retry requested in the console",
-                )
-                .await?,
+    let retried = super::act(&state, async {
+        Ok::<_, ApiError>(
+            retry_job(
+                &mut *state.conn().await?,
+                id,
+                "retry requested in the console",
             )
-        })
-        .await;
-    state.listing.clear();
+            .await?,
+        )
+    })
+    .await;
     match retried {
         Ok(Some(Ok(_))) => back_to(id, "Queued again."),
         Ok(Some(Err(now))) => back_to(id, &format!("Not retried: the job is {now}.")),
@@ -359,10 +357,10 @@ pub async fn cancel(
         return refused;
     }
     let id = id.into_inner();
-    let cancelled = state
-        .db(async { Ok::<_, ApiError>(cancel_job(&mut *state.conn().await?, id).await?) })
-        .await;
-    state.listing.clear();
+    let cancelled = super::act(&state, async {
+        Ok::<_, ApiError>(cancel_job(&mut *state.conn().await?, id).await?)
+    })
+    .await;
     match cancelled {
         Ok(Some(Ok(_))) => back_to(id, "Cancelled."),
         Ok(Some(Err(now))) => back_to(id, &format!("Not cancelled: the job is {now}.")),

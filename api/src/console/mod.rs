@@ -1,7 +1,7 @@
 //! The operator console at `/` on the API port: server-rendered pages (maud), a little
 //! JavaScript and CSS kept here (`assets/`), nothing loaded from elsewhere. Signed in with
 //! an API key (`session`); every page and file needs the session, every change its CSRF
-//! token. A signed S3 request to the same paths is not the console's (`bridge::is_s3`).
+//! token. A signed S3 request to the same paths is not the console's (`bridge::is_signed`).
 
 mod charts;
 mod grids;
@@ -12,7 +12,7 @@ mod overview;
 mod quarantine;
 pub mod session;
 
-use crate::http::ApiError;
+use crate::http::{ApiError, AppState};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, guard, web};
 use maud::html;
@@ -50,6 +50,17 @@ async fn js() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/javascript; charset=utf-8")
         .body(include_str!("assets/console.js"))
+}
+
+/// An action's database work (retry, cancel, release, delete): bounded by the read timeout
+/// like every page, and the cached job listing dropped after it, since the lists changed.
+async fn act<T>(
+    state: &AppState,
+    work: impl std::future::Future<Output = Result<T, ApiError>>,
+) -> Result<T, ApiError> {
+    let done = state.db(work).await;
+    state.listing.clear();
+    done
 }
 
 /// The database (or the disk) did not answer: say so on a page, 503.

@@ -107,14 +107,11 @@ pub async fn release(
         return refused;
     }
     let id = id.into_inner();
-    // Bounded by the database read timeout like every other page.
-    let released = state
-        .db(async {
-            let mut conn = state.conn().await?;
-            Ok(release_quarantined(&state.config, &mut conn, id).await)
-        })
-        .await;
-    state.listing.clear();
+    let released = super::act(&state, async {
+        let mut conn = state.conn().await?;
+        Ok(release_quarantined(&state.config, &mut conn, id).await)
+    })
+    .await;
     match released {
         Ok(Ok(new_id)) => {
             tracing::info!(
@@ -139,14 +136,10 @@ pub async fn delete(
         return refused;
     }
     let id = id.into_inner();
-    let discarded = state
-        .db(async {
-            Ok::<_, ApiError>(
-                discard_quarantined(&mut *state.conn().await?, id, "the console").await?,
-            )
-        })
-        .await;
-    state.listing.clear();
+    let discarded = super::act(&state, async {
+        Ok::<_, ApiError>(discard_quarantined(&mut *state.conn().await?, id, "the console").await?)
+    })
+    .await;
     match discarded {
         Ok(Some(inbox)) => {
             if let Some(dir) = inbox {
