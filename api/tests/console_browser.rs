@@ -104,15 +104,66 @@ async fn the_console_in_a_real_browser() {
     assert!(text.contains("all console checks passed"), "{text}");
 
     // The same overdue grid is a metric for alerting.
-    let metrics = Command::new("curl")
-        .args(["-s", &format!("http://{}/metrics", config.api.listen)])
-        .args(["-H", &format!("X-Api-Key: {KEY}")])
-        .output()
-        .unwrap();
-    let metrics = String::from_utf8_lossy(&metrics.stdout).to_string();
+    let metrics = || {
+        let out = Command::new("curl")
+            .args(["-s", &format!("http://{}/metrics", config.api.listen)])
+            .args(["-H", &format!("X-Api-Key: {KEY}")])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let first = metrics();
     assert!(
-        metrics.contains("dataprocessor_grids_report_overdue 1"),
-        "{metrics}"
+        first.contains("dataprocessor_grids_report_overdue 1"),
+        "{first}"
+    );
+    // A grid heard of only through an alert has sent no daily report: overdue too, on the
+    // page and in the metric alike (one definition).
+    {
+        use diesel_async::RunQueryDsl;
+        let mut conn = db.pool().get().await.unwrap();
+        diesel::sql_query(
+            "INSERT INTO hydrastor_alerts (customer, grid_name, node_name, event_id, occurred_at, severity, received_at)
+             VALUES ('bobs_burgers', 'quiet_grid', 'sn001', 'E1', now(), 'Warning', now())",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+    wait_for(
+        "the metric to count the grid that never reported",
+        Duration::from_secs(30),
+        || async {
+            metrics()
+                .contains("dataprocessor_grids_report_overdue 2")
+                .then_some(())
+        },
+    )
+    .await;
+    let jar = dir.path().join("cookies");
+    let curl = |args: &[&str]| {
+        let out = Command::new("curl")
+            .args([
+                "-s",
+                "-c",
+                jar.to_str().unwrap(),
+                "-b",
+                jar.to_str().unwrap(),
+            ])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    curl(&[
+        "-d",
+        &format!("key={KEY}"),
+        &format!("http://{}/login", config.api.listen),
+    ]);
+    let grids = curl(&[&format!("http://{}/grids", config.api.listen)]);
+    assert!(
+        grids.contains("quiet_grid") && grids.matches("strong class=\"flag\"").count() == 2,
+        "{grids}"
     );
 
     // What the browser did is in the database: the quarantined mail became a new job.

@@ -151,7 +151,7 @@ static FAMILIES: LazyLock<Families> = LazyLock::new(|| {
         grids_report_overdue: gauge(
             &registry,
             "dataprocessor_grids_report_overdue",
-            "Grids whose last daily system report is older than console.report_overdue_hours.",
+            "Grids (heard of by a report, an alert or an upload) with no daily system report within console.report_overdue_hours.",
         ),
         job_duration,
         jobs,

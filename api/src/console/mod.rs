@@ -12,6 +12,8 @@ mod overview;
 mod quarantine;
 pub mod session;
 
+pub use grids::count_report_overdue;
+
 use crate::http::{ApiError, AppState};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, guard, web};

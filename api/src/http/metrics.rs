@@ -114,21 +114,10 @@ async fn database_gauges(state: &AppState) -> Result<(), String> {
         mails_quarantined: queue.quarantined,
         last_mail_at: queue.last_mail_at,
     }));
-    let overdue: Overdue = diesel::sql_query(
-        "SELECT count(*) AS n FROM hydrastor_grids WHERE last_report_at < now() - make_interval(hours => $1)",
-    )
-    .bind::<diesel::sql_types::Integer, _>(
-        i32::try_from(state.config.console.report_overdue_hours).unwrap_or(i32::MAX),
-    )
-    .get_result(&mut conn)
-    .await
-    .map_err(|e| e.to_string())?;
-    shared_modules::metrics::set_grids_overdue(overdue.n);
+    let overdue =
+        crate::console::count_report_overdue(&mut conn, state.config.console.report_overdue_hours)
+            .await
+            .map_err(|e| e.to_string())?;
+    shared_modules::metrics::set_grids_overdue(overdue);
     Ok(())
-}
-
-#[derive(QueryableByName)]
-struct Overdue {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
 }
