@@ -63,15 +63,7 @@ fn random_file(path: &Path, bytes: usize) {
 
 /// `aws s3 cp` of `file` to `key` fails with the store's StorageFull (507).
 fn refused_for_space(s3: &str, file: &Path, key: &str) {
-    let out = aws(
-        s3,
-        &[
-            "s3",
-            "cp",
-            file.to_str().unwrap(),
-            &format!("s3://veritas2hview/{key}"),
-        ],
-    );
+    let out = aws_cp(s3, file, key);
     assert!(!out.status.success());
     assert!(text(&out).contains("StorageFull"), "{}", text(&out));
 }

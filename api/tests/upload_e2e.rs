@@ -178,16 +178,7 @@ async fn an_export_uploaded_with_aws_and_triggered_with_curl_becomes_rows() {
     // A hostile archive is refused with its reason; nothing lands outside the job's tmp dir.
     let evil_tar = dir.path().join("evil.tar");
     write_tar_with_raw_name(&evil_tar, "../../../../escaped.txt");
-    let cp = aws(
-        &endpoint,
-        &[
-            "s3",
-            "cp",
-            evil_tar.to_str().unwrap(),
-            "s3://veritas2hview/bobs_burgers/fryer_grid/evil.tar",
-        ],
-    );
-    assert!(cp.status.success());
+    aws_put(&endpoint, &evil_tar, "bobs_burgers/fryer_grid/evil.tar");
     let evil = json!({"uid": "u-1001", "customer": "bobs_burgers", "grid": "fryer_grid", "s3_path": "bobs_burgers/fryer_grid/evil.tar"}).to_string();
     let (status, body) = curl(&format!("{api}/veritas2hview/update"), Some(KEY), &evil);
     assert_eq!(status, 202, "{body}");

@@ -112,9 +112,9 @@ pub fn s3_url(config: &Config) -> String {
     format!("http://{}", config.api.listen)
 }
 
-/// `aws s3 cp file s3://veritas2hview/<key>` with the test credentials; it must succeed.
-pub fn aws_put(endpoint: &str, file: &Path, key: &str) {
-    let out = aws(
+/// `aws s3 cp file s3://veritas2hview/<key>` with the test credentials.
+pub fn aws_cp(endpoint: &str, file: &Path, key: &str) -> Output {
+    aws(
         endpoint,
         &[
             "s3",
@@ -122,7 +122,12 @@ pub fn aws_put(endpoint: &str, file: &Path, key: &str) {
             file.to_str().unwrap(),
             &format!("s3://veritas2hview/{key}"),
         ],
-    );
+    )
+}
+
+/// `aws_cp`, which must succeed.
+pub fn aws_put(endpoint: &str, file: &Path, key: &str) {
+    let out = aws_cp(endpoint, file, key);
     assert!(
         out.status.success(),
         "{}{}",
