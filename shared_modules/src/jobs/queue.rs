@@ -106,19 +106,7 @@ pub async fn release_quarantined(
     use diesel_async::scoped_futures::ScopedFutureExt;
     conn.transaction(|tx| {
         async move {
-            let locked = diesel::update(
-                jobs::table
-                    .find(quarantined)
-                    .filter(jobs::state.eq(JobState::Quarantined)),
-            )
-            .set((
-                jobs::state.eq(JobState::Cancelled),
-                jobs::finished_at.eq(diesel::dsl::now),
-                jobs::updated_at.eq(diesel::dsl::now),
-            ))
-            .execute(tx)
-            .await?;
-            if locked == 0 {
+            if end_quarantine(tx, quarantined).await?.is_none() {
                 return Err(diesel::result::Error::NotFound);
             }
             let enqueued = enqueue(tx, new).await?;
@@ -152,20 +140,7 @@ pub async fn discard_quarantined(
     use diesel_async::scoped_futures::ScopedFutureExt;
     conn.transaction(|tx| {
         async move {
-            let inbox: Option<Option<String>> = diesel::update(
-                jobs::table
-                    .find(id)
-                    .filter(jobs::state.eq(JobState::Quarantined)),
-            )
-            .set((
-                jobs::state.eq(JobState::Cancelled),
-                jobs::finished_at.eq(diesel::dsl::now),
-                jobs::updated_at.eq(diesel::dsl::now),
-            ))
-            .returning(jobs::inbox_path)
-            .get_result(tx)
-            .await
-            .optional()?;
+            let inbox = end_quarantine(tx, id).await?;
             if inbox.is_some() {
                 record_event(
                     tx,
@@ -180,6 +155,28 @@ pub async fn discard_quarantined(
         .scope_boxed()
     })
     .await
+}
+
+/// Ends job `id` as `cancelled` if it is still in quarantine (release and delete both
+/// start so): Some(its inbox path), or None when it is not in quarantine (any more).
+async fn end_quarantine(
+    tx: &mut AsyncPgConnection,
+    id: i64,
+) -> QueryResult<Option<Option<String>>> {
+    diesel::update(
+        jobs::table
+            .find(id)
+            .filter(jobs::state.eq(JobState::Quarantined)),
+    )
+    .set((
+        jobs::state.eq(JobState::Cancelled),
+        jobs::finished_at.eq(diesel::dsl::now),
+        jobs::updated_at.eq(diesel::dsl::now),
+    ))
+    .returning(jobs::inbox_path)
+    .get_result(tx)
+    .await
+    .optional()
 }
 
 pub async fn find_job(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<Job>> {
