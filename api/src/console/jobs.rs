@@ -397,13 +397,8 @@ pub async fn file(
     let Some(path) = inside else {
         return super::not_found(&signed, "No such file in this job.");
     };
-    // Streamed: an upload's file may be gigabytes.
-    let opened = match tokio::fs::File::open(&path).await {
-        Ok(file) => file.metadata().await.map(|m| (file, m.len())),
-        Err(e) => Err(e),
-    };
-    match opened {
-        Ok((file, length)) => {
+    match super::streamed_file(&path).await {
+        Ok(body) => {
             let shown = path
                 .file_name()
                 .map(|n| n.to_string_lossy().to_string())
@@ -412,7 +407,6 @@ pub async fn file(
                 .chars()
                 .filter(|c| c.is_ascii_graphic() && *c != '"' && *c != '\\')
                 .collect();
-            let stream = tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024);
             HttpResponse::Ok()
                 .content_type("application/octet-stream")
                 .insert_header((
@@ -420,7 +414,7 @@ pub async fn file(
                     format!("attachment; filename=\"{safe}\""),
                 ))
                 .insert_header(("X-Content-Type-Options", "nosniff"))
-                .body(actix_web::body::SizedStream::new(length, stream))
+                .body(body)
         }
         Err(e) => super::unavailable(
             &signed,

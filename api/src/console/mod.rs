@@ -15,9 +15,11 @@ pub mod session;
 pub use grids::count_report_overdue;
 
 use crate::http::{ApiError, AppState};
+use actix_web::body::SizedStream;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, guard, web};
 use maud::html;
+use tokio_util::io::ReaderStream;
 
 /// Every console route; each only for requests that are not signed S3 requests.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -63,6 +65,19 @@ async fn act<T>(
     let done = state.db(work).await;
     state.listing.clear();
     done
+}
+
+/// `path`'s bytes as a streamed body: a job's file may be gigabytes, and nothing of it is
+/// held in memory or read on the async thread.
+async fn streamed_file(
+    path: &std::path::Path,
+) -> std::io::Result<SizedStream<ReaderStream<tokio::fs::File>>> {
+    let file = tokio::fs::File::open(path).await?;
+    let length = file.metadata().await?.len();
+    Ok(SizedStream::new(
+        length,
+        ReaderStream::with_capacity(file, 256 * 1024),
+    ))
 }
 
 /// The database (or the disk) did not answer: say so on a page, 503.

@@ -83,12 +83,12 @@ pub async fn message(
         Err(e) => return super::unavailable(&signed, "Quarantine", &e),
     };
     let file = std::path::PathBuf::from(job.inbox_path.unwrap_or_default()).join(RAW_FILE);
-    match std::fs::read(&file) {
+    match super::streamed_file(&file).await {
         Ok(raw) => HttpResponse::Ok()
             .content_type("text/plain; charset=utf-8")
             .insert_header(("X-Content-Type-Options", "nosniff"))
             .insert_header(("Content-Security-Policy", "default-src 'none'"))
-            .body(String::from_utf8_lossy(&raw).to_string()),
+            .body(raw),
         Err(e) => super::unavailable(
             &signed,
             "Quarantine",

@@ -156,6 +156,10 @@ try:
           "the quarantined mail shows its reason and sender")
     check(item.find_element(By.LINK_TEXT, "View message").get_attribute("href").endswith(f"/quarantine/{quarantined}/message"),
           "its message can be viewed")
+    view = "return fetch(arguments[0]).then(r => r.text().then(t => [r.status, r.headers.get('content-type'), t]))"
+    status, kind, content = driver.execute_script(view, f"/quarantine/{quarantined}/message")
+    check(status == 200 and kind.startswith("text/plain") and content.startswith("X-Forwarded-By: a colleague"),
+          "viewing it shows the raw message as plain text")
     shot("quarantine")
     item.find_element(By.XPATH, ".//button[text()='Release']").click()
     wait("releasing answers with the outcome", lambda: f"Job {quarantined}" in driver.find_element(By.CSS_SELECTOR, "p.notice").text)
