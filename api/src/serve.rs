@@ -75,9 +75,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let auto_trigger = crate::uploads::spawn_auto_trigger(state.clone(), announced, stop.clone());
     let reconciler = crate::uploads::spawn_reconciler(state.clone(), stop.clone());
     let bucket = tokio::spawn(ensure_bucket(state.store.clone(), stop.clone()));
-    let (listeners, front) = api_port(&config, stop.clone()).await?;
     let mut state = state;
-    state.tls_backend = front.as_ref().map(|(_, backends)| backends.tls);
+    state.front = connection_limits(&config);
+    let (listeners, front, backends) = api_port(&config, state.front.clone(), stop.clone()).await?;
+    state.tls_backend = backends.tls;
     let server = http::server(state, listeners)?;
     let handle = server.handle();
     let server_task = tokio::spawn(server);
@@ -100,9 +101,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let _ = cleanup.await;
     let _ = bucket.await;
     let _ = auto_trigger.await;
-    if let Some((front, _)) = front {
-        let _ = front.await;
-    }
+    let _ = front.await;
     let _ = reconciler.await;
     tracing::info!("stopped");
     Ok(())
@@ -132,33 +131,67 @@ fn embedded_store_ready(
     Ok(())
 }
 
-/// With TLS configured the API port is held by the TLS front (TLS and plain HTTP on one
-/// port) and actix listens on two loopback ports behind it, one per kind: (those
-/// listeners, the front's task and where it sends each kind). Without, actix binds
-/// `api.listen` itself.
+/// The API port is held by the front (every connection, TLS or plain, capped and timed
+/// there); actix listens on loopback behind it, one listener per kind: (those listeners,
+/// the front's task, where it sends each kind).
 async fn api_port(
     config: &Config,
+    connections: Arc<http::front::connections::Connections>,
     stop: CancellationToken,
 ) -> anyhow::Result<(
     Vec<std::net::TcpListener>,
-    Option<(tokio::task::JoinHandle<()>, http::tls_front::Backends)>,
+    tokio::task::JoinHandle<()>,
+    http::front::Backends,
 )> {
-    let (Some(certificate), Some(key)) = (&config.api.tls_certificate, &config.api.tls_private_key)
-    else {
-        return Ok((Vec::new(), None));
+    let tls = match (&config.api.tls_certificate, &config.api.tls_private_key) {
+        (Some(certificate), Some(key)) => Some(http::front::tls::acceptor(certificate, key)?),
+        _ => None,
     };
-    let tls = http::tls_front::acceptor(certificate, key)?;
     let public = tokio::net::TcpListener::bind(&config.api.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.api.listen))?;
     let plain = std::net::TcpListener::bind("127.0.0.1:0")?;
-    let encrypted = std::net::TcpListener::bind("127.0.0.1:0")?;
-    let backends = http::tls_front::Backends {
+    let mut listeners = vec![];
+    let backends = http::front::Backends {
         plain: plain.local_addr()?,
-        tls: encrypted.local_addr()?,
+        tls: match tls {
+            Some(_) => {
+                let encrypted = std::net::TcpListener::bind("127.0.0.1:0")?;
+                let address = encrypted.local_addr()?;
+                listeners.push(encrypted);
+                Some(address)
+            }
+            None => None,
+        },
     };
-    let front = http::tls_front::spawn(public, backends, tls, stop);
-    Ok((vec![plain, encrypted], Some((front, backends))))
+    listeners.push(plain);
+    let front = http::front::Front {
+        backends,
+        tls,
+        connections,
+        header_timeout: Duration::from_secs(config.api.header_timeout_seconds),
+        idle_timeout: Duration::from_secs(config.api.idle_timeout_seconds),
+    };
+    let task = http::front::spawn(public, front, stop);
+    Ok((listeners, task, backends))
+}
+
+/// The connections the API port may hold: `api.max_connections`, within the open-file limit
+/// (raised to its hard limit first).
+fn connection_limits(config: &Config) -> Arc<http::front::connections::Connections> {
+    let descriptors = http::front::connections::descriptor_budget();
+    let usable = config.api.max_connections.min(descriptors);
+    if usable < config.api.max_connections {
+        tracing::warn!(
+            max_connections = config.api.max_connections,
+            usable,
+            "api.max_connections is more than the open-file limit allows (ulimit -n); raise the limit or lower the setting"
+        );
+    }
+    Arc::new(http::front::connections::Connections::new(
+        config.api.max_connections,
+        descriptors,
+    ))
 }
 
 fn state_store_mode(config: &Config) -> &'static str {

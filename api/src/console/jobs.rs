@@ -229,7 +229,10 @@ fn timeline(events: &[JobEvent]) -> Markup {
                     @if let Some(status) = &e.status { span.status { (status) } }
                     @if let Some(ms) = e.duration_ms {
                         span.duration { (ms) " ms" }
-                        span.bar style={ "width:" (((ms as f64 / longest as f64) * 100.0).max(1.0) as u32) "%" } {}
+                        // An SVG's width attribute, not a style: the console's CSP allows no inline style.
+                        svg.bar viewBox="0 0 100 8" preserveAspectRatio="none" aria-hidden="true" {
+                            rect width=(((ms as f64 / longest as f64) * 100.0).max(1.0) as u32) height="8" rx="4" {}
+                        }
                     }
                     @if let Some(m) = &e.message { span.message { (m) } }
                 }

@@ -11,6 +11,7 @@ pub fn head(title: &str) -> Markup {
             meta charset="utf-8";
             meta name="viewport" content="width=device-width, initial-scale=1";
             title { (title) " · HView DataProcessor" }
+            link rel="icon" href="/console/icon.svg" type="image/svg+xml";
             link rel="stylesheet" href="/console/console.css";
             script src="/console/console.js" defer {}
         }

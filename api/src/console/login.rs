@@ -54,15 +54,32 @@ pub async fn submit(
     state: web::Data<AppState>,
     form_data: web::Form<Credentials>,
 ) -> HttpResponse {
+    let client = state.client_ip(req.peer_addr());
+    if let Some(wait) = state.sign_in_throttle.wait_for(client) {
+        tracing::info!(%client, "console: sign-in refused (too many wrong keys from this address)");
+        let seconds = wait.as_secs().max(1);
+        let mut answer = respond(
+            StatusCode::TOO_MANY_REQUESTS,
+            form(Some(&format!(
+                "Too many wrong keys from your address: try again in {seconds} s."
+            ))),
+        );
+        answer.headers_mut().insert(
+            actix_web::http::header::RETRY_AFTER,
+            actix_web::http::header::HeaderValue::from(seconds),
+        );
+        return answer;
+    }
     if !state.keys.accepts(form_data.key.trim()) {
-        tracing::warn!("console: sign-in refused (unknown key)");
+        state.sign_in_throttle.failed(client);
+        tracing::warn!(%client, "console: sign-in refused (unknown key)");
         return respond(
             StatusCode::UNAUTHORIZED,
             form(Some("That key is not valid here.")),
         );
     }
     let session = state.sessions.create();
-    tracing::info!("console: signed in");
+    tracing::info!(%client, "console: signed in");
     HttpResponse::SeeOther()
         .cookie(cookie(
             Some(&session),

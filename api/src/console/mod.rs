@@ -10,7 +10,9 @@ mod layout;
 mod login;
 mod overview;
 mod quarantine;
+pub mod security_headers;
 pub mod session;
+pub mod sign_in_throttle;
 
 pub use grids::count_report_overdue;
 
@@ -41,7 +43,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/quarantine/{id}/delete", post().to(quarantine::delete))
         .route("/grids", get().to(grids::show))
         .route("/console/console.css", get().to(css))
-        .route("/console/console.js", get().to(js));
+        .route("/console/console.js", get().to(js))
+        .route("/console/icon.svg", get().to(icon))
+        .route("/favicon.ico", get().to(icon));
+}
+
+/// The console's icon; also at `/favicon.ico`, which browsers ask for on every page.
+async fn icon() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("image/svg+xml")
+        .insert_header(("Cache-Control", "public, max-age=86400"))
+        .body(include_str!("assets/icon.svg"))
 }
 
 async fn css() -> HttpResponse {

@@ -2,14 +2,15 @@
 //! envelope (`error.rs`). One file per group of routes.
 
 mod auth;
+pub mod body_pace;
 mod error;
+pub mod front;
 mod health;
 pub mod jobs;
 mod key_locks;
 mod listing_cache;
 mod metrics;
 mod request_log;
-pub mod tls_front;
 pub mod veritas2hview;
 
 pub use error::ApiError;
@@ -38,8 +39,12 @@ pub struct AppState {
     pub s3: Option<Arc<s3s::service::S3Service>>,
     /// Console sign-ins.
     pub sessions: Arc<crate::console::session::Sessions>,
-    /// Behind the TLS front: the loopback address TLS connections arrive on.
+    /// Wrong keys at the console's sign-in, per client address.
+    pub sign_in_throttle: Arc<crate::console::sign_in_throttle::SignInThrottle>,
+    /// Behind the front: the loopback address TLS connections arrive on.
     pub tls_backend: Option<std::net::SocketAddr>,
+    /// The connections the front carries (each request's real client, and closing one).
+    pub front: Arc<front::connections::Connections>,
     /// The last reconciliation: uploads overdue without a job, and the oldest one's age.
     pub untriggered: Arc<std::sync::Mutex<Option<crate::uploads::UntriggeredSummary>>>,
 }
@@ -50,6 +55,10 @@ impl AppState {
         let store = Arc::new(ObjectStore::new(&config));
         let sessions = Arc::new(crate::console::session::Sessions::new(
             std::time::Duration::from_secs(config.console.session_hours * 3600),
+        ));
+        let sign_in_throttle = Arc::new(crate::console::sign_in_throttle::SignInThrottle::new(
+            config.console.sign_in_failures,
+            std::time::Duration::from_secs(config.console.sign_in_window_seconds),
         ));
         let listing = Arc::new(listing_cache::ListingCache::new(
             std::time::Duration::from_millis(config.api.listing_cache_ms),
@@ -64,7 +73,9 @@ impl AppState {
             gauges: Arc::default(),
             s3: None,
             sessions,
+            sign_in_throttle,
             tls_backend: None,
+            front: Arc::default(),
             untriggered: Arc::default(),
         }
     }
@@ -90,6 +101,13 @@ impl AppState {
     /// Whether `req` came over TLS (ended by the front, arriving on its TLS backend).
     pub fn over_tls(&self, req: &actix_web::HttpRequest) -> bool {
         self.tls_backend == Some(req.app_config().local_addr())
+    }
+
+    /// The client's address: behind the front, the one the front accepted (actix sees the
+    /// front's loopback socket); else actix's peer.
+    pub fn client_ip(&self, peer: Option<std::net::SocketAddr>) -> std::net::IpAddr {
+        let peer = peer.unwrap_or_else(|| ([0, 0, 0, 0], 0).into());
+        self.front.client(peer).unwrap_or(peer).ip()
     }
 
     /// Runs a request's database work; 503 when the database does not answer within
@@ -165,7 +183,8 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
     }
 }
 
-/// Outside `/api/` and `/metrics`: the embedded S3 endpoint when there is one, else 404.
+/// Outside `/api/` and `/metrics`: the embedded S3 endpoint for requests S3 clients send,
+/// else the console's 404 (a browser's `/favicon.ico`, a scanner's probe).
 async fn outside_api(
     state: web::Data<AppState>,
     req: actix_web::HttpRequest,
@@ -173,30 +192,57 @@ async fn outside_api(
 ) -> HttpResponse {
     let ours = req.path().starts_with("/api/") || req.path() == "/metrics";
     match &state.s3 {
-        Some(s3) if !ours => crate::s3::bridge::handle(s3, req, payload).await,
+        Some(s3) if !ours && speaks_s3(req.head()) => {
+            crate::s3::bridge::handle(s3, req, payload).await
+        }
         _ => error::not_found(req)
             .await
             .unwrap_or_else(|e| actix_web::ResponseError::error_response(&e)),
     }
 }
 
-/// The HTTP server on `api.listen`, or on `listeners` when given (behind the TLS front);
-/// signals are handled by `serve`, not by actix.
+/// A request from an S3 client: signed, or unsigned but with S3's headers or query
+/// parameters (the endpoint then refuses it with an error the client reads). A browser's
+/// or a scanner's plain GET is neither.
+pub fn speaks_s3(head: &actix_web::dev::RequestHead) -> bool {
+    const S3_QUERY: [&str; 6] = [
+        "uploadId",
+        "uploads",
+        "list-type",
+        "delete",
+        "X-Amz-",
+        "partNumber",
+    ];
+    let query = head.uri.query().unwrap_or("");
+    crate::s3::bridge::is_signed(head)
+        || head
+            .headers()
+            .keys()
+            .any(|name| name.as_str().starts_with("x-amz-"))
+        || S3_QUERY.iter().any(|word| query.contains(word))
+}
+
+/// The HTTP server on `listeners` (loopback, behind the front); signals are handled by
+/// `serve`, not by actix. A request's head must arrive within the header timeout and a
+/// kept-alive connection waits the idle timeout for its next request.
 pub fn server(state: AppState, listeners: Vec<std::net::TcpListener>) -> std::io::Result<Server> {
-    let listen = state.config.api.listen.clone();
+    let api = &state.config.api;
+    let header_timeout = std::time::Duration::from_secs(api.header_timeout_seconds);
+    let idle_timeout = std::time::Duration::from_secs(api.idle_timeout_seconds);
     let server = HttpServer::new(move || {
         App::new()
+            .wrap(from_fn(crate::console::security_headers::add))
+            .wrap(from_fn(body_pace::pace_bodies))
             .wrap(from_fn(request_log::log_request))
             .configure(configure(state.clone()))
     })
     .disable_signals()
-    .shutdown_timeout(10);
-    let server = if listeners.is_empty() {
-        server.bind(listen)?
-    } else {
-        listeners
-            .into_iter()
-            .try_fold(server, |server, listener| server.listen(listener))?
-    };
+    .shutdown_timeout(10)
+    .client_request_timeout(header_timeout)
+    .client_disconnect_timeout(std::time::Duration::from_secs(1))
+    .keep_alive(idle_timeout);
+    let server = listeners
+        .into_iter()
+        .try_fold(server, |server, listener| server.listen(listener))?;
     Ok(server.run())
 }

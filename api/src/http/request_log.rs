@@ -24,10 +24,10 @@ pub async fn log_request(
     let started = Instant::now();
     let method = req.method().to_string();
     let path = req.path().to_string();
-    let client = req
-        .peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_else(|| "-".into());
+    let client = match req.app_data::<actix_web::web::Data<super::AppState>>() {
+        Some(state) => state.client_ip(req.peer_addr()).to_string(),
+        None => "-".into(),
+    };
     let key = super::auth::presented_key(req.headers())
         .map(key_id)
         .unwrap_or_else(|| "-".into());

@@ -223,3 +223,51 @@ pub fn curl_trigger(api: &str, s3_path: &str) -> (u16, String) {
     let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
     (code.parse().unwrap_or(0), body.to_string())
 }
+
+/// A self-signed certificate for `localhost` and 127.0.0.1 in `dir`: (certificate, key).
+pub fn self_signed_certificate(dir: &Path) -> (PathBuf, PathBuf) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
+        .args(["-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl is required");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    (cert, key)
+}
+
+/// `dataprocessor serve` as `start_serve`, its log (stderr) kept in `dir/serve.log`.
+pub async fn start_serve_logged(dir: &Path, config: &Config) -> (Killed, PathBuf) {
+    let path = dir.join("config.json");
+    std::fs::write(&path, serde_json::to_string(config).unwrap()).unwrap();
+    let log = dir.join("serve.log");
+    let serve = Killed(
+        Command::new(BIN)
+            .args(["--config", path.to_str().unwrap(), "serve"])
+            .env("RUST_LOG", "info")
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let port: u16 = config
+        .api
+        .listen
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    wait_port(port, "the API to listen").await;
+    (serve, log)
+}

@@ -71,6 +71,16 @@ pub struct ApiConfig {
     /// first byte of a connection tells which), as the seed's https aws and http curl need.
     pub tls_certificate: Option<std::path::PathBuf>,
     pub tls_private_key: Option<std::path::PathBuf>,
+    /// Connections open at once on the port; past it new ones are closed at once.
+    pub max_connections: usize,
+    /// A connection's first request (its TLS handshake, then its head) must arrive this fast.
+    pub header_timeout_seconds: u64,
+    /// A connection with no byte moving either way this long is closed (also keep-alive).
+    pub idle_timeout_seconds: u64,
+    /// A request body may pause this long; past it, it must average at least
+    /// `body_min_bytes_per_second`, or the connection is closed.
+    pub body_timeout_seconds: u64,
+    pub body_min_bytes_per_second: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -92,6 +102,14 @@ pub struct S3Config {
     pub untriggered_after_minutes: u64,
     /// How often serve lists the bucket to find untriggered uploads.
     pub reconcile_interval_seconds: u64,
+    /// Embedded: a multipart upload no part reached this long is dropped with its parts.
+    pub abandoned_upload_hours: u64,
+    /// Embedded: multipart uploads one access key may have open at once (SlowDown past it).
+    pub max_open_uploads_per_key: usize,
+    /// Embedded: a blob no key names, untouched this long, is a killed upload's leftover.
+    pub orphan_blob_minutes: u64,
+    /// Embedded: how often serve sweeps abandoned uploads and leftover blobs.
+    pub store_sweep_interval_seconds: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -101,6 +119,10 @@ pub struct ConsoleConfig {
     pub session_hours: u64,
     /// A grid whose last daily system report is older than this is flagged overdue.
     pub report_overdue_hours: u64,
+    /// Wrong keys one client address may try at sign-in per `sign_in_window_seconds`;
+    /// past it that address gets 429 until the window has passed.
+    pub sign_in_failures: u32,
+    pub sign_in_window_seconds: u64,
 }
 
 impl Default for ConsoleConfig {
@@ -108,6 +130,8 @@ impl Default for ConsoleConfig {
         Self {
             session_hours: 8,
             report_overdue_hours: 26,
+            sign_in_failures: 10,
+            sign_in_window_seconds: 60,
         }
     }
 }
@@ -255,6 +279,11 @@ impl Default for ApiConfig {
             metrics_public: false,
             tls_certificate: None,
             tls_private_key: None,
+            max_connections: 16_384,
+            header_timeout_seconds: 10,
+            idle_timeout_seconds: 60,
+            body_timeout_seconds: 30,
+            body_min_bytes_per_second: 1024,
         }
     }
 }
@@ -272,6 +301,10 @@ impl Default for S3Config {
             auto_trigger: true,
             untriggered_after_minutes: 60,
             reconcile_interval_seconds: 60,
+            abandoned_upload_hours: 24,
+            max_open_uploads_per_key: 100,
+            orphan_blob_minutes: 60,
+            store_sweep_interval_seconds: 600,
         }
     }
 }

@@ -71,6 +71,31 @@ impl Config {
                 "set both api.tls_certificate and api.tls_private_key, or neither",
             ));
         }
+        for (key, value) in [
+            ("api.max_connections", self.api.max_connections as u64),
+            (
+                "api.header_timeout_seconds",
+                self.api.header_timeout_seconds,
+            ),
+            ("api.idle_timeout_seconds", self.api.idle_timeout_seconds),
+            ("api.body_timeout_seconds", self.api.body_timeout_seconds),
+            (
+                "api.body_min_bytes_per_second",
+                self.api.body_min_bytes_per_second,
+            ),
+            (
+                "console.sign_in_failures",
+                u64::from(self.console.sign_in_failures),
+            ),
+            (
+                "console.sign_in_window_seconds",
+                self.console.sign_in_window_seconds,
+            ),
+        ] {
+            if value == 0 {
+                return Err(err(key, "must be at least 1"));
+            }
+        }
         if self.mailhandler.deadline_seconds == 0 {
             return Err(err("mailhandler.deadline_seconds", "must be at least 1"));
         }

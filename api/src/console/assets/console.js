@@ -9,6 +9,12 @@ document.addEventListener("DOMContentLoaded", () => {
       if (document.hidden) return;
       try {
         const answer = await fetch(location.href, { headers: { "X-Console-Rows": "1" }, credentials: "same-origin" });
+        // Signed out (here or in another tab): the session's pages redirect to the sign-in
+        // page, which belongs in the window, not inside the table.
+        if (answer.redirected) {
+          location.assign(answer.url);
+          return;
+        }
         if (answer.ok) body.innerHTML = await answer.text();
       } catch (_) {
         // Offline for a moment: the next tick tries again.

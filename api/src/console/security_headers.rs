@@ -1,0 +1,43 @@
+//! Every console answer says what a browser may do with it: only this origin's script and
+//! style (no inline script or style), never framed (clickjacking), never cached (the pages
+//! show customers' data and carry the session's CSRF token), its type not guessed, no
+//! referrer sent on. API and S3 answers are not pages and are left as they are.
+
+use actix_web::Error;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
+
+pub async fn add(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let page = !req.path().starts_with("/api/")
+        && req.path() != "/metrics"
+        && !crate::http::speaks_s3(req.head());
+    let mut res = next.call(req).await?;
+    if page {
+        let headers = res.headers_mut();
+        for (name, value) in [
+            ("content-security-policy", CONTENT_SECURITY_POLICY),
+            ("x-frame-options", "DENY"),
+            ("x-content-type-options", "nosniff"),
+            ("referrer-policy", "no-referrer"),
+        ] {
+            headers.insert(
+                HeaderName::from_static(name),
+                HeaderValue::from_static(value),
+            );
+        }
+        if !headers.contains_key("cache-control") {
+            headers.insert(
+                HeaderName::from_static("cache-control"),
+                HeaderValue::from_static("no-store"),
+            );
+        }
+    }
+    Ok(res)
+}
