@@ -7,9 +7,9 @@ use diesel_async::AsyncPgConnection;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use shared_modules::config::{Config, RouteError};
-use shared_modules::inbox::{
-    Commit, Insert, Intake, IntakeError, Ticket, new_job, quarantine_root,
-};
+pub use shared_modules::inbox::derived::{RAW_FILE, derive};
+use shared_modules::inbox::derived::{without_nul, write_derived};
+use shared_modules::inbox::{Commit, Insert, Intake, IntakeError, new_job, quarantine_root};
 use shared_modules::jobs::{JobSource, JobState, NewJob, job_for_key};
 use shared_modules::paths::{JobLocation, inbox_root};
 use std::path::{Path, PathBuf};
@@ -198,31 +198,6 @@ fn prepare(
     }
 }
 
-/// Writes what is derived from the raw message into `dir`: bodies, attachments,
-/// `meta.json` (the job's metadata) and, for quarantined mail, `reason.txt`.
-fn write_derived(
-    write: &dyn Fn(&str, &[u8]) -> std::io::Result<PathBuf>,
-    extracted: Option<&Extracted>,
-    job: &NewJob,
-) -> std::io::Result<()> {
-    if let Some(extracted) = extracted {
-        for part in &extracted.parts {
-            write(&part.relative, &part.bytes)?;
-        }
-    }
-    write(
-        "meta.json",
-        serde_json::to_string_pretty(&job.metadata)
-            .unwrap_or_default()
-            .as_bytes(),
-    )?;
-    if job.state == JobState::Quarantined {
-        let reason = job.error.clone().unwrap_or_default();
-        write("reason.txt", format!("{reason}\n").as_bytes())?;
-    }
-    Ok(())
-}
-
 /// Stages the raw message, and the files derived from it when the whole message was parsed
 /// (a delivery that commits its own job; a ticketed one has them written by the ingester).
 fn stage<'a>(
@@ -240,17 +215,18 @@ fn stage<'a>(
     let staging = intake.staging();
     staging.write_file(RAW_FILE, raw)?;
     if prepared.parse == Parse::Whole {
+        let job = &prepared.job;
+        let reason =
+            (job.state == JobState::Quarantined).then(|| job.error.as_deref().unwrap_or(""));
         write_derived(
             &|name, bytes| staging.write_file(name, bytes),
             prepared.extracted.as_ref(),
-            &prepared.job,
+            &job.metadata,
+            reason,
         )?;
     }
     Ok(intake)
 }
-
-/// The raw message as received, in the delivery's directory (its ticket holds it too).
-pub const RAW_FILE: &str = "message.eml";
 
 /// A mail the mailhandler accepted: durably in the inbox with its ticket. `dataprocessor
 /// serve` makes (or, for a redelivery, finds) its job.
@@ -340,36 +316,6 @@ pub async fn ingest_now(
     })
 }
 
-/// Writes a ticketed mail's derived files from its `message.eml` (the ingester's `Derive`
-/// for mail): bodies, attachments, meta.json, reason.txt; returns the job's metadata with
-/// the attachments found (the mailhandler read the headers only). A file already there with
-/// the same bytes is left alone; any other is written beside and renamed over (a new inode:
-/// a job running on links to the old one is not disturbed).
-pub fn derive(ticket: &Ticket) -> std::io::Result<serde_json::Value> {
-    let dir = &ticket.target;
-    let raw = std::fs::read(dir.join(RAW_FILE))?;
-    let extracted = extract(&raw);
-    let mut job = ticket.job.clone();
-    if let Some(extracted) = &extracted {
-        job.metadata["attachments"] = without_nul(json!(extracted.attachments));
-    }
-    let replace = |name: &str, bytes: &[u8]| -> std::io::Result<PathBuf> {
-        let path = dir.join(name);
-        if std::fs::read(&path).is_ok_and(|old| old == bytes) {
-            return Ok(path);
-        }
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        let partial = dir.join(format!(".{}.partial", name.replace('/', "_")));
-        std::fs::write(&partial, bytes)?;
-        std::fs::rename(&partial, &path)?;
-        Ok(path)
-    };
-    write_derived(&replace, extracted.as_ref(), &job)?;
-    Ok(job.metadata)
-}
-
 /// Where a mail would go under the current config: its inbox location, or why it would be
 /// quarantined.
 pub fn route(
@@ -437,18 +383,4 @@ async fn existing_job(
     key: &str,
 ) -> Result<Option<i64>, DeliveryError> {
     Ok(job_for_key(conn, key).await?.map(|(id, _, _)| id))
-}
-
-/// Postgres text and jsonb cannot hold U+0000; a NUL in a header or a file name becomes
-/// U+FFFD in the metadata (the raw message keeps every byte).
-fn without_nul(value: serde_json::Value) -> serde_json::Value {
-    use serde_json::Value;
-    match value {
-        Value::String(s) if s.contains('\0') => Value::String(s.replace('\0', "\u{FFFD}")),
-        Value::Array(items) => Value::Array(items.into_iter().map(without_nul).collect()),
-        Value::Object(map) => {
-            Value::Object(map.into_iter().map(|(k, v)| (k, without_nul(v))).collect())
-        }
-        other => other,
-    }
 }

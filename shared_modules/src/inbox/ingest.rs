@@ -1,6 +1,7 @@
 //! Turning tickets into jobs, in batches: one transaction per batch, idempotent. Before its
 //! job is made, a delivery's derived files are written (the mailhandler writes only the raw
-//! message: fewer files and less work in the process Postfix waits for). A ticket is
+//! message: fewer files and less work in the process Postfix waits for); while they cannot
+//! be (a full disk), the ticket waits, as it does while the database is away. A ticket is
 //! removed only after its job is committed, so a crash at any point leaves it to be
 //! ingested again, and the dedupe key makes that harmless. No ticket is ever dropped.
 
@@ -20,11 +21,12 @@ use tokio_util::sync::CancellationToken;
 
 /// Writes the files of a delivery derived from its durable file (for mail: bodies,
 /// attachments and meta.json from `message.eml`) and returns the job's metadata completed
-/// with what they showed. Must be idempotent, and must replace a file (new inode) rather
-/// than write into it: a running job may hold links to it.
+/// with what they showed. Must be idempotent, must replace a file (new inode) rather than
+/// write into it (a running job may hold links to it), and must leave nothing half-written
+/// when it fails: its ticket waits and it is called again later.
 pub type Derive = dyn Fn(&Ticket) -> io::Result<serde_json::Value> + Send + Sync;
 
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct IngestReport {
     /// Jobs made.
     pub created: usize,
@@ -39,6 +41,11 @@ pub struct IngestReport {
     /// Files in `.tickets/` that are not tickets, past the grace period: moved aside to
     /// `.tickets/unreadable/` for an operator (never deleted).
     pub unreadable: usize,
+    /// Tickets whose delivery could not be written (its derived files, or its directory put
+    /// back): they wait for the next pass. A full disk ends the pass at the first one.
+    pub stuck: usize,
+    /// Why the first of them could not be written.
+    pub stuck_error: Option<String>,
 }
 
 impl IngestReport {
@@ -59,6 +66,16 @@ enum Checked {
     /// Young, and its directory not (yet) there: the mailhandler may be mid-rename.
     Waiting,
     Unreadable,
+    /// Its delivery could not be written (a full disk, an I/O error): it waits.
+    Stuck(io::Error),
+}
+
+/// No room left: every other ticket of the pass would fail the same way.
+fn out_of_space(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+    )
 }
 
 /// Ingests up to `limit` tickets, oldest first: writes each delivery's derived files (and
@@ -84,6 +101,14 @@ pub async fn ingest_tickets(
                 report.unreadable += 1;
             }
             Checked::Unreadable => report.waiting += 1,
+            Checked::Stuck(e) => {
+                tracing::debug!(ticket = %ticket_path.display(), error = %e, "a delivery cannot be written yet; its ticket waits");
+                report.stuck += 1;
+                report.stuck_error.get_or_insert_with(|| e.to_string());
+                if out_of_space(&e) {
+                    break;
+                }
+            }
         }
     }
     if ready.is_empty() {
@@ -125,7 +150,7 @@ pub async fn ingest_tickets(
 
 /// The ticket, ready when its directory is in the inbox and holds this delivery (the raw
 /// bytes' hash) or, past the grace period, once its directory is put back from the
-/// ticket; then its derived files are written.
+/// ticket, and its derived files are written; stuck while either cannot be written.
 fn check(
     root: &Path,
     ticket_path: &Path,
@@ -148,19 +173,14 @@ fn check(
         }
         match restore(root, ticket_path, &mut ticket, &raw) {
             Ok(()) => report.restored += 1,
-            Err(e) => {
-                tracing::error!(ticket = %ticket_path.display(), error = %e, "cannot put a delivery back from its ticket; trying again later");
-                return Checked::Waiting;
-            }
+            Err(e) => return Checked::Stuck(e),
         }
     }
+    // A job made without its derived files would fail for want of them (a mail "without
+    // a body"): the ticket waits until they can be written.
     match derive(&ticket) {
         Ok(metadata) => ticket.job.metadata = metadata,
-        // The job still runs on what is there (the raw message at least) and says what
-        // is missing; a ticket must not wait forever for a file that cannot be written.
-        Err(e) => {
-            tracing::error!(path = %ticket.target.display(), error = %e, "cannot write a delivery's derived files")
-        }
+        Err(e) => return Checked::Stuck(e),
     }
     Checked::Ready(Box::new(Ready {
         ticket_path: ticket_path.to_path_buf(),
@@ -229,6 +249,7 @@ pub fn spawn_ticket_ingester(
             tracing::warn!(error = %e, "cannot watch the ticket folder; scanning every second only");
         }
         let mut failing = false;
+        let mut stuck = false;
         // A ticket arrives just before its directory is renamed into the inbox (no event
         // for that): while tickets wait, look again soon, backing off to the scan interval.
         let mut backoff = RECHECK_FIRST;
@@ -238,11 +259,13 @@ pub fn spawn_ticket_ingester(
             tokio::pin!(notified);
             notified.as_mut().enable();
             match ingest_all(&pool, &root, grace, derive.as_ref()).await {
-                Ok(waiting) => {
+                Ok(report) => {
                     if failing {
                         failing = false;
                         tracing::info!("ingesting tickets again");
                     }
+                    log_stuck(&mut stuck, &report);
+                    let waiting = report.waiting + report.stuck;
                     if waiting == 0 {
                         backoff = RECHECK_FIRST;
                     } else {
@@ -269,13 +292,31 @@ pub fn spawn_ticket_ingester(
     })
 }
 
-/// Ingests batches until a pass finds nothing more to do; returns how many tickets wait.
+/// Says once when deliveries start to wait for their files to be written (a full disk), and
+/// once when they no longer do.
+fn log_stuck(stuck: &mut bool, report: &IngestReport) {
+    match (*stuck, report.stuck > 0) {
+        (false, true) => {
+            *stuck = true;
+            let error = report.stuck_error.as_deref().unwrap_or("unknown");
+            tracing::warn!(tickets = report.stuck, %error, "cannot write the files of accepted mail (is the disk full?); their tickets wait and are tried again every second");
+        }
+        (true, false) => {
+            *stuck = false;
+            tracing::info!("the files of accepted mail can be written again");
+        }
+        _ => {}
+    }
+}
+
+/// Ingests batches until a pass finds nothing more to do; returns that last pass's report
+/// (the tickets still waiting).
 async fn ingest_all(
     pool: &DbPool,
     root: &Path,
     grace: Duration,
     derive: &Derive,
-) -> Result<usize, String> {
+) -> Result<IngestReport, String> {
     loop {
         let mut conn = pool.get().await.map_err(|e| e.to_string())?;
         let report = ingest_tickets(&mut conn, root, grace, BATCH, derive)
@@ -285,7 +326,7 @@ async fn ingest_all(
             tracing::debug!(?report, "tickets ingested");
         }
         if !report.acted() {
-            return Ok(report.waiting);
+            return Ok(report);
         }
     }
 }
