@@ -25,6 +25,8 @@ options.binary_location = "/usr/bin/chromium"
 for flag in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900",
              "--no-first-run", "--disable-extensions", "--disable-background-networking"]:
     options.add_argument(flag)
+# The browser's console messages, to find anything the Content-Security-Policy refused.
+options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
 driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
 driver.implicitly_wait(0)
 
@@ -201,6 +203,22 @@ try:
         "const i = document.createElement('input'); i.name = 'csrf'; i.value = 'forged'; f.appendChild(i);"
         "document.body.appendChild(f); f.submit();" % mail_job)
     wait("a forged form is refused", lambda: "stale or did not come from the console" in driver.page_source)
+
+    # Signed out elsewhere (another tab): the jobs list's next refresh goes to the sign-in
+    # page instead of putting it inside the table.
+    driver.get(base + "/jobs")
+    csrf = driver.find_element(By.CSS_SELECTOR, "form.signout input[name=csrf]").get_attribute("value")
+    driver.execute_script(
+        "fetch('/logout', {method: 'POST', credentials: 'same-origin', redirect: 'manual',"
+        " body: new URLSearchParams({csrf: arguments[0]})})", csrf)
+    wait("the refresh after a sign-out elsewhere shows the sign-in page", lambda: path() == "/login", 15)
+    check(not driver.find_elements(By.CSS_SELECTOR, "table.jobs"), "no sign-in form inside a table")
+    driver.find_element(By.ID, "key").send_keys(key, Keys.ENTER)
+    wait("signing in again", lambda: h1() == "Overview")
+
+    refused = [entry["message"] for entry in driver.get_log("browser")
+               if "Content Security Policy" in entry["message"]]
+    check(not refused, f"nothing on any page was refused by the Content-Security-Policy: {refused}")
 
     # Sign out: the session is gone.
     driver.get(base + "/")
