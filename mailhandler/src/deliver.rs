@@ -291,14 +291,17 @@ pub async fn ingest_now(
     accepted: &Accepted,
 ) -> Result<Delivered, DeliveryError> {
     let grace = std::time::Duration::from_secs(config.mailhandler.deadline_seconds * 2);
-    shared_modules::inbox::ingest_tickets(conn, &config.paths.root, grace, usize::MAX, &derive)
-        .await
-        .map_err(|e| DeliveryError::Database(e.to_string()))?;
+    let report =
+        shared_modules::inbox::ingest_tickets(conn, &config.paths.root, grace, usize::MAX, &derive)
+            .await
+            .map_err(|e| DeliveryError::Database(e.to_string()))?;
     let Some((job_id, _, path)) = job_for_key(conn, &accepted.key).await? else {
-        return Err(DeliveryError::Database(format!(
-            "no job for the delivery in {} yet",
-            accepted.path.display()
-        )));
+        let waiting = format!("no job for the delivery in {} yet", accepted.path.display());
+        // Its files could not be written (a full disk): the ticket waits for serve.
+        return Err(match report.stuck_error {
+            Some(e) => DeliveryError::Storage(std::io::Error::other(format!("{waiting}: {e}"))),
+            None => DeliveryError::Database(waiting),
+        });
     };
     if path.is_none_or(|p| Path::new(&p) != accepted.path) {
         return Ok(Delivered::Duplicate { job_id });

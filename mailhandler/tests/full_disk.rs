@@ -197,3 +197,66 @@ async fn a_job_whose_derived_files_are_missing_or_partial_derives_them_again() {
     }
     workers.stop.cancel();
 }
+
+/// A job whose derived files are missing while the disk is still full: writing them again
+/// fails, and the attempt is transient (the job waits in `queued`, its trail says why), not
+/// an error; once there is room it is done.
+#[tokio::test]
+async fn a_job_that_cannot_derive_its_files_yet_is_retried_not_failed() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let small = dir.path().join("small");
+    let _small_disk = SmallDisk::mount(&small, "2m");
+    let mut cfg = config(&db.url, &small.join("mailbox"));
+    cfg.logging.directory = None;
+    cfg.jobs.max_attempts = 1000;
+    let pool = db.pool();
+    let mut conn = AsyncPgConnection::establish(&cfg.database.url)
+        .await
+        .unwrap();
+    let accepted =
+        mailhandler::accept(&cfg, &alert(0), SENDER, RECIPIENT, chrono::Utc::now()).unwrap();
+    ingest(&cfg).await;
+    let (id, _, _) = job_for_key(&mut conn, &accepted.key)
+        .await
+        .unwrap()
+        .unwrap();
+    std::fs::remove_file(accepted.path.join("body.txt")).unwrap();
+    std::fs::remove_file(accepted.path.join("meta.json")).unwrap();
+    let filler = small.join("filler");
+    fill(&filler);
+
+    let workers = start_workers(&cfg, &pool, modules::registry(), false);
+    let waiting = shared_modules::testing::wait_for(
+        "an attempt that could not derive",
+        Duration::from_secs(30),
+        || async {
+            let job = shared_modules::testing::job_by_id(&pool, id).await;
+            assert_ne!(job.state, JobState::Error, "{:?}", job.error);
+            (job.attempts >= 1 && job.error.is_some()).then_some(job)
+        },
+    )
+    .await;
+    let error = waiting.error.unwrap();
+    assert!(
+        error.contains("cannot write the mail's derived files") && error.contains("No space left"),
+        "{error}"
+    );
+    let events = shared_modules::jobs::events_of(&mut conn, id)
+        .await
+        .unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.step == "derive" && e.status.as_deref() == Some("error")),
+        "{events:?}"
+    );
+    assert_eq!(partial_files(&accepted.path), Vec::<PathBuf>::new());
+
+    std::fs::remove_file(&filler).unwrap();
+    let done = wait_job_state(&pool, id, "done", Duration::from_secs(30)).await;
+    let archived = Path::new(done.archive_path.as_deref().unwrap());
+    assert!(archived.join("body.txt").is_file());
+    assert!(archived.join("meta.json").is_file());
+    workers.stop.cancel();
+}
