@@ -235,7 +235,7 @@ async fn an_export_uploaded_with_aws_and_triggered_with_curl_becomes_rows() {
             "bad_request",
         ),
         (
-            json!({"uid": "u", "customer": "bobs_burgers", "grid": "g", "s3_path": "missing/dump.tar.gz"}),
+            json!({"uid": "u", "customer": "bobs_burgers", "grid": "g", "s3_path": "bobs_burgers/missing/dump.tar.gz"}),
             404,
             "not_found",
         ),
@@ -255,14 +255,14 @@ async fn an_export_uploaded_with_aws_and_triggered_with_curl_becomes_rows() {
     let (status, answer) = curl(
         &format!("{api}/veritas2hview/update"),
         Some(KEY),
-        &json!({"uid":"u","customer":"bobs_burgers","grid":"g","s3_path":"missing/dump.tar.gz"})
+        &json!({"uid":"u","customer":"bobs_burgers","grid":"g","s3_path":"bobs_burgers/missing/dump.tar.gz"})
             .to_string(),
     );
     assert!(
         answer["error"]["message"]
             .as_str()
             .unwrap()
-            .contains("s3://veritas2hview/missing/dump.tar.gz"),
+            .contains("s3://veritas2hview/bobs_burgers/missing/dump.tar.gz"),
         "{status} {answer}"
     );
     let (status, _) = curl(&format!("{api}/veritas2hview/update"), None, &trigger);
@@ -359,4 +359,66 @@ async fn reconciliation_queues_an_upload_left_untriggered_in_the_external_store(
     assert_eq!(job["metadata"]["triggered_by"], "reconciliation", "{job}");
     assert_eq!(job["metadata"]["key"], key, "{job}");
     assert_eq!(job["result"]["rows"]["netbackup_jobs"], 5, "{job}");
+}
+
+/// A trigger names only an object under its own customer's folder: alice cannot have
+/// carol's upload processed as hers (400, nothing queued); carol can.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trigger_names_only_its_own_customers_objects() {
+    required("aws");
+    required("moto_server");
+    let (_moto, endpoint) = start_moto().await;
+    let db = TestDb::new().await;
+    let pool = db.pool();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = upload_config(&db.url, dir.path(), &endpoint);
+    for name in ["alice", "carol"] {
+        config
+            .customers
+            .push(shared_modules::config::CustomerConfig {
+                name: name.into(),
+                addresses: vec![],
+                allowed_senders: vec![],
+            });
+    }
+    assert!(
+        aws(&endpoint, &["s3", "mb", "s3://veritas2hview"])
+            .status
+            .success()
+    );
+    let export = export_tar_gz(dir.path());
+    aws_put(&endpoint, &export, "carol/g/file");
+    let _serve = start_serve(dir.path(), &config).await;
+    let url = format!("{}/veritas2hview/update", api_url(&config));
+    let trigger = |customer: &str, s3_path: &str| {
+        let body = json!({"uid": "u-9", "customer": customer, "grid": "g", "s3_path": s3_path});
+        curl(&url, Some(KEY), &body.to_string())
+    };
+    for (customer, path) in [
+        ("alice", "carol/g/file"),
+        ("ALICE", "carol/g/file"),
+        ("alice", "carol"),
+        ("alice", "alice"),
+        ("alice", "alice_and_carol/g/file"),
+    ] {
+        let (status, answer) = trigger(customer, path);
+        assert_eq!(
+            (status, answer["error"]["code"].as_str()),
+            (400, Some("bad_request")),
+            "{customer} {path}: {answer}"
+        );
+    }
+    assert_eq!(
+        count(&pool, "SELECT count(*) AS n FROM jobs").await,
+        0,
+        "nothing queued for alice"
+    );
+    let (status, answer) = trigger("carol", "carol/g/file");
+    assert_eq!(status, 202, "{answer}");
+    let customer = wait_for("carol's job", Duration::from_secs(30), || async {
+        let job = api_get(&format!("{}/jobs/{}", api_url(&config), answer["job_id"]));
+        job["customer"].as_str().map(str::to_string)
+    })
+    .await;
+    assert_eq!(customer, "carol");
 }

@@ -64,6 +64,13 @@ fn validate(config: &Config, request: UpdateRequest) -> Result<Valid, ApiError> 
             key.chars().take(200).collect::<String>()
         )));
     }
+    // A customer's uploads are under its own folder: naming another's object is refused.
+    if key.split_once('/').map(|(folder, _)| folder) != Some(customer.as_str()) {
+        return Err(bad(format!(
+            "s3_path `{}` must lie under the customer's folder `{customer}/`",
+            key.chars().take(200).collect::<String>()
+        )));
+    }
     let location = JobLocation::new(&customer, "hydrastor", "veritas2hview", &grid)
         .map_err(|e| bad(e.to_string()))?;
     Ok(Valid {
