@@ -80,6 +80,15 @@ fn validate(config: &Config, request: UpdateRequest) -> Result<Valid, ApiError> 
     })
 }
 
+/// Any database failure while a trigger runs is transient (503, tried again): the queries
+/// here are known good, so what fails is the database going away, restarting or cutting
+/// the connection (`terminating connection due to administrator command`), which the driver
+/// reports under several kinds. The detail goes to the log, never to the client.
+fn database(e: diesel::result::Error) -> ApiError {
+    tracing::warn!(error = %e, "the database failed during an upload trigger");
+    ApiError::Unavailable("the database is unavailable; try again shortly".into())
+}
+
 fn store_error(e: StoreError) -> ApiError {
     match e {
         StoreError::NotFound { .. } => ApiError::NotFound(e.to_string()),
@@ -126,7 +135,10 @@ async fn fetch_and_queue(
     dedupe_key: &str,
     by: &str,
 ) -> Result<(i64, JobState, bool), ApiError> {
-    if let Some((id, status)) = existing(&mut *state.conn().await?, dedupe_key).await? {
+    if let Some((id, status)) = existing(&mut *state.conn().await?, dedupe_key)
+        .await
+        .map_err(database)?
+    {
         return Ok((id, status, false));
     }
     let root = &state.config.paths.root;
@@ -172,13 +184,14 @@ async fn fetch_and_queue(
         .await
         .map_err(|e| match e {
             IntakeError::Storage(e) => io(e),
-            IntakeError::Database(e) => ApiError::from(e),
+            IntakeError::Database(e) => database(e),
         })?;
     match committed {
         Commit::Created { job_id, .. } => Ok((job_id, JobState::Queued, true)),
         Commit::Duplicate { job_id } => {
             let status = existing(&mut conn, dedupe_key)
-                .await?
+                .await
+                .map_err(database)?
                 .map_or(JobState::Queued, |(_, s)| s);
             Ok((job_id, status, false))
         }

@@ -1,8 +1,10 @@
 //! `s3.auto_trigger`: a completed upload to the embedded endpoint queues its job at once,
-//! as the curl would (a later curl for the same object gets the same job). A temporary
-//! failure (the database away) is tried again with backoff for a few minutes; past that,
-//! or for an upload whose key names no configured customer, reconciliation takes over, so
-//! nothing is lost.
+//! as the curl would (a later curl for the same object gets the same job). A transient
+//! failure (the database away or cut, the disk full, the store unreadable) is tried again
+//! with backoff, up to every `MAX_DELAY`, for as long as serve runs; only an upload that can
+//! never be a job (its key names no configured customer, the object is gone) is given up,
+//! and reconciliation reports it. What serve's stop or a crash interrupts is queued by the
+//! reconciliation pass at the next start (`reconcile`): the stored object is its own record.
 
 use super::{Uploaded, request_for_key};
 use crate::http::veritas2hview::queue_upload;
@@ -11,8 +13,8 @@ use std::time::Duration;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio_util::sync::CancellationToken;
 
-/// Tries after a temporary failure: 1 s, 2 s, 4 s … about four minutes in all.
-const TRIES: u32 = 8;
+/// The longest wait between two tries: the job follows within this of the database's return.
+const MAX_DELAY: Duration = Duration::from_secs(10);
 
 pub fn spawn_auto_trigger(
     state: AppState,
@@ -34,30 +36,48 @@ pub fn spawn_auto_trigger(
     })
 }
 
+/// Whether trying again can help: a request the trigger can never make valid, or an object
+/// that is gone, cannot; everything else (503s, and anything unexpected) may.
+pub fn is_permanent(e: &ApiError) -> bool {
+    matches!(
+        e,
+        ApiError::BadRequest(_)
+            | ApiError::NotFound(_)
+            | ApiError::PayloadTooLarge(_)
+            | ApiError::Unauthorized
+            | ApiError::MethodNotAllowed { .. }
+    )
+}
+
 async fn queue(state: AppState, object: Uploaded, stop: CancellationToken) {
     let Some(request) = request_for_key(&object.key, "s3-auto-trigger") else {
         tracing::warn!(key = %object.key, "upload is not <customer>/<grid>/<file>: no job until a curl names its customer and grid");
         return;
     };
     let mut delay = Duration::from_secs(1);
-    for attempt in 1..=TRIES {
+    for attempt in 1u64.. {
         match queue_upload(&state, request.clone(), "auto_trigger").await {
             Ok((job_id, _, created)) => {
-                tracing::info!(job.id = job_id, key = %object.key, etag = %object.etag, created, "upload queued by the auto trigger");
+                tracing::info!(job.id = job_id, key = %object.key, etag = %object.etag, created, attempt, "upload queued by the auto trigger");
                 return;
             }
-            Err(e @ ApiError::Unavailable(_)) if attempt < TRIES => {
-                tracing::warn!(key = %object.key, error = %e, retry_in_s = delay.as_secs(), "auto trigger could not queue the upload yet");
-            }
-            Err(e) => {
-                tracing::warn!(key = %object.key, error = %e, "auto trigger could not queue the upload; reconciliation will report or queue it");
+            Err(e) if is_permanent(&e) => {
+                tracing::warn!(key = %object.key, error = %e, "auto trigger cannot queue the upload; reconciliation reports it");
                 return;
             }
+            // Logged on the 1st, 2nd, 4th, 8th … try: a long outage does not flood the log.
+            Err(e) if attempt.is_power_of_two() => {
+                tracing::warn!(key = %object.key, error = %e, attempt, retry_in_s = delay.as_secs(), "auto trigger could not queue the upload yet");
+            }
+            Err(_) => {}
         }
         tokio::select! {
-            _ = stop.cancelled() => return,
+            _ = stop.cancelled() => {
+                tracing::info!(key = %object.key, "serve stopping before the upload's job was made: the next start queues it");
+                return;
+            }
             _ = tokio::time::sleep(delay) => {}
         }
-        delay *= 2;
+        delay = (delay * 2).min(MAX_DELAY);
     }
 }
