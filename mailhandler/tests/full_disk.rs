@@ -74,8 +74,9 @@ async fn job_states(cfg: &shared_modules::config::Config, mails: &[Vec<u8>]) -> 
 }
 
 /// 30 mails accepted (exit 0), then the disk fills before serve derives their files: the
-/// tickets all stay, no job is made (none in `error`), no `.partial` file is left. With room
-/// again the next pass makes the 30 jobs and the workers finish them.
+/// tickets all stay, no job is made (none in `error`), no `.partial` file is left, also with
+/// serve's ingester running. With room again the ingester makes the 30 jobs by itself and
+/// the workers finish them.
 #[tokio::test]
 async fn a_full_disk_keeps_the_tickets_until_the_derived_files_can_be_written() {
     let db = TestDb::new().await;
@@ -109,12 +110,22 @@ async fn a_full_disk_keeps_the_tickets_until_the_derived_files_can_be_written() 
     assert_eq!(ingest(&cfg).await.created, 0);
     assert_eq!(tickets(&root), 30);
 
-    std::fs::remove_file(&filler).unwrap();
+    // serve's ingester and workers, started while the disk is still full: nothing moves…
     let pool = db.pool();
     let workers = start_workers(&cfg, &pool, modules::registry(), false);
-    let report = ingest(&cfg).await;
-    assert_eq!(report.created, 30, "{report:?}");
-    assert_eq!(tickets(&root), 0);
+    let _ingester = shared_modules::inbox::spawn_ticket_ingester(
+        pool.clone(),
+        root.clone(),
+        Duration::from_secs(60),
+        std::sync::Arc::new(mailhandler::derive),
+        workers.stop.clone(),
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(tickets(&root), 30);
+    assert_eq!(job_states(&cfg, &mails).await, Vec::<JobState>::new());
+    assert!(partial_files(&root).is_empty());
+    // …until there is room: the ingester tries again by itself.
+    std::fs::remove_file(&filler).unwrap();
     shared_modules::testing::wait_for("30 jobs done", Duration::from_secs(60), || async {
         let states = job_states(&cfg, &mails).await;
         assert!(
@@ -124,6 +135,7 @@ async fn a_full_disk_keeps_the_tickets_until_the_derived_files_can_be_written() 
         (states.len() == 30 && states.iter().all(|s| *s == JobState::Done)).then_some(())
     })
     .await;
+    assert_eq!(tickets(&root), 0);
     workers.stop.cancel();
 }
 
