@@ -56,6 +56,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    quiet_on_broken_pipe();
     let cli = Cli::parse();
     let config = match shared_modules::config::load(cli.config.as_deref()) {
         Ok(config) => config,
@@ -77,6 +78,28 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(run(cli, config))
+}
+
+/// `dpctl … | head -3` (or `less` quit early, `grep -q`): the reader has what it wanted,
+/// so a write to the closed pipe ends dpctl quietly with 0, as a Unix tool killed by SIGPIPE
+/// would end silently. Rust ignores SIGPIPE and `println!` panics on EPIPE instead (exit 101
+/// with a backtrace); restoring SIGPIPE needs `unsafe`, which the workspace forbids, so the
+/// panic of a failed print to a broken pipe is caught here. Any other panic is reported as
+/// before.
+fn quiet_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.starts_with("failed printing to std") && message.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
 }
 
 async fn run(cli: Cli, config: shared_modules::config::Config) -> ExitCode {

@@ -27,7 +27,11 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
 
 async fn check_database(state: &AppState) -> Result<(), String> {
     let check = async {
-        let mut conn = state.pool.get().await.map_err(|e| e.to_string())?;
+        let mut conn = state
+            .pool
+            .get()
+            .await
+            .map_err(|e| shared_modules::db::pool_error_text(&e))?;
         diesel::sql_query("SELECT 1")
             .execute(&mut conn)
             .await
@@ -36,7 +40,12 @@ async fn check_database(state: &AppState) -> Result<(), String> {
     };
     tokio::time::timeout(Duration::from_secs(3), check)
         .await
-        .unwrap_or_else(|_| Err("timed out after 3 s".into()))
+        .unwrap_or_else(|_| {
+            Err(format!(
+                "{}: timeout after 3 s",
+                shared_modules::db::database_target(&state.config.database.url)
+            ))
+        })
 }
 
 fn check_storage(root: &std::path::Path) -> Result<(), String> {

@@ -7,4 +7,6 @@ pub mod schema;
 
 pub use migrations::{MIGRATIONS, run_migrations};
 pub use periodic::spawn_every;
-pub use pool::{DbError, DbPool, PooledConn, connect_pool, is_unavailable};
+pub use pool::{
+    DbError, DbPool, PooledConn, connect_pool, database_target, is_unavailable, pool_error_text,
+};

@@ -73,7 +73,10 @@ pub async fn conn(config: &Config) -> Result<PooledConn, Failure> {
     pool(config)?.get().await.map_err(|e| {
         Failure::new(
             TEMPFAIL,
-            format!("cannot reach the database: {}", one_line(&e.to_string())),
+            format!(
+                "cannot reach the database: {}",
+                one_line(&shared_modules::db::pool_error_text(&e))
+            ),
         )
     })
 }
