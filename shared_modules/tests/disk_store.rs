@@ -1,14 +1,17 @@
 //! The embedded S3 store's files: a replaced object leaves no blob behind, a delete leaves
-//! no folder, keys that cannot be paths or that clash are refused, multipart ETags are
-//! S3's, a wrong part ETag is refused, and what a crash or an abandoned upload leaves is
-//! cleared.
+//! no folder, keys that cannot be paths, that clash or that would display as another name
+//! are refused, multipart ETags are S3's, a wrong part ETag or a part under 5 MiB is
+//! refused, an access key's open uploads are limited and listed, and what a crash, a
+//! killed upload or an abandoned upload leaves is cleared, periodically and never while it
+//! is being written.
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on any unexpected error
 
 use md5::{Digest, Md5};
 use shared_modules::object_store::DiskStore;
 use shared_modules::object_store::disk::{
-    CommitError, CompleteError, KeyError, ObjectMeta, UploadInfo, check_key,
+    CommitError, CompleteError, CreateUploadError, KeyError, MIN_PART_SIZE, ObjectMeta, SweepAges,
+    UploadInfo, check_key,
 };
 use std::path::Path;
 use std::time::Duration;
@@ -115,10 +118,14 @@ fn multipart_uploads_join_their_parts_with_s3s_etag() {
     let info = UploadInfo {
         key: "c/g/big.bin".into(),
         owner: "me".into(),
-        content_type: None,
+        ..Default::default()
     };
-    let id = store.create_upload(&info).unwrap();
-    let parts: [&[u8]; 3] = [&[1u8; 1000], &[2u8; 1000], b"tail"];
+    let id = store.create_upload(&info, 100).unwrap();
+    let (first, second) = (
+        vec![1u8; MIN_PART_SIZE as usize],
+        vec![2u8; MIN_PART_SIZE as usize],
+    );
+    let parts: [&[u8]; 3] = [&first, &second, b"tail"];
     let mut listed = Vec::new();
     // Sent out of order, and part 2 sent twice (the second one counts).
     for (number, bytes) in [
@@ -147,7 +154,7 @@ fn multipart_uploads_join_their_parts_with_s3s_etag() {
         digests.update(Md5::digest(part));
     }
     assert_eq!(meta.etag, format!("{}-3", hex::encode(digests.finalize())));
-    assert_eq!(meta.size, 2004);
+    assert_eq!(meta.size, 2 * MIN_PART_SIZE + 4);
     assert!(
         store.upload(&id).unwrap().is_none(),
         "the upload is gone once complete"
@@ -156,7 +163,7 @@ fn multipart_uploads_join_their_parts_with_s3s_etag() {
         store.complete_upload(&id, "c/g/big.bin", &listed),
         Err(CompleteError::NoSuchUpload(_))
     ));
-    let aborted = store.create_upload(&info).unwrap();
+    let aborted = store.create_upload(&info, 100).unwrap();
     assert!(store.abort_upload(&aborted).unwrap());
     assert!(!store.abort_upload(&aborted).unwrap());
     assert_eq!(
@@ -170,8 +177,9 @@ fn multipart_uploads_join_their_parts_with_s3s_etag() {
 fn recovery_clears_what_a_crash_left_but_not_what_is_in_use() {
     let (_dir, store) = store();
     put(&store, "c/g/kept", b"kept").unwrap();
-    let orphan = store.new_blob().unwrap();
-    let orphan = orphan.finish().unwrap();
+    // What a killed process leaves: a blob no key names, metadata never renamed.
+    let orphan = store.dir().join("blobs/00000000000000000001-1-1");
+    std::fs::write(&orphan, b"half an upload").unwrap();
     std::fs::write(store.dir().join("tmp/half-written-meta"), b"{").unwrap();
     assert_eq!(
         store.recover(Duration::from_secs(3600)).unwrap(),
@@ -180,7 +188,7 @@ fn recovery_clears_what_a_crash_left_but_not_what_is_in_use() {
     );
     std::thread::sleep(Duration::from_millis(20));
     assert_eq!(store.recover(Duration::from_millis(1)).unwrap(), 2);
-    assert!(!orphan.path.exists());
+    assert!(!orphan.exists());
     assert_eq!(store.open_object("c/g/kept").unwrap().unwrap().0.size, 4);
 }
 
@@ -190,10 +198,10 @@ fn recovery_drops_multipart_uploads_abandoned_for_a_week_and_keeps_the_others() 
     let info = UploadInfo {
         key: "c/g/big.bin".into(),
         owner: "me".into(),
-        content_type: None,
+        ..Default::default()
     };
     let upload_with_a_part = |store: &DiskStore| {
-        let id = store.create_upload(&info).unwrap();
+        let id = store.create_upload(&info, 100).unwrap();
         let mut writer = store.part_writer(&id).unwrap();
         writer.write(b"part one").unwrap();
         store.commit_part(&id, 1, writer.finish().unwrap()).unwrap();
@@ -217,4 +225,258 @@ fn recovery_drops_multipart_uploads_abandoned_for_a_week_and_keeps_the_others() 
         store.upload(&active).unwrap().is_some(),
         "kept: a part came today"
     );
+}
+
+fn backdate(path: &Path, by: Duration) {
+    let file = std::fs::File::open(path).unwrap();
+    file.set_modified(std::time::SystemTime::now() - by)
+        .unwrap();
+}
+
+const HOUR: Duration = Duration::from_secs(3600);
+
+fn ages() -> SweepAges {
+    SweepAges {
+        orphan_grace: HOUR,
+        abandoned_upload: 24 * HOUR,
+    }
+}
+
+#[test]
+fn keys_that_would_display_as_another_name_or_break_lines_are_refused() {
+    for bad in [
+        "bobs_burgers/g/invoice\u{202E}fdp.exe",
+        "a\u{202A}b",
+        "a\u{2066}b",
+        "a\u{2069}b",
+        "a\u{200E}b",
+        "a\u{200F}b",
+        "a\u{061C}b",
+        "line\u{2028}separator",
+        "paragraph\u{2029}separator",
+        "c1\u{0085}control",
+    ] {
+        assert!(
+            matches!(check_key(bad), Err(KeyError::Invalid(..))),
+            "{bad:?} accepted"
+        );
+    }
+    assert!(check_key("bobs_burgers/grid/Bericht für März – ½.tar.gz").is_ok());
+    assert!(check_key("bobs_burgers/grid/تقرير.zip").is_ok());
+}
+
+#[test]
+fn upload_ids_not_shaped_as_this_store_makes_them_name_no_upload() {
+    let (_dir, store) = store();
+    for id in [
+        "1".repeat(5000),
+        "abc".into(),
+        "1-2".into(),
+        "1-2-3-4".into(),
+        "../1-2-3".into(),
+        "".into(),
+    ] {
+        assert!(store.upload(&id).unwrap().is_none(), "{id}");
+        assert!(store.list_parts(&id).unwrap().is_none(), "{id}");
+        assert!(!store.abort_upload(&id).unwrap(), "{id}");
+        assert!(matches!(
+            store.complete_upload(&id, "c/k", &[(1, "x".into())]),
+            Err(CompleteError::NoSuchUpload(_))
+        ));
+        assert_eq!(
+            store.part_writer(&id).err().map(|e| e.kind()),
+            Some(std::io::ErrorKind::NotFound)
+        );
+    }
+}
+
+#[test]
+fn a_sweep_removes_leftovers_but_never_a_blob_still_being_written() {
+    let (_dir, store) = store();
+    put(&store, "c/g/kept", b"kept").unwrap();
+    // A killed PUT's bytes, untouched for two hours.
+    let orphan = store.dir().join("blobs/00000000000000000001-1-1");
+    std::fs::write(&orphan, vec![7u8; 4096]).unwrap();
+    backdate(&orphan, 2 * HOUR);
+    // A slow upload in this process, its last write two hours ago; and one fully received
+    // but not yet committed.
+    let mut slow = store.new_blob().unwrap();
+    slow.write(b"first half ").unwrap();
+    let received = {
+        let mut blob = store.new_blob().unwrap();
+        blob.write(b"received").unwrap();
+        blob.finish().unwrap()
+    };
+    for entry in std::fs::read_dir(store.dir().join("blobs")).unwrap() {
+        backdate(&entry.unwrap().path(), 2 * HOUR);
+    }
+    let swept = store.sweep(&ages()).unwrap();
+    assert_eq!((swept.blobs, swept.blob_bytes), (1, 4096), "{swept:?}");
+    assert!(!orphan.exists());
+    assert_eq!(store.open_object("c/g/kept").unwrap().unwrap().0.size, 4);
+
+    slow.write(b"second half").unwrap();
+    store
+        .commit("c/g/slow", slow.finish().unwrap(), None)
+        .unwrap();
+    store.commit("c/g/received", received, None).unwrap();
+    assert_eq!(store.meta("c/g/slow").unwrap().unwrap().size, 22);
+    assert_eq!(store.meta("c/g/received").unwrap().unwrap().size, 8);
+    assert_eq!(store.sweep(&ages()).unwrap().total(), 0);
+    assert_eq!(count(&store.dir().join("blobs")), 3);
+}
+
+#[test]
+fn a_blob_dropped_without_a_commit_is_removed_at_once() {
+    let (_dir, store) = store();
+    let mut blob = store.new_blob().unwrap();
+    blob.write(b"bytes whose digest did not match").unwrap();
+    let finished = blob.finish().unwrap();
+    let path = finished.path.clone();
+    assert!(path.exists());
+    drop(finished);
+    assert!(!path.exists());
+    assert_eq!(count(&store.dir().join("blobs")), 0);
+}
+
+#[test]
+fn a_sweep_drops_uploads_abandoned_for_the_configured_age_but_not_one_receiving_a_part() {
+    let (_dir, store) = store();
+    let info = UploadInfo {
+        key: "c/g/big.bin".into(),
+        owner: "me".into(),
+        ..Default::default()
+    };
+    let abandoned = store.create_upload(&info, 100).unwrap();
+    let receiving = store.create_upload(&info, 100).unwrap();
+    let fresh = store.create_upload(&info, 100).unwrap();
+    let mut part = store.part_writer(&receiving).unwrap();
+    part.write(b"a slow part").unwrap();
+    for id in [&abandoned, &receiving] {
+        backdate(&store.dir().join("uploads").join(id), 25 * HOUR);
+    }
+    let swept = store.sweep(&ages()).unwrap();
+    assert_eq!(swept.uploads, 1, "{swept:?}");
+    assert!(store.upload(&abandoned).unwrap().is_none());
+    assert!(store.upload(&fresh).unwrap().is_some());
+    store
+        .commit_part(&receiving, 1, part.finish().unwrap())
+        .unwrap();
+    assert_eq!(store.list_parts(&receiving).unwrap().unwrap().len(), 1);
+}
+
+#[test]
+fn an_access_key_may_have_only_so_many_uploads_open() {
+    let (_dir, store) = store();
+    let by = |owner: &str| UploadInfo {
+        key: "c/g/big.bin".into(),
+        owner: owner.into(),
+        ..Default::default()
+    };
+    let ids: Vec<String> = (0..3)
+        .map(|_| store.create_upload(&by("bob"), 3).unwrap())
+        .collect();
+    assert!(matches!(
+        store.create_upload(&by("bob"), 3),
+        Err(CreateUploadError::TooMany { open: 3 })
+    ));
+    // Another key is not held back; an aborted upload frees a place.
+    store.create_upload(&by("alice"), 3).unwrap();
+    assert!(store.abort_upload(&ids[0]).unwrap());
+    let again = store.create_upload(&by("bob"), 3).unwrap();
+    assert!(store.create_upload(&by("bob"), 3).is_err());
+    // A swept upload too; and a fresh store (serve restarted) counts what is on disk.
+    backdate(&store.dir().join("uploads").join(&again), 25 * HOUR);
+    assert_eq!(store.sweep(&ages()).unwrap().uploads, 1);
+    store.create_upload(&by("bob"), 3).unwrap();
+    let restarted = DiskStore::new(
+        store.dir().parent().unwrap().parent().unwrap(),
+        "veritas2hview",
+    );
+    assert!(matches!(
+        restarted.create_upload(&by("bob"), 3),
+        Err(CreateUploadError::TooMany { open: 3 })
+    ));
+}
+
+fn upload_part(store: &DiskStore, id: &str, number: i32, bytes: &[u8]) -> String {
+    let mut writer = store.part_writer(id).unwrap();
+    writer.write(bytes).unwrap();
+    let part = writer.finish().unwrap();
+    let etag = part.etag.clone();
+    store.commit_part(id, number, part).unwrap();
+    etag
+}
+
+#[test]
+fn every_part_but_the_last_has_at_least_5_mib() {
+    let (_dir, store) = store();
+    let info = UploadInfo {
+        key: "c/g/parts".into(),
+        owner: "me".into(),
+        ..Default::default()
+    };
+    let id = store.create_upload(&info, 100).unwrap();
+    let small: Vec<(i32, String)> = (1..=3)
+        .map(|n| (n, upload_part(&store, &id, n, b"5 bytes")))
+        .collect();
+    assert!(matches!(
+        store.complete_upload(&id, "c/g/parts", &small),
+        Err(CompleteError::TooSmall { number: 1, size: 7 })
+    ));
+    let big = upload_part(&store, &id, 1, &vec![0u8; MIN_PART_SIZE as usize]);
+    let listed = vec![(1, big), small[2].clone()];
+    let meta = store.complete_upload(&id, "c/g/parts", &listed).unwrap();
+    assert_eq!(meta.size, MIN_PART_SIZE + 7);
+    let completed = store.completed(&id).unwrap().unwrap();
+    assert_eq!(
+        (completed.key, completed.etag),
+        ("c/g/parts".into(), meta.etag)
+    );
+}
+
+#[test]
+fn open_uploads_and_their_parts_are_listed() {
+    let (_dir, store) = store();
+    let upload = |key: &str| {
+        let info = UploadInfo {
+            key: key.into(),
+            owner: "me".into(),
+            ..Default::default()
+        };
+        store.create_upload(&info, 100).unwrap()
+    };
+    let b1 = upload("c/b");
+    let a = upload("c/a");
+    let b2 = upload("c/b");
+    upload("d/x");
+    let listed: Vec<(String, String)> = store
+        .list_uploads("c/")
+        .unwrap()
+        .into_iter()
+        .map(|(id, info)| (info.key, id))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("c/a".to_string(), a.clone()),
+            ("c/b".to_string(), b1),
+            ("c/b".to_string(), b2)
+        ]
+    );
+    assert!(
+        store
+            .list_uploads("c/")
+            .unwrap()
+            .iter()
+            .all(|(_, i)| i.initiated.is_some())
+    );
+    let etags: Vec<String> = [3, 1]
+        .iter()
+        .map(|&n| upload_part(&store, &a, n, &[n as u8; 10]))
+        .collect();
+    let parts = store.list_parts(&a).unwrap().unwrap();
+    assert_eq!(parts.iter().map(|p| p.number).collect::<Vec<_>>(), [1, 3]);
+    assert_eq!(parts[0].etag, etags[1]);
+    assert_eq!(parts[1].size, 10);
 }

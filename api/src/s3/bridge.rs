@@ -11,6 +11,7 @@ use s3s::stream::{ByteStream, RemainingLength};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use tokio::sync::mpsc;
+use tracing::instrument::WithSubscriber;
 
 /// Whether a request is signed the S3 way (an `Authorization: AWS4-HMAC-SHA256 …` header,
 /// or a presigned query): then it is S3's, even on a path the console also uses (`GET /`
@@ -63,9 +64,22 @@ pub async fn handle(
         Ok(request) => request,
         Err(e) => return HttpResponse::BadRequest().body(format!("unusable request: {e}")),
     };
-    let (response, ()) = futures_util::join!(service.call(request), pump);
+    // s3s's own ERROR line for each refusal is left out; the answer is logged below.
+    let call = service
+        .call(request)
+        .with_subscriber(super::refusals::without_s3s_errors());
+    let (response, ()) = futures_util::join!(call, pump);
     match response {
-        Ok(response) => to_actix(response),
+        Ok(response) => {
+            // The path only: the query of a presigned URL carries its signature.
+            super::refusals::log_answer(
+                req.method().as_str(),
+                req.path(),
+                response.status(),
+                response.body(),
+            );
+            to_actix(response)
+        }
         Err(e) => {
             tracing::warn!(error = ?e, "S3 request failed");
             HttpResponse::InternalServerError().finish()

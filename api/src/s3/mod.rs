@@ -2,13 +2,19 @@
 //! the operations' shapes); `endpoint` answers from the files of the embedded store.
 //! Requests reach it through actix on the API port (`bridge`).
 
+mod access;
 pub mod bridge;
+mod digest;
 mod endpoint;
 mod keys;
 mod listing;
+mod refusals;
+mod sweeper;
+mod uploads_listing;
 
 pub use endpoint::Endpoint;
 pub use keys::S3Keys;
+pub use sweeper::spawn_store_sweeper;
 
 use crate::uploads::Uploaded;
 use s3s::service::{S3Service, S3ServiceBuilder};
@@ -29,7 +35,9 @@ pub fn service(
         store,
         keys: keys.clone(),
         uploaded,
+        max_open_uploads: config.s3.max_open_uploads_per_key,
     });
     builder.set_auth(keys);
+    builder.set_access(access::SignedOnly);
     builder.build()
 }

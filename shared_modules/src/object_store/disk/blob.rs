@@ -1,6 +1,9 @@
 //! Writing an object's bytes: hashed as they arrive, fsynced at the end, removed on any
-//! failure (a full disk, a client that goes away) so nothing partial is left.
+//! failure (a full disk, a client that goes away, a digest that does not match) so nothing
+//! partial is left. From its creation until it is committed or dropped, the file is held
+//! (`Live`): the periodic sweep never takes it for a crash's leftover.
 
+use super::live::Live;
 use crate::inbox::fsync_dir;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
@@ -18,20 +21,35 @@ pub struct BlobWriter {
     file: Option<File>,
     md5: Md5,
     size: u64,
+    live: Option<Live>,
 }
 
-/// A blob written and fsynced, not yet named by any key.
-#[derive(Debug)]
+/// A blob written and fsynced, not yet named by any key. Dropped without being committed,
+/// its file is removed.
 pub struct FinishedBlob {
     pub name: String,
     pub path: PathBuf,
     /// Hex MD5 (single-part ETag); `commit` of a multipart object overrides it.
     pub etag: String,
     pub size: u64,
+    /// Only held (released when the blob drops, after its file is kept or removed).
+    _live: Option<Live>,
+    kept: bool,
+}
+
+impl std::fmt::Debug for FinishedBlob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FinishedBlob")
+            .field("name", &self.name)
+            .field("etag", &self.etag)
+            .field("size", &self.size)
+            .finish_non_exhaustive()
+    }
 }
 
 impl BlobWriter {
-    pub(super) fn create(path: PathBuf, name: String) -> io::Result<Self> {
+    /// `live` holds `path` (taken before the file exists).
+    pub(super) fn create(path: PathBuf, name: String, live: Live) -> io::Result<Self> {
         let file = File::options().write(true).create_new(true).open(&path)?;
         Ok(Self {
             path,
@@ -39,6 +57,7 @@ impl BlobWriter {
             file: Some(file),
             md5: Md5::new(),
             size: 0,
+            live: Some(live),
         })
     }
 
@@ -83,6 +102,8 @@ impl BlobWriter {
             path: std::mem::take(&mut self.path),
             etag: hex::encode(std::mem::take(&mut self.md5).finalize()),
             size: self.size,
+            _live: self.live.take(),
+            kept: false,
         })
     }
 }
@@ -97,9 +118,23 @@ impl Drop for BlobWriter {
 }
 
 impl FinishedBlob {
-    /// A blob no key will name (the commit failed).
+    /// A blob no key will name (the commit failed, a digest did not match): removed.
     pub fn discard(self) {
-        let _ = std::fs::remove_file(&self.path);
+        drop(self);
+    }
+
+    /// Named by a key (or become a part) now: the file stays, and is no longer held.
+    pub(super) fn keep(mut self) {
+        self.kept = true;
+    }
+}
+
+impl Drop for FinishedBlob {
+    fn drop(&mut self) {
+        // Removed before `live` lets go of it (fields drop after this).
+        if !self.kept {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 

@@ -5,24 +5,35 @@
 //!   place is the commit point of a PUT: readers see the old object or the new one, never
 //!   a part. The blob it replaced is removed after;
 //! - `uploads/<id>/`: a multipart upload's parts until it completes or is aborted;
+//!   `uploads/<id>.completed`: what a completed upload became, for a repeated completion;
 //! - `tmp/`: metadata being written.
 //!
 //! Keys are paths: a key with an empty, `.` or `..` segment is refused, and so is a key
-//! that is also the folder of another (`a` beside `a/b`).
+//! that is also the folder of another (`a` beside `a/b`), or one with characters that
+//! make a name read differently from what it is (controls, bidi overrides, line
+//! separators). What crashes and abandoned uploads leave is removed by `sweep`.
 
 mod blob;
+mod live;
 mod multipart;
+mod open_uploads;
+mod sweep;
 
 pub use blob::{BlobWriter, FillError, FinishedBlob, fill_from};
-pub use multipart::{CompleteError, UploadInfo};
+pub use multipart::{
+    CompleteError, Completed, CreateUploadError, MIN_PART_SIZE, PartInfo, UploadInfo,
+    valid_upload_id,
+};
+pub use sweep::{SweepAges, Swept};
 
-use crate::inbox::{fsync_dir, older_than, unique_name};
+use crate::inbox::{fsync_dir, unique_name};
 use chrono::{DateTime, Utc};
+use live::LiveFiles;
 use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,8 +57,8 @@ pub enum KeyError {
     Clash(String),
 }
 
-/// A multipart upload untouched this long is dropped at serve's start (as S3's lifecycle
-/// rule for incomplete uploads would).
+/// `recover` (serve's start) drops a multipart upload untouched this long; the periodic
+/// `sweep` uses `s3.abandoned_upload_hours`.
 pub const ABANDONED_UPLOAD: Duration = Duration::from_secs(7 * 24 * 3600);
 
 pub struct DiskStore {
@@ -55,6 +66,10 @@ pub struct DiskStore {
     pub bucket: String,
     /// Commits and deletes of keys, one at a time: a replaced blob is removed exactly once.
     commits: Mutex<()>,
+    /// Files this process is writing: never swept.
+    live: Arc<LiveFiles>,
+    /// Open multipart uploads per access key (the per-key limit).
+    open: open_uploads::OpenUploads,
 }
 
 impl DiskStore {
@@ -64,6 +79,8 @@ impl DiskStore {
             dir: data_root.join("s3").join(bucket),
             bucket: bucket.to_string(),
             commits: Mutex::new(()),
+            live: Arc::default(),
+            open: open_uploads::OpenUploads::default(),
         }
     }
 
@@ -97,7 +114,9 @@ impl DiskStore {
     /// A new blob's writer; the blob stays invisible until `commit`.
     pub fn new_blob(&self) -> io::Result<BlobWriter> {
         let name = unique_name();
-        BlobWriter::create(self.blob_path(&name), name)
+        let path = self.blob_path(&name);
+        let live = self.live.hold(path.clone());
+        BlobWriter::create(path, name, live)
     }
 
     /// The object's metadata, or None when the key has no object.
@@ -155,13 +174,18 @@ impl DiskStore {
         let _one_at_a_time = self.commits.lock().unwrap_or_else(|p| p.into_inner());
         let replaced = read_meta(&path).ok().flatten();
         let parent = path.parent().unwrap_or(&path).to_path_buf();
-        let placed =
-            std::fs::create_dir_all(&parent).and_then(|()| std::fs::rename(&staged, &path));
+        // Held by this process, the blob cannot have been swept; this guards against a
+        // sweep in another process sharing the volume (whose grace a stalled writer outlived).
+        let present = std::fs::symlink_metadata(&blob.path).map(|_| ());
+        let placed = present
+            .and_then(|()| std::fs::create_dir_all(&parent))
+            .and_then(|()| std::fs::rename(&staged, &path));
         if let Err(e) = placed {
             let _ = std::fs::remove_file(&staged);
             blob.discard();
             return Err(clash_or_io(key, e));
         }
+        blob.keep();
         fsync_dir(&parent).map_err(CommitError::Io)?;
         if let Some(old) = replaced
             && old.blob != meta.blob
@@ -244,41 +268,6 @@ impl DiskStore {
         found.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(found)
     }
-
-    /// After a crash: removes metadata left in `tmp/` and blobs no key names that are older
-    /// than `grace` (younger ones may be uploads in progress in another process), and
-    /// multipart uploads nobody completed or aborted within `ABANDONED_UPLOAD`.
-    pub fn recover(&self, grace: Duration) -> io::Result<usize> {
-        let mut removed = 0;
-        for entry in std::fs::read_dir(self.dir.join("tmp"))? {
-            let path = entry?.path();
-            if older_than(&path, grace) && std::fs::remove_file(&path).is_ok() {
-                removed += 1;
-            }
-        }
-        let named: std::collections::HashSet<String> =
-            self.list("")?.into_iter().map(|(_, m)| m.blob).collect();
-        for entry in std::fs::read_dir(self.dir.join("blobs"))? {
-            let entry = entry?;
-            let name = entry.file_name().to_string_lossy().to_string();
-            if !named.contains(&name)
-                && older_than(&entry.path(), grace)
-                && std::fs::remove_file(entry.path()).is_ok()
-            {
-                removed += 1;
-            }
-        }
-        // Each part lands in its upload's folder, so the folder's time is its last activity.
-        for entry in std::fs::read_dir(self.dir.join("uploads"))? {
-            let path = entry?.path();
-            if older_than(&path, ABANDONED_UPLOAD.max(grace))
-                && std::fs::remove_dir_all(&path).is_ok()
-            {
-                removed += 1;
-            }
-        }
-        Ok(removed)
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -325,6 +314,11 @@ pub fn check_key(key: &str) -> Result<(), KeyError> {
     if key.chars().any(|c| c.is_control() || c == '\\') {
         return invalid("no control characters or backslashes");
     }
+    if key.chars().any(misleading) {
+        return invalid(
+            "no bidirectional controls (U+200E, U+200F, U+061C, U+202A to U+202E, U+2066 to U+2069) or line and paragraph separators (U+2028, U+2029)",
+        );
+    }
     for part in key.split('/') {
         if part.is_empty() || part == "." || part == ".." {
             return invalid("no leading, trailing or double `/`, no `.` or `..` parts");
@@ -334,4 +328,14 @@ pub fn check_key(key: &str) -> Result<(), KeyError> {
         }
     }
     Ok(())
+}
+
+/// Characters that make a key display as something it is not (`invoice\u{202E}fdp.exe`
+/// shows as `invoiceexe.pdf`) or break it over lines in logs and listings.
+fn misleading(c: char) -> bool {
+    matches!(
+        c,
+        '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+            | '\u{2028}' | '\u{2029}'
+    )
 }

@@ -1,23 +1,64 @@
 //! Multipart uploads: `uploads/<id>/upload.json` says which key and who, each part is a
 //! blob `part-<n>-<its MD5>` written (and hashed) as it arrives; completing checks the
-//! ETags the client lists against those MD5s, has the kernel copy the parts in order into
-//! one blob (no second pass over the bytes) and commits it like a single PUT. A multi-GB
-//! upload is never held in memory.
+//! ETags the client lists against those MD5s and S3's 5 MiB minimum for every part but the
+//! last, has the kernel copy the parts in order into one blob (no second pass over the
+//! bytes) and commits it like a single PUT. A multi-GB upload is never held in memory.
+//! An access key may have a limited number of uploads open at once; a completed upload
+//! leaves `uploads/<id>.completed` so that a repeated completion answers as the first did.
 
 use super::{BlobWriter, CommitError, DiskStore, FinishedBlob, KeyError, ObjectMeta, check_key};
 use crate::inbox::{fsync_dir, unique_name};
+use chrono::{DateTime, Utc};
 use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
 use std::io;
 use std::path::PathBuf;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// S3's smallest part, for every part of an upload but the last.
+pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct UploadInfo {
     pub key: String,
     /// The access key that started it: only it may add parts, complete or abort.
     pub owner: String,
     #[serde(default)]
     pub content_type: Option<String>,
+    /// When it was started (set by `create_upload`; None for uploads started before it was
+    /// recorded: then the folder's time stands in).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initiated: Option<DateTime<Utc>>,
+}
+
+/// One stored part of an open upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartInfo {
+    pub number: i32,
+    /// Hex MD5, the part's ETag.
+    pub etag: String,
+    pub size: u64,
+    pub last_modified: DateTime<Utc>,
+}
+
+/// What a completed upload became (kept for a while after it: a client that did not hear
+/// the first answer completes again).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Completed {
+    pub key: String,
+    pub owner: String,
+    pub etag: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreateUploadError {
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error(
+        "this access key has {open} multipart uploads open, the most allowed at once: complete or abort some first (aws s3api list-multipart-uploads, abort-multipart-upload)"
+    )]
+    TooMany { open: usize },
+    #[error(transparent)]
+    Io(#[from] io::Error),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -26,8 +67,24 @@ pub enum CompleteError {
     NoSuchUpload(String),
     #[error("{0}")]
     InvalidPart(String),
+    #[error(
+        "part {number} has {size} bytes: every part but the last needs at least 5 MiB ({MIN_PART_SIZE} bytes)"
+    )]
+    TooSmall { number: i32, size: u64 },
     #[error(transparent)]
     Commit(#[from] CommitError),
+}
+
+/// Whether `id` has the shape this store gives upload ids (`unique_name`: digits, `-`,
+/// digits, `-`, digits, at most 64 characters). Anything else names no upload, and is
+/// refused before it reaches the file system (a 5,000-character id is no file name).
+pub fn valid_upload_id(id: &str) -> bool {
+    let parts: Vec<&str> = id.split('-').collect();
+    id.len() <= 64
+        && parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
 impl From<io::Error> for CompleteError {
@@ -38,24 +95,42 @@ impl From<io::Error> for CompleteError {
 
 impl DiskStore {
     fn upload_dir(&self, id: &str) -> Option<PathBuf> {
-        let safe = !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
-        safe.then(|| self.dir.join("uploads").join(id))
+        valid_upload_id(id).then(|| self.dir.join("uploads").join(id))
     }
 
-    pub fn create_upload(&self, info: &UploadInfo) -> Result<String, CommitError> {
+    fn completed_path(&self, id: &str) -> Option<PathBuf> {
+        valid_upload_id(id).then(|| self.dir.join("uploads").join(format!("{id}.completed")))
+    }
+
+    /// Starts an upload for `info.key`, unless `info.owner` has `max_open` uploads open.
+    pub fn create_upload(
+        &self,
+        info: &UploadInfo,
+        max_open: usize,
+    ) -> Result<String, CreateUploadError> {
         check_key(&info.key)?;
         let id = unique_name();
-        let dir = self.dir.join("uploads").join(&id);
-        std::fs::create_dir(&dir).map_err(CommitError::Io)?;
-        let written = std::fs::write(
-            dir.join("upload.json"),
-            serde_json::to_vec(info).unwrap_or_default(),
-        )
-        .and_then(|()| fsync_dir(&dir))
-        .and_then(|()| fsync_dir(&self.dir.join("uploads")));
+        let uploads = self.dir.join("uploads");
+        if let Err(open) = self.open.reserve(&uploads, &info.owner, &id, max_open)? {
+            return Err(CreateUploadError::TooMany { open });
+        }
+        let dir = uploads.join(&id);
+        let info = UploadInfo {
+            initiated: Some(Utc::now()),
+            ..info.clone()
+        };
+        let written = std::fs::create_dir(&dir).and_then(|()| {
+            std::fs::write(
+                dir.join("upload.json"),
+                serde_json::to_vec(&info).unwrap_or_default(),
+            )
+            .and_then(|()| fsync_dir(&dir))
+            .and_then(|()| fsync_dir(&uploads))
+        });
         if let Err(e) = written {
             let _ = std::fs::remove_dir_all(&dir);
-            return Err(CommitError::Io(e));
+            self.open.forget(&id);
+            return Err(CreateUploadError::Io(e));
         }
         Ok(id)
     }
@@ -74,13 +149,15 @@ impl DiskStore {
         }
     }
 
-    /// A writer for part `number` of upload `id` (which must exist).
+    /// A writer for a part of upload `id` (which must exist: NotFound when it does not).
     pub fn part_writer(&self, id: &str) -> io::Result<BlobWriter> {
         let dir = self
             .upload_dir(id)
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such upload"))?;
         let name = format!(".incoming-{}", unique_name());
-        BlobWriter::create(dir.join(&name), name)
+        let path = dir.join(&name);
+        let live = self.live.hold(path.clone());
+        BlobWriter::create(path, name, live)
     }
 
     /// Makes a written part part `number` (replacing an earlier one with that number).
@@ -91,6 +168,7 @@ impl DiskStore {
         let earlier = parts_in(&dir)?.remove(&number);
         let name = format!("{}-{}", part_name(number), part.etag);
         std::fs::rename(&part.path, dir.join(&name))?;
+        part.keep();
         if let Some((old, _)) = earlier
             && old != name
         {
@@ -108,6 +186,8 @@ impl DiskStore {
     ) -> Result<ObjectMeta, CompleteError> {
         let no_upload = || CompleteError::NoSuchUpload(id.to_string());
         let dir = self.upload_dir(id).ok_or_else(no_upload)?;
+        // Held while its parts are joined: a sweep leaves it alone.
+        let _held = self.live.hold(dir.clone());
         let info = self.upload(id)?.ok_or_else(no_upload)?;
         if info.key != key {
             return Err(CompleteError::Commit(CommitError::Key(KeyError::Invalid(
@@ -124,7 +204,7 @@ impl DiskStore {
         let mut digests = Md5::new();
         let mut previous = 0;
         let mut files = Vec::with_capacity(parts.len());
-        for (number, etag) in parts {
+        for (i, (number, etag)) in parts.iter().enumerate() {
             if *number <= previous {
                 return Err(CompleteError::InvalidPart(
                     "parts must be listed in ascending order".into(),
@@ -139,10 +219,18 @@ impl DiskStore {
                     "part {number}'s ETag {etag} is not the part's (MD5 {md5})"
                 )));
             }
+            let path = dir.join(name);
+            let size = std::fs::metadata(&path)?.len();
+            if i + 1 < parts.len() && size < MIN_PART_SIZE {
+                return Err(CompleteError::TooSmall {
+                    number: *number,
+                    size,
+                });
+            }
             let digest =
                 hex::decode(md5).map_err(|e| io::Error::other(format!("part {number}: {e}")))?;
             digests.update(&digest);
-            files.push(dir.join(name));
+            files.push(path);
         }
         let mut blob = self.new_blob()?;
         for path in &files {
@@ -151,8 +239,30 @@ impl DiskStore {
         let mut finished = blob.finish()?;
         finished.etag = format!("{}-{}", hex::encode(digests.finalize()), parts.len());
         let meta = self.commit(key, finished, info.content_type)?;
+        // Best effort: without it a repeated completion is NoSuchUpload, as in MinIO.
+        if let Some(path) = self.completed_path(id) {
+            let completed = Completed {
+                key: key.to_string(),
+                owner: info.owner,
+                etag: meta.etag.clone(),
+            };
+            let _ = std::fs::write(path, serde_json::to_vec(&completed).unwrap_or_default());
+        }
         let _ = std::fs::remove_dir_all(&dir);
+        self.open.forget(id);
         Ok(meta)
+    }
+
+    /// What upload `id` became, when it was completed lately (see `sweep`).
+    pub fn completed(&self, id: &str) -> io::Result<Option<Completed>> {
+        let Some(path) = self.completed_path(id) else {
+            return Ok(None);
+        };
+        match std::fs::read(path) {
+            Ok(bytes) => Ok(serde_json::from_slice(&bytes).ok()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// Drops the upload and its parts; false when there was none.
@@ -160,11 +270,73 @@ impl DiskStore {
         let Some(dir) = self.upload_dir(id) else {
             return Ok(false);
         };
-        match std::fs::remove_dir_all(&dir) {
+        let removed = match std::fs::remove_dir_all(&dir) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
             Err(e) => Err(e),
+        };
+        self.open.forget(id);
+        removed
+    }
+
+    /// The open uploads whose key starts with `prefix`: (id, what it is), by key, then by
+    /// when each started (S3's order; the id is `unique_name`, time first).
+    pub fn list_uploads(&self, prefix: &str) -> io::Result<Vec<(String, UploadInfo)>> {
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(self.dir.join("uploads"))? {
+            let entry = entry?;
+            let id = entry.file_name().to_string_lossy().to_string();
+            if !valid_upload_id(&id) {
+                continue;
+            }
+            let Some(mut info) = self.upload(&id)? else {
+                continue;
+            };
+            if !info.key.starts_with(prefix) {
+                continue;
+            }
+            if info.initiated.is_none() {
+                info.initiated = entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .map(DateTime::<Utc>::from);
+            }
+            found.push((id, info));
         }
+        // Ids begin with their creation time (`unique_name`): by key, then oldest first.
+        found.sort_by(|a, b| (&a.1.key, &a.0).cmp(&(&b.1.key, &b.0)));
+        Ok(found)
+    }
+
+    /// The stored parts of upload `id`, by number; None when there is no such upload.
+    pub fn list_parts(&self, id: &str) -> io::Result<Option<Vec<PartInfo>>> {
+        let Some(dir) = self.upload_dir(id) else {
+            return Ok(None);
+        };
+        let stored = match parts_in(&dir) {
+            Ok(stored) => stored,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let mut parts = Vec::with_capacity(stored.len());
+        for (number, (name, md5)) in stored {
+            // Replaced or dropped since the folder was read: not a part any more.
+            let Ok(meta) = std::fs::metadata(dir.join(&name)) else {
+                continue;
+            };
+            parts.push(PartInfo {
+                number,
+                etag: md5,
+                size: meta.len(),
+                last_modified: meta
+                    .modified()
+                    .map(DateTime::<Utc>::from)
+                    .unwrap_or_else(|_| Utc::now()),
+            });
+        }
+        parts.sort_by_key(|p| p.number);
+        Ok(Some(parts))
     }
 }
 
