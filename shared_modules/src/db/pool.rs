@@ -32,7 +32,9 @@ pub fn pool_error_text(e: &PoolError) -> String {
     match e {
         // The connection's own error already names the server and the cause (connect_one).
         PoolError::Backend(inner) => inner.to_string(),
-        PoolError::Timeout(_) => format!("{e} (every connection of the pool is busy)"),
+        PoolError::Timeout(deadpool::managed::TimeoutType::Wait) => {
+            format!("{e} (every connection of the pool is busy)")
+        }
         other => other.to_string(),
     }
 }
