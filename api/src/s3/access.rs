@@ -23,30 +23,18 @@ impl S3Access for SignedOnly {
 
 /// Refuses a presigned URL that stays valid longer than S3 allows.
 pub fn presigned_within_a_week(query: &str) -> S3Result<()> {
-    for (name, value) in
-        serde_urlencoded::from_str::<Vec<(String, String)>>(query).unwrap_or_default()
-    {
-        match name.as_str() {
-            "X-Amz-Expires" => {
-                if value
-                    .parse::<u64>()
-                    .map_or(true, |s| s > MAX_PRESIGNED_SECONDS)
-                {
-                    return Err(too_long());
-                }
-            }
-            "Expires" => {
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs());
-                if value
-                    .parse::<u64>()
-                    .map_or(true, |at| at.saturating_sub(now) > MAX_PRESIGNED_SECONDS)
-                {
-                    return Err(too_long());
-                }
-            }
-            _ => {}
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
+    for (name, value) in pairs {
+        let valid_for = match name.as_str() {
+            "X-Amz-Expires" => value.parse::<u64>().ok(),
+            "Expires" => value.parse::<u64>().ok().map(|at| at.saturating_sub(now)),
+            _ => continue,
+        };
+        if valid_for.is_none_or(|seconds| seconds > MAX_PRESIGNED_SECONDS) {
+            return Err(too_long());
         }
     }
     Ok(())
