@@ -127,7 +127,7 @@ pub async fn show(state: web::Data<AppState>, signed: SignedIn) -> HttpResponse 
     let now = Utc::now();
     let flagged = grids.iter().filter(|g| g.overdue).count();
     let body = html! {
-        p { "A grid is flagged when its last daily system report is older than " (limit) " hours (console.report_overdue_hours), or when it has sent none." }
+        p { "A grid is flagged when its last daily system report is older than " (limit) " hours (console.report_overdue_hours), or when it has sent none. Times are UTC." }
         @if flagged > 0 { p.warning role="status" { (flagged) " grid(s) have no recent daily report." } }
         @if grids.is_empty() { p.empty { "No grid has reported yet." } }
         div.table {
@@ -151,8 +151,8 @@ pub async fn show(state: web::Data<AppState>, signed: SignedIn) -> HttpResponse 
                                 @if cap > 0 { " (" (format!("{:.0}", used as f64 * 100.0 / cap as f64)) "%)" }
                             } }
                             td.num { @if let Some(d) = g.dedup { (format!("{d:.1}")) ":1" } }
-                            td { @if let Some(at) = g.last_alert { (time(at)) " " (g.last_alert_severity.as_deref().unwrap_or("")) } @else { "none" } }
-                            td { @if let Some(at) = g.last_upload { (time(at)) } @else { "none" } }
+                            td { @if let Some(at) = g.last_alert { (time(at)) " UTC " (g.last_alert_severity.as_deref().unwrap_or("")) } @else { "none" } }
+                            td { @if let Some(at) = g.last_upload { (time(at)) " UTC" } @else { "none" } }
                         }
                     }
                 }

@@ -266,7 +266,7 @@ pub async fn show(
     let retryable = matches!(
         job.state,
         JobState::Done | JobState::Error | JobState::Cancelled
-    );
+    ) && !from_quarantine(&job);
     let cancellable = matches!(job.state, JobState::Queued | JobState::Running);
     let body = html! {
         @if let Some(done) = &notice.done { p.notice role="status" { (done) } }
@@ -280,6 +280,9 @@ pub async fn show(
                 @for field in ["sender", "recipient", "subject", "key", "etag", "triggered_by"] {
                     @if let Some(v) = job.metadata[field].as_str() { dt { (field) } dd { (v) } }
                 }
+            }
+            @if from_quarantine(&job) && job.state != JobState::Quarantined {
+                p { "This mail was quarantined and has left the quarantine (released as a new job, or deleted): it has no module to run it, so it cannot be retried." }
             }
             div.actions {
                 @if retryable {
@@ -317,6 +320,14 @@ pub async fn show(
     )
 }
 
+/// A job made of quarantined mail: no routing rule gave it a type, so it carries the
+/// placeholder `unknown/unknown`, which no module handles. Once released (a new job is made)
+/// or deleted it ends `cancelled`; retrying it would only fail with `no module handles
+/// unknown/unknown`, so the console neither offers nor accepts a retry of it.
+fn from_quarantine(job: &Job) -> bool {
+    job.category == "unknown" && job.job_type == "unknown"
+}
+
 fn back_to(id: i64, done: &str) -> HttpResponse {
     super::redirect_with_notice(&format!("/jobs/{id}"), done)
 }
@@ -332,9 +343,15 @@ pub async fn retry(
     }
     let id = id.into_inner();
     let retried = super::act(&state, async {
+        let mut conn = state.conn().await?;
+        if find_job(&mut conn, id).await?.is_some_and(|job| from_quarantine(&job)) {
+            return Ok(Some(Err(
+                "mail that was quarantined (release it from the quarantine instead; once released or deleted it has no module to run it)".to_string(),
+            )));
+        }
         Ok::<_, ApiError>(
             retry_job(
-                &mut *state.conn().await?,
+                &mut conn,
                 id,
                 "retry requested in the console",
             )

@@ -8,6 +8,7 @@ mail, the grids, phone width, sign out. Nothing may load from outside the page's
 
 Exit 0 when every check holds; the first failed check is printed and exits 1."""
 
+import re
 import sys
 import time
 from urllib.parse import urlparse
@@ -177,6 +178,15 @@ try:
     driver.switch_to.alert.accept()
     wait("deleting answers with the outcome", lambda: f"Job {spam} deleted." in driver.find_element(By.CSS_SELECTOR, "p.notice").text)
     check(not driver.find_elements(By.XPATH, doomed), "the deleted mail has left the quarantine")
+    # A mail that left the quarantine has no module to run it: no Retry on its job page
+    # (before, Retry was offered and failed with `no module handles unknown/unknown`).
+    for gone in [spam, quarantined]:
+        driver.get(base + f"/jobs/{gone}")
+        wait(f"job {gone}'s page", lambda: h1() == f"Job {gone}")
+        check(not driver.find_elements(By.XPATH, "//button[text()='Retry']"),
+              f"no Retry on job {gone}, quarantined mail that was released or deleted")
+        check("cannot be retried" in driver.page_source, f"job {gone}'s page says why it cannot be retried")
+    driver.get(base + "/quarantine")
 
     # Grids.
     driver.find_element(By.LINK_TEXT, "Grids").click()
@@ -184,6 +194,11 @@ try:
     grid = driver.find_element(By.XPATH, "//table[contains(@class,'grids')]//tr[td[2][text()='fryer_grid']]")
     check("overdue" in grid.text and "bobs_burgers" in grid.text,
           "the grid whose last daily report is days old is listed and flagged overdue")
+    # Every time on the page carries its zone.
+    stamps = re.findall(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d.{0,4}",
+                        driver.find_element(By.CSS_SELECTOR, "table.grids").text)
+    check(len(stamps) >= 2 and all(s.endswith(" UTC") for s in stamps),
+          f"every time on the grids page says UTC: {stamps}")
     shot("grids")
 
     # Phone width: nothing wider than the screen.
