@@ -13,7 +13,28 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-log() { printf '[image] %s\n' "$*" >&2; }
+# Every line says how long the build has taken so far: some steps take minutes.
+log() { printf '[image %3ds] %s\n' "$SECONDS" "$*" >&2; }
+# A long command's "I: <Step> …" lines (debootstrap's, one or two per package) shown as a
+# line for each new step and one every 10 s within a step, errors and warnings as they
+# come: a minute and a half of work never looks like a hang.
+steps() {
+  local what=$1 seen=' ' shown=$SECONDS line step
+  while IFS= read -r line; do
+    case $line in
+      I:\ *)
+        step=${line#I: }
+        step=${step%% *}
+        if [[ $seen != *" $step "* ]] || ((SECONDS - shown >= 10)); then
+          log "$what: ${line#I: }"
+          seen="$seen$step "
+          shown=$SECONDS
+        fi
+        ;;
+      E:* | W:*) log "$what: $line" ;;
+    esac
+  done
+}
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 version=$(sed -n -E '/^\[workspace.package\]/,/^\[/{s/^version = "([^"]+)"/\1/p}' Cargo.toml)
@@ -44,7 +65,8 @@ base=docker.io/library/debian:bookworm-slim
 if ! podman image exists "$base"; then
   log "making $base with debootstrap (no registry to pull from)"
   rootfs=$(mktemp -d)
-  as_root debootstrap --variant=minbase bookworm "$rootfs" >/dev/null
+  as_root debootstrap --variant=minbase bookworm "$rootfs" 2>&1 | steps debootstrap
+  log "debootstrap done; importing it into podman"
   as_root tar -C "$rootfs" -c . | podman import - "$base" >/dev/null
   as_root rm -rf "$rootfs"
 fi
