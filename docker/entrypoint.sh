@@ -13,6 +13,12 @@ chown hview:hview "$root" "$logs"
 # Folders a root process left behind (an older dpctl, a restore): the service must own
 # them, or mail for that customer or group would be deferred.
 find "$root" "$logs" -maxdepth 7 ! -user hview -exec chown hview:hview {} + 2>/dev/null || true
+# serve (as hview) reads the TLS private key, which on the host may be root's alone (chmod
+# 600, as it should be): it gets a copy only hview can read.
+if [ -n "${DP__API__TLS_PRIVATE_KEY:-}" ] && [ -f "$DP__API__TLS_PRIVATE_KEY" ]; then
+  install -D -m 0400 -o hview -g hview "$DP__API__TLS_PRIVATE_KEY" /run/hview/tls_private_key.pem
+  export DP__API__TLS_PRIVATE_KEY=/run/hview/tls_private_key.pem
+fi
 
 # Configure Postfix now, with this container's environment (passed on to the mailhandler).
 /etc/hview/postfix/install.sh /usr/local/bin/mailhandler "$DATAPROCESSOR_CONFIG" \

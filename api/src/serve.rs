@@ -16,6 +16,10 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
+    config.refuse_published_secrets()?;
+    if config.api.tls_certificate.is_none() && !config.listens_on_loopback_only() {
+        tracing::warn!(listen = %config.api.listen, "plain HTTP beyond loopback: API keys, console sessions and uploads cross the network in clear; set api.tls_certificate and api.tls_private_key (README, Run it in production)");
+    }
     let config = Arc::new(config);
     migrate_with_retry(&config.database.url).await?;
     for area in ["inbox", "tmp", "archive"] {

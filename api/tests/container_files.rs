@@ -129,18 +129,17 @@ fn ports_and_volumes_match_the_configuration() {
         ":{}",
         config.logging.directory.as_ref().unwrap().display()
     ))));
-    for needed in ["postgres", "s3"] {
-        assert!(
-            compose["services"][needed].is_mapping(),
-            "compose runs {needed}"
-        );
-    }
     assert!(
-        compose["services"]["s3"]["image"]
-            .as_str()
-            .unwrap()
-            .contains("zenko/cloudserver")
+        compose["services"]["postgres"].is_mapping(),
+        "compose runs postgres"
     );
+    // Customers upload to serve itself (S3 on 25025): no object store is run or published
+    // beside it, and nothing but the DataProcessor publishes a port.
+    for (name, service) in compose["services"].as_mapping().unwrap() {
+        if name.as_str() != Some("dataprocessor") {
+            assert!(service["ports"].is_null(), "{name:?} publishes a port");
+        }
+    }
 }
 
 #[test]
@@ -177,9 +176,8 @@ fn every_environment_override_in_compose_is_a_real_config_key() {
             .unwrap()
     };
     assert_eq!(config.database.url, value("DATABASE_URL"));
-    assert_eq!(config.s3.endpoint, value("DP__S3__ENDPOINT"));
-    // Compose keeps Zenko as the external store.
-    assert_eq!(config.s3.mode, shared_modules::config::S3Mode::External);
+    // Compose makes serve the S3 endpoint customers upload to, on 25025.
+    assert_eq!(config.s3.mode, shared_modules::config::S3Mode::Embedded);
     assert_eq!(config.paths.root, Path::new(&value("DP__PATHS__ROOT")));
     // The database the compose file creates is the one the URL names.
     let db = compose["services"]["postgres"]["environment"]["POSTGRES_DB"]
@@ -192,9 +190,13 @@ fn every_environment_override_in_compose_is_a_real_config_key() {
 /// interpolated, valid, with what a first `up` needs.
 #[test]
 fn compose_as_compose_reads_it_starts_what_the_image_needs() {
+    // The secrets compose requires (no defaults: `secure_defaults.rs` checks them).
     let out = std::process::Command::new("podman-compose")
         .args(["-f", "docker-compose.yml", "config"])
         .current_dir(repo())
+        .env("HVIEW_API_KEY", "a-generated-api-key-0123456789")
+        .env("HVIEW_S3_SECRET", "a-generated-s3-secret-0123456789")
+        .env("HVIEW_DB_PASSWORD", "a-generated-password-0123456789")
         .output()
         .expect("podman-compose is required for this test: run scripts/services.sh podman");
     assert!(
@@ -229,21 +231,13 @@ fn compose_as_compose_reads_it_starts_what_the_image_needs() {
         mounts.contains(&"./config.json:/etc/hview/config.json:ro"),
         "{mounts:?}"
     );
-    // The key compose gives the API is the one the README's examples send.
+    // The key compose gives the API is the one from the environment, which the README's
+    // production examples send.
     let keys = dp["environment"]["DP__API__KEYS"].as_str().unwrap();
     let readme = read("README.md");
     let key: Vec<String> = serde_json::from_str(keys).unwrap();
-    assert!(
-        readme.contains(&format!("X-Api-Key: {}", key[0])),
-        "README uses {}",
-        key[0]
-    );
-    // The object store answers the host name the DataProcessor uses.
-    let endpoint = dp["environment"]["DP__S3__ENDPOINT"].as_str().unwrap();
-    let host = compose["services"]["s3"]["environment"]["ENDPOINT"]
-        .as_str()
-        .unwrap();
-    assert_eq!(endpoint, format!("http://{host}:8000"));
+    assert_eq!(key, ["a-generated-api-key-0123456789"]);
+    assert!(readme.contains("X-Api-Key: $HVIEW_API_KEY"));
     // Every variable the image or compose reads is documented in the README.
     let dockerfile = read("Dockerfile");
     let mut names: Vec<String> = dp["environment"]

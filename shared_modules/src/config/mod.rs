@@ -5,10 +5,12 @@
 //! how the environment overrides it, and `validate.rs` for the checks done at start.
 
 mod load;
+mod published;
 mod routing;
 mod validate;
 
 pub use load::{ConfigError, DEFAULT_CONFIG_PATH, load, load_from_str};
+pub use published::{MIN_SECRET_CHARS, PUBLISHED, Published, published};
 pub use routing::{Route, RouteError, RoutingRule};
 
 use serde::{Deserialize, Serialize};
