@@ -650,7 +650,8 @@ async fn keys_that_display_as_another_name_are_refused() {
 }
 
 /// Item 11: refused S3 requests (a malformed signature, a wrong secret, AccessDenied,
-/// NoSuchKey) are one info line each with the reason, and nothing at ERROR.
+/// NoSuchKey, and SlowDown for a key at its limit of open uploads) are one info line each
+/// with the reason, and nothing at ERROR.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_requests_are_logged_at_info_with_their_reason_never_at_error() {
     let db = TestDb::new().await;
@@ -658,6 +659,7 @@ async fn refused_requests_are_logged_at_info_with_their_reason_never_at_error() 
     let logs = dir.path().join("logs");
     let (_serve, config) = serve(dir.path(), &db, |c| {
         c.logging.directory = Some(logs.clone());
+        c.s3.max_open_uploads_per_key = 1;
     })
     .await;
     let s3 = s3_url(&config);
@@ -698,13 +700,18 @@ async fn refused_requests_are_logged_at_info_with_their_reason_never_at_error() 
         ),
         "NoSuchKey",
     );
+    ok_json(&create_upload(&s3, "bobkey", "bobs_burgers/g/one"));
+    refused(
+        &create_upload(&s3, "bobkey", "bobs_burgers/g/two"),
+        "SlowDown",
+    );
     let log = wait_for(
         "the refusals in the log",
         Duration::from_secs(30),
         || async {
             let file = std::fs::read_dir(&logs).ok()?.flatten().next()?.path();
             let log = std::fs::read_to_string(file).ok()?;
-            (log.matches("S3 request refused").count() >= 4).then_some(log)
+            (log.matches("S3 request refused").count() >= 5).then_some(log)
         },
     )
     .await;
@@ -713,6 +720,7 @@ async fn refused_requests_are_logged_at_info_with_their_reason_never_at_error() 
         "AccessDenied",
         "SignatureDoesNotMatch",
         "NoSuchKey",
+        "SlowDown",
     ] {
         assert!(
             log.lines().any(|l| l.contains(" INFO ")

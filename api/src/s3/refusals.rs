@@ -1,6 +1,7 @@
 //! How S3 answers that are not successes are logged: a refusal (4xx: a bad signature,
-//! AccessDenied, NoSuchKey, BadDigest …) is the client's fault, one line at info with its
-//! code and reason; a failure of ours (5xx) one line at error. s3s writes its own ERROR
+//! AccessDenied, NoSuchKey, BadDigest …; and SlowDown, the 503 of a key past its limit of
+//! open uploads) is the client's fault, one line at info with its code and reason; a
+//! failure of ours (other 5xx) one line at error. s3s writes its own ERROR
 //! line (two, for a refused signature) for every error it answers; its calls run under
 //! `without_s3s_errors`, a dispatcher that passes everything else on unchanged.
 
@@ -20,7 +21,7 @@ pub fn log_answer(method: &str, path: &str, status: http::StatusCode, body: &Bod
     let code = element(&xml, "Code").unwrap_or("-");
     let reason = element(&xml, "Message").unwrap_or("-");
     let status = status.as_u16();
-    if status >= 500 {
+    if status >= 500 && code != "SlowDown" {
         tracing::error!(method, path, status, code, reason, "S3 request failed");
     } else {
         tracing::info!(method, path, status, code, reason, "S3 request refused");
