@@ -2,9 +2,18 @@
 # Runs the DataProcessor locally against the machine's Postgres and shows data flowing:
 # a HYDRAstor system report and an alert mail are delivered exactly as Postfix would hand them over, the workers
 # process them, and the jobs and the rows they produced are printed. The server keeps
-# running until Ctrl-C. Data lives under .local/ (delete it to start over).
+# running until Ctrl-C. Data lives under .local/ and in this checkout's own database (named
+# in .local/database); delete .local to start over: the next run empties that database too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# Each stage says how long the run has taken so far: the first build takes minutes.
+stage() { echo "== $* [$(date -u +%H:%M:%S), ${SECONDS}s]"; }
+
+# A fresh start (no .local/database: a new checkout, or .local deleted to start over) also
+# starts this checkout's database afresh.
+fresh=false
+[ -s .local/database ] || fresh=true
 
 # One instance at a time: a second run must not start a server that cannot bind, nor touch
 # the running one's files. The lock is held until this script ends.
@@ -22,16 +31,30 @@ for port in 25025; do
 done
 echo $$ > .local/run-local.pid
 
-scripts/services.sh s3   # the aws CLI, for the README's upload recipe
-psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'dataprocessor'" | grep -q 1 \
-  || psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE dataprocessor"
+stage "services (Postgres, the aws CLI for the README's upload recipe)"
+scripts/services.sh s3
 
-echo "== building"
-cargo build --bins -q
+# This checkout's own database: two checkouts on one machine never see each other's jobs.
+# Its name comes from the checkout's folder and path, and is kept in .local/database.
+if [ ! -s .local/database ]; then
+  name=$(basename "$PWD" | tr -c 'a-zA-Z0-9\n' '_' | tr 'A-Z' 'a-z' | cut -c1-30)
+  echo "dataprocessor_local_${name}_$(pwd -P | sha256sum | cut -c1-8)" > .local/database
+fi
+db=$(cat .local/database)
+if $fresh; then
+  psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)"
+fi
+psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1 \
+  || psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE \"$db\""
+echo "database: $db (this checkout's; deleting .local starts it afresh)"
+
+stage "building (cargo build --bins: the first build takes some minutes; cargo shows its progress)"
+cargo build --bins
+stage "built"
 bin=target/debug
 
 export DATAPROCESSOR_CONFIG=$PWD/config.json
-export DATABASE_URL=postgres://postgres@127.0.0.1:5432/dataprocessor
+export DATABASE_URL=postgres://postgres@127.0.0.1:5432/$db
 export DP__PATHS__ROOT=$PWD/.local/mailbox
 export DP__LOGGING__DIRECTORY=$PWD/.local/logs
 export DP__API__LISTEN=127.0.0.1:25025
@@ -62,6 +85,7 @@ export AWS_ACCESS_KEY_ID=accessKey1 AWS_SECRET_ACCESS_KEY=verySecretKey1 AWS_DEF
 export AWS_CA_BUNDLE=$PWD/.local/tls/cert.pem
 ENV
 
+stage "migrating and starting serve"
 $bin/dataprocessor migrate
 $bin/dataprocessor serve 2>.local/serve.log &
 serve=$!
@@ -75,14 +99,18 @@ for _ in $(seq 1 60); do
   fi
   sleep 0.5
 done
-echo "== health"
+stage "health"
 curl -sS -H "X-Api-Key: $key" http://127.0.0.1:25025/api/1.0/health; echo
 
-echo "== delivering a system report and an alert mail (as Postfix would), stamped with the current time"
+stage "delivering a system report and an alert mail (as Postfix would)"
+# Stamped with the time of the first run and kept in .local/demo: a later start delivers
+# the same bytes again, which find their jobs ("already stored"), never two more.
 mkdir -p .local/demo
 now=$(date -u '+%Y/%m/%d %H:%M:%S')
-sed -e "s|^Generated: .*|Generated: $now +0000|" modules/hydrastor/system_report/fixtures/plain_body.eml > .local/demo/report.eml
-sed -e "s|^Occurred     : .*|Occurred     : $now +0000|" modules/hydrastor/alert/fixtures/five_severities.eml > .local/demo/alert.eml
+[ -s .local/demo/report.eml ] \
+  || sed -e "s|^Generated: .*|Generated: $now +0000|" modules/hydrastor/system_report/fixtures/plain_body.eml > .local/demo/report.eml
+[ -s .local/demo/alert.eml ] \
+  || sed -e "s|^Occurred     : .*|Occurred     : $now +0000|" modules/hydrastor/alert/fixtures/five_severities.eml > .local/demo/alert.eml
 ids=()
 for mail in .local/demo/report.eml .local/demo/alert.eml; do
   line=$($bin/dpctl mail inject "$mail" --sender hs-reports@grid-a.bobsburgers.example \
@@ -96,19 +124,19 @@ for id in "${ids[@]}"; do
     case "$state" in done|error) break ;; esac
     sleep 0.1
   done
-  echo "== job $id"
+  stage "job $id"
   $bin/dpctl jobs show "$id"
 done
 
-echo "== jobs (dpctl jobs list)"
+stage "jobs (dpctl jobs list)"
 $bin/dpctl jobs list --limit 5
-echo "== GET /api/1.0/jobs?limit=2"
+stage "GET /api/1.0/jobs?limit=2"
 curl -sS -H "X-Api-Key: $key" "http://127.0.0.1:25025/api/1.0/jobs?limit=2"; echo
-echo "== files of job ${ids[1]} (moved from inbox/ to archive/ when it was done)"
+stage "files of job ${ids[1]} (moved from inbox/ to archive/ when it was done)"
 archive=$($bin/dpctl jobs show "${ids[1]}" | sed -n 's/^archive //p')
 find "$archive" -type f
-echo "== rows"
-  psql -h 127.0.0.1 -U postgres -d dataprocessor -c "SELECT customer, grid_name, status, physical_used_bytes, dedup_ratio, last_report_at FROM hydrastor_grids" \
+stage "rows"
+psql -h 127.0.0.1 -U postgres -d "$db" -c "SELECT customer, grid_name, status, physical_used_bytes, dedup_ratio, last_report_at FROM hydrastor_grids" \
     -c "SELECT customer, grid_name, node_name, event_id, severity, occurred_at FROM hydrastor_alerts ORDER BY occurred_at DESC, event_id LIMIT 5"
 echo
 echo "The DataProcessor is running on http://127.0.0.1:25025 (API key: $key); logs in .local/logs."

@@ -81,10 +81,15 @@ struct State {
     state: String,
 }
 
+/// The local run's database: this checkout's own, named in `.local/database`.
 async fn local_db() -> AsyncPgConnection {
-    AsyncPgConnection::establish("postgres://postgres@127.0.0.1:5432/dataprocessor")
-        .await
-        .unwrap()
+    let name = std::fs::read_to_string(repo().join(".local/database")).unwrap();
+    AsyncPgConnection::establish(&format!(
+        "postgres://postgres@127.0.0.1:5432/{}",
+        name.trim()
+    ))
+    .await
+    .unwrap()
 }
 
 async fn done_alert_jobs(subject: &str) -> i64 {
@@ -153,6 +158,16 @@ async fn the_readme_recipes_work_as_written() {
 
     // Mail in: the README's command to point Postfix at the local run, then its block.
     assert!(readme.contains("`scripts/local-postfix.sh` points this machine's Postfix at it"));
+    let postfix_files =
+        || ["main.cf", "master.cf"].map(|f| std::fs::read(Path::new("/etc/postfix").join(f)).ok());
+    let postfix_running = || {
+        Command::new("postfix")
+            .arg("status")
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let (files_before, running_before) = (postfix_files(), postfix_running());
     run_block("scripts/local-postfix.sh");
     let mail = shell_blocks(&readme, "Mail in");
     assert_eq!(mail.len(), 1, "one shell block under Mail in");
@@ -174,7 +189,10 @@ async fn the_readme_recipes_work_as_written() {
     let upload = shell_blocks(&readme, "Uploads in");
     assert_eq!(upload.len(), 1, "one shell block under Uploads in");
     let answer = run_block(&upload[0]);
-    let _ = std::fs::remove_file(repo().join("dump.tar.gz"));
+    assert!(
+        !repo().join("dump.tar.gz").exists(),
+        "the recipe writes its archive under .local/, not into the checkout"
+    );
     // curl's answer is the block's last output (after the aws CLI's progress line).
     let json_start = answer.rfind('{').unwrap_or_else(|| panic!("{answer}"));
     let body: serde_json::Value = serde_json::from_str(answer[json_start..].trim())
@@ -195,5 +213,68 @@ async fn the_readme_recipes_work_as_written() {
     )
     .await;
     assert_eq!(state, "done");
+
+    // The README's undo puts the machine's Postfix back as it was: its files, byte for
+    // byte, and running or stopped as before; a second undo has nothing to do.
+    assert!(readme.contains("`scripts/local-postfix.sh --undo` puts the machine's Postfix"));
+    let undone = run_block("scripts/local-postfix.sh --undo");
+    assert!(undone.contains("put back as it was"), "{undone}");
+    assert!(
+        postfix_files() == files_before,
+        "main.cf and master.cf are not as they were"
+    );
+    assert_eq!(
+        postfix_running(),
+        running_before,
+        "Postfix running as before"
+    );
+    assert!(!Path::new("/etc/postfix/main.cf.hview-backup").exists());
+    let again = run_block("scripts/local-postfix.sh --undo");
+    assert!(again.contains("nothing to undo"), "{again}");
+    drop(local);
+
+    // A second start of the same checkout: its own database (named in .local/database,
+    // not the machine-wide `dataprocessor`), and the demo mails find their jobs instead of
+    // making two more.
+    let name = std::fs::read_to_string(repo().join(".local/database")).unwrap();
+    assert!(name.starts_with("dataprocessor_local_"), "{name}");
+    let jobs = || async {
+        let mut conn = local_db().await;
+        diesel::sql_query("SELECT count(*) AS n FROM jobs")
+            .get_result::<Count>(&mut conn)
+            .await
+            .unwrap()
+            .n
+    };
+    let jobs_before = jobs().await;
+    let output = std::fs::File::create(&log).unwrap();
+    let local = LocalRun(
+        Command::new("scripts/run-local.sh")
+            .current_dir(repo())
+            .stdout(Stdio::from(output.try_clone().unwrap()))
+            .stderr(Stdio::from(output))
+            .process_group(0)
+            .spawn()
+            .unwrap(),
+    );
+    let shown = wait_for(
+        "the second run-local to show data flowing",
+        Duration::from_secs(600),
+        || async {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if text.lines().any(|l| l == "stopped") {
+                panic!("run-local stopped before showing everything:\n{text}");
+            }
+            text.contains("The DataProcessor is running")
+                .then_some(text)
+        },
+    )
+    .await;
+    assert_eq!(
+        shown.matches("already stored as job").count(),
+        2,
+        "the demo mails were already stored:\n{shown}"
+    );
+    assert_eq!(jobs().await, jobs_before, "no new demo jobs:\n{shown}");
     drop(local);
 }
