@@ -15,9 +15,13 @@ pub async fn add(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let bucket = req
+        .app_data::<actix_web::web::Data<crate::http::AppState>>()
+        .map(|state| state.config.s3.bucket.clone())
+        .unwrap_or_default();
     let page = !req.path().starts_with("/api/")
         && req.path() != "/metrics"
-        && !crate::http::speaks_s3(req.head());
+        && !crate::http::speaks_s3(req.head(), &bucket);
     let mut res = next.call(req).await?;
     if page {
         let headers = res.headers_mut();

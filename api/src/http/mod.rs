@@ -192,7 +192,7 @@ async fn outside_api(
 ) -> HttpResponse {
     let ours = req.path().starts_with("/api/") || req.path() == "/metrics";
     match &state.s3 {
-        Some(s3) if !ours && speaks_s3(req.head()) => {
+        Some(s3) if !ours && speaks_s3(req.head(), &state.config.s3.bucket) => {
             crate::s3::bridge::handle(s3, req, payload).await
         }
         _ => error::not_found(req)
@@ -201,10 +201,10 @@ async fn outside_api(
     }
 }
 
-/// A request from an S3 client: signed, or unsigned but with S3's headers or query
-/// parameters (the endpoint then refuses it with an error the client reads). A browser's
-/// or a scanner's plain GET is neither.
-pub fn speaks_s3(head: &actix_web::dev::RequestHead) -> bool {
+/// A request from an S3 client: signed, or unsigned but for the bucket's path or with S3's
+/// headers or query parameters (the endpoint then refuses it with an error the client
+/// reads). A browser's `/favicon.ico` or a scanner's probe is neither.
+pub fn speaks_s3(head: &actix_web::dev::RequestHead, bucket: &str) -> bool {
     const S3_QUERY: [&str; 6] = [
         "uploadId",
         "uploads",
@@ -214,7 +214,9 @@ pub fn speaks_s3(head: &actix_web::dev::RequestHead) -> bool {
         "partNumber",
     ];
     let query = head.uri.query().unwrap_or("");
+    let first_segment = head.uri.path().trim_start_matches('/').split('/').next();
     crate::s3::bridge::is_signed(head)
+        || first_segment == Some(bucket)
         || head
             .headers()
             .keys()
