@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 /// The DataProcessor: REST API, job workers and reaper (`serve`), schema migrations (`migrate`).
 #[derive(Parser)]
-#[command(name = "dataprocessor", version)]
+#[command(name = "dataprocessor", version = build_info::LONG_VERSION)]
 struct Cli {
     /// Config file (default: $DATAPROCESSOR_CONFIG, else ./config.json).
     #[arg(long, global = true)]
@@ -51,7 +51,7 @@ async fn main() -> ExitCode {
                     );
                     Ok(())
                 }
-                Err(e) => Err(e),
+                Err(e) => Err(e.into()),
             }
         }
     };

@@ -5,7 +5,7 @@
 use crate::http;
 use anyhow::Context;
 use shared_modules::config::Config;
-use shared_modules::db::{connect_pool, run_migrations};
+use shared_modules::db::{MigrationError, connect_pool, run_migrations};
 use shared_modules::inbox::{spawn_sweeper, spawn_ticket_ingester};
 use shared_modules::jobs::{
     QueueSettings, WorkerPool, spawn_listener, spawn_reaper, worker_identity,
@@ -79,6 +79,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let auto_trigger = crate::uploads::spawn_auto_trigger(state.clone(), announced, stop.clone());
     let reconciler = crate::uploads::spawn_reconciler(state.clone(), stop.clone());
     let bucket = tokio::spawn(ensure_bucket(state.store.clone(), stop.clone()));
+    let store_sweeper = crate::s3::spawn_store_sweeper(&state.store, &config.s3, stop.clone());
     let mut state = state;
     state.front = connection_limits(&config);
     let (listeners, front, backends) = api_port(&config, state.front.clone(), stop.clone()).await?;
@@ -104,6 +105,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let _ = ingester.await;
     let _ = cleanup.await;
     let _ = bucket.await;
+    let _ = store_sweeper.await;
     let _ = auto_trigger.await;
     let _ = front.await;
     let _ = reconciler.await;
@@ -206,7 +208,7 @@ fn state_store_mode(config: &Config) -> &'static str {
 }
 
 /// At start the database may still be coming up (compose starts both together): retry for a
-/// minute before giving up with the last error.
+/// minute before giving up with the last error. A schema from another RELEASE.MAJOR is final.
 async fn migrate_with_retry(url: &str) -> anyhow::Result<()> {
     let mut last = None;
     for _ in 0..60 {
@@ -217,6 +219,7 @@ async fn migrate_with_retry(url: &str) -> anyhow::Result<()> {
                 }
                 return Ok(());
             }
+            Err(MigrationError::AnotherMajor(refusal)) => return Err(refusal.into()),
             Err(e) => {
                 tracing::warn!(error = %e, "database not ready for migrations; retrying");
                 last = Some(e);
@@ -224,9 +227,10 @@ async fn migrate_with_retry(url: &str) -> anyhow::Result<()> {
             }
         }
     }
-    Err(last
-        .unwrap_or_else(|| anyhow::anyhow!("migrations did not run"))
-        .context("cannot migrate the database"))
+    Err(anyhow::Error::from(
+        last.unwrap_or_else(|| MigrationError::Failed(anyhow::anyhow!("migrations did not run"))),
+    )
+    .context("cannot migrate the database"))
 }
 
 /// The bucket customers upload to exists once serve runs: created when missing, retried

@@ -13,6 +13,10 @@ use std::time::Duration;
 const USAGE: &str = "usage: mailhandler [--config PATH] <sender> <recipient> < message";
 
 fn main() -> ExitCode {
+    if std::env::args_os().nth(1).is_some_and(|a| a == "--version") {
+        println!("mailhandler {}", build_info::LONG_VERSION);
+        return ExitCode::SUCCESS;
+    }
     // A panic must neither print a backtrace into the bounce nor exit 101: log it, exit 75.
     std::panic::set_hook(Box::new(
         |info| tracing::error!(panic = %info, "mailhandler panicked"),

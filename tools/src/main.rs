@@ -12,7 +12,7 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(
     name = "dpctl",
-    version,
+    version = build_info::LONG_VERSION,
     about = "Operate the DataProcessor: jobs, mail, database, config"
 )]
 struct Cli {
@@ -45,6 +45,12 @@ enum Command {
     /// Configuration checks.
     #[command(subcommand)]
     Config(commands::config::ConfigCommand),
+    /// This binary's version and commit, and the database schema's; says when they differ.
+    Version {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Remove what retention allows (archive copies and finished jobs' inbox directories
     /// older than archive.retention_days) and tmp/ leftovers of dead workers; each
     /// removal is recorded on its job.
@@ -112,6 +118,7 @@ async fn run(cli: Cli, config: shared_modules::config::Config) -> ExitCode {
         Command::Health => commands::health::run(&config).await,
         Command::Config(cmd) => commands::config::run(cmd, &config).await,
         Command::Cleanup { dry_run } => commands::cleanup::run(&config, dry_run).await,
+        Command::Version { json } => commands::version::run(&config, json).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

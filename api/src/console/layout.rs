@@ -18,6 +18,11 @@ pub fn head(title: &str) -> Markup {
     }
 }
 
+/// Which build answers, at the foot of every page (the sign-in form too).
+pub fn footer() -> Markup {
+    html! { footer.build { "DataProcessor " (build_info::VERSION) " · commit " (build_info::COMMIT) } }
+}
+
 /// A rendered page as the answer, with `status`.
 pub fn respond(status: StatusCode, markup: Markup) -> HttpResponse {
     HttpResponse::build(status)
@@ -54,6 +59,7 @@ pub fn page(title: &str, active: &str, csrf: &str, body: Markup) -> Markup {
                     h1 { (title) }
                     (body)
                 }
+                (footer())
             }
         }
     }

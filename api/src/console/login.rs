@@ -26,6 +26,7 @@ fn form(message: Option<&str>) -> Markup {
                     }
                     p.hint { "Any key listed in api.keys signs in. The session lasts a working day; signing out ends it." }
                 }
+                (super::layout::footer())
             }
         }
     }

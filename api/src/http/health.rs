@@ -16,6 +16,8 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
     };
     let body = json!({
         "status": if ok { "ok" } else { "unavailable" },
+        "version": build_info::VERSION,
+        "commit": build_info::COMMIT,
         "checks": { "database": show(&database), "storage": show(&storage) },
     });
     if ok {

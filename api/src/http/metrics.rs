@@ -78,10 +78,22 @@ pub async fn metrics(
         Ok(pending) => shared_modules::metrics::set_ticket_gauges(&pending),
         Err(e) => tracing::warn!(error = %e, "metrics: cannot read the ticket folder"),
     }
-    let out = shared_modules::metrics::render();
+    let out = shared_modules::metrics::render() + &build_info_family();
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(out))
+}
+
+/// `dataprocessor_build_info{version,commit} 1`: which build answers (the usual
+/// Prometheus way to show a version, joined onto other series by the labels).
+fn build_info_family() -> String {
+    format!(
+        "# HELP dataprocessor_build_info The version and git commit of this dataprocessor (always 1).\n\
+         # TYPE dataprocessor_build_info gauge\n\
+         dataprocessor_build_info{{commit=\"{}\",version=\"{}\"}} 1\n",
+        build_info::COMMIT,
+        build_info::VERSION
+    )
 }
 
 async fn database_gauges(state: &AppState) -> Result<(), String> {

@@ -4,8 +4,9 @@ mod migrations;
 mod periodic;
 mod pool;
 pub mod schema;
+pub mod schema_release;
 
-pub use migrations::{MIGRATIONS, run_migrations};
+pub use migrations::{MIGRATIONS, MigrationError, run_migrations, schema_state};
 pub use periodic::spawn_every;
 pub use pool::{
     DbError, DbPool, PooledConn, connect_pool, database_target, is_unavailable, pool_error_text,

@@ -11,6 +11,7 @@ pub mod progress;
 pub mod quarantine;
 pub mod table;
 pub mod uploads;
+pub mod version;
 
 use shared_modules::config::Config;
 use shared_modules::db::{DbPool, PooledConn, connect_pool};

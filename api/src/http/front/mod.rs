@@ -110,17 +110,42 @@ async fn connection(
     let _registration = front
         .connections
         .register(server.local_addr()?, peer, close.clone());
-    let ended = match tls {
-        Some(tls) => {
-            let client = tokio::time::timeout(front.header_timeout, tls.accept(client))
-                .await
-                .map_err(|_| std::io::Error::other("TLS handshake timed out"))??;
-            carry::carry(client, server, front.idle_timeout, close).await
-        }
-        None => carry::carry(client, server, front.idle_timeout, close).await,
-    };
+    let ended = carry_either(
+        client,
+        server,
+        tls,
+        front.header_timeout,
+        front.idle_timeout,
+        close,
+    )
+    .await?;
     tracing::debug!(%peer, ?ended, "API port: connection closed");
     Ok(())
+}
+
+/// Carries `client` to `server`, ending TLS first (within `header_timeout`) when `tls` is
+/// given. Generic over the streams so that the fuzz target can drive it in memory.
+pub async fn carry_either<C, S>(
+    client: C,
+    server: S,
+    tls: Option<&TlsAcceptor>,
+    header_timeout: Duration,
+    idle_timeout: Duration,
+    close: CancellationToken,
+) -> std::io::Result<carry::Ended>
+where
+    C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    match tls {
+        Some(tls) => {
+            let client = tokio::time::timeout(header_timeout, tls.accept(client))
+                .await
+                .map_err(|_| std::io::Error::other("TLS handshake timed out"))??;
+            Ok(carry::carry(client, server, idle_timeout, close).await)
+        }
+        None => Ok(carry::carry(client, server, idle_timeout, close).await),
+    }
 }
 
 /// Refused connections are logged once per ten seconds with their count, so a flood
