@@ -9,6 +9,10 @@
 # binaries, built on the host against the same glibc, as a build context).
 
 FROM rust:1.95-bookworm AS build
+# The commit being built (the build context has no .git): `--version`, health and
+# /metrics show it. scripts/image.sh passes it.
+ARG REVISION=unknown
+ENV DP_GIT_COMMIT=$REVISION
 WORKDIR /src
 COPY . .
 # Cargo's registry and target directory persist between builds (BuildKit cache mounts): a
@@ -20,6 +24,14 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
  && cp target/release/dataprocessor target/release/mailhandler target/release/dpctl /out/
 
 FROM debian:bookworm-slim
+# What `docker inspect` tells an operator (scripts/image.sh sets them from Cargo.toml and git).
+ARG VERSION=unknown
+ARG REVISION=unknown
+ARG CREATED=unknown
+LABEL org.opencontainers.image.title="HView DataProcessor" \
+      org.opencontainers.image.version=$VERSION \
+      org.opencontainers.image.revision=$REVISION \
+      org.opencontainers.image.created=$CREATED
 RUN apt-get update \
  && echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \

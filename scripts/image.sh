@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the DataProcessor image, tagged hview/dataprocessor:<version> (the workspace
-# version, RELEASE.MAJOR.MINOR) and hview/dataprocessor:latest.
+# version, RELEASE.MAJOR.MINOR), :<RELEASE.MAJOR> and :latest, with the OCI labels
+# org.opencontainers.image.version, .revision and .created.
 #
 #   scripts/image.sh                 # docker when its daemon answers, else podman
 #   IMAGE_BINARIES=target/debug scripts/image.sh   # reuse binaries already built (tests)
@@ -40,10 +41,15 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 version=$(sed -n -E '/^\[workspace.package\]/,/^\[/{s/^version = "([^"]+)"/\1/p}' Cargo.toml)
 name=hview/dataprocessor
 tags=(-t "$name:$version" -t "$name:latest")
+# RELEASE.MAJOR too: a MINOR release reaches those who run `:1.0`.
+tags+=(-t "$name:${version%.*}")
+revision=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+labels=(--build-arg "VERSION=$version" --build-arg "REVISION=$revision"
+        --build-arg "CREATED=$(date -u +%Y-%m-%dT%H:%M:%SZ)")
 
 if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
   log "building $name:$version with docker"
-  DOCKER_BUILDKIT=1 docker build "${tags[@]}" .
+  DOCKER_BUILDKIT=1 docker build "${labels[@]}" "${tags[@]}" .
   exit 0
 fi
 
@@ -74,7 +80,7 @@ fi
 binaries=${IMAGE_BINARIES:-}
 if [ -z "$binaries" ]; then
   log "building the release binaries on the host"
-  cargo build --release --locked --bins
+  DP_GIT_COMMIT=$revision cargo build --release --locked --bins
   binaries=target/release
 fi
 context=target/image-context
@@ -86,5 +92,5 @@ for bin in dataprocessor mailhandler dpctl; do
 done
 log "building $name:$version with podman (the build stage from $binaries)"
 # docker format: OCI images drop HEALTHCHECK.
-podman build --format docker --build-context "build=$context" "${tags[@]}" .
-log "built $name:$version and $name:latest"
+podman build --format docker --build-context "build=$context" "${labels[@]}" "${tags[@]}" .
+log "built $name:$version, $name:${version%.*} and $name:latest (commit $revision)"
