@@ -42,7 +42,8 @@ if [ ! -s .local/database ]; then
 fi
 db=$(cat .local/database)
 if $fresh; then
-  psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)"
+  PGOPTIONS='-c client_min_messages=warning' \
+    psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)"
 fi
 psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1 \
   || psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE \"$db\""
