@@ -53,6 +53,24 @@ pub struct Sent<'a> {
     pub headers: &'a http::HeaderMap,
 }
 
+/// The `Sent` of a PutObjectInput or UploadPartInput (same fields, different types).
+macro_rules! sent {
+    ($input:expr, $headers:expr) => {
+        $crate::s3::digest::Sent {
+            content_md5: $input.content_md5.as_deref(),
+            checksums: [
+                $input.checksum_crc32.as_deref(),
+                $input.checksum_crc32c.as_deref(),
+                $input.checksum_crc64nvme.as_deref(),
+                $input.checksum_sha1.as_deref(),
+                $input.checksum_sha256.as_deref(),
+            ],
+            headers: &$headers,
+        }
+    };
+}
+pub(super) use sent;
+
 impl Expected {
     pub fn from_request(sent: &Sent<'_>) -> S3Result<Self> {
         let mut expected = Self::default();

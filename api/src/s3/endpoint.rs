@@ -1,15 +1,15 @@
 //! The S3 operations the embedded endpoint answers, on the files of `DiskStore`: what the
-//! aws CLI and SDKs use to upload, read back, list and delete. One bucket exists.
+//! aws CLI and SDKs use to upload, read back, list and delete (multipart uploads'
+//! operations are `multipart`'s). One bucket exists.
 
-use super::digest::{Expected, Hashing, Sent};
+use super::digest::{Expected, Hashing, sent};
 use super::keys::S3Keys;
 use crate::uploads::Uploaded;
 use s3s::dto::*;
 use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 use shared_modules::object_store::DiskStore;
 use shared_modules::object_store::disk::{
-    BlobWriter, CommitError, CompleteError, CreateUploadError, FillError, FinishedBlob, KeyError,
-    UploadInfo, fill_from,
+    BlobWriter, CommitError, FillError, FinishedBlob, KeyError, fill_from,
 };
 use std::io::SeekFrom;
 use std::sync::Arc;
@@ -26,7 +26,7 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    fn bucket(&self, bucket: &str) -> S3Result<()> {
+    pub(super) fn bucket(&self, bucket: &str) -> S3Result<()> {
         if bucket == self.store.bucket {
             Ok(())
         } else {
@@ -39,7 +39,7 @@ impl Endpoint {
     }
 
     /// The bucket is this one and the signer may use `key` in it.
-    fn may_use(
+    pub(super) fn may_use(
         &self,
         bucket: &str,
         credentials: &Option<s3s::auth::Credentials>,
@@ -50,7 +50,7 @@ impl Endpoint {
     }
 
     /// Runs blocking file work off the async thread.
-    async fn blocking<T: Send + 'static>(
+    pub(super) async fn blocking<T: Send + 'static>(
         &self,
         work: impl FnOnce(&DiskStore) -> Result<T, S3Error> + Send + 'static,
     ) -> S3Result<T> {
@@ -60,7 +60,7 @@ impl Endpoint {
             .map_err(|e| s3_error!(InternalError, "the store's worker stopped: {e}"))?
     }
 
-    fn announce(&self, key: &str, etag: &str, size: u64) {
+    pub(super) fn announce(&self, key: &str, etag: &str, size: u64) {
         if let Some(tx) = &self.uploaded {
             let _ = tx.send(Uploaded {
                 key: key.to_string(),
@@ -73,7 +73,7 @@ impl Endpoint {
 
 /// A full disk is the client's to know about and not worth retrying at once: 507, not 500.
 /// (Logged with the answer, by `bridge`.)
-pub fn io_error(e: std::io::Error) -> S3Error {
+pub(super) fn io_error(e: std::io::Error) -> S3Error {
     if e.kind() == std::io::ErrorKind::StorageFull {
         let mut err = S3Error::with_message(
             "StorageFull".parse().unwrap_or(S3ErrorCode::InternalError),
@@ -85,11 +85,11 @@ pub fn io_error(e: std::io::Error) -> S3Error {
     s3_error!(InternalError, "the store failed: {e}")
 }
 
-fn key_error(e: KeyError) -> S3Error {
+pub(super) fn key_error(e: KeyError) -> S3Error {
     s3_error!(InvalidArgument, "{e}")
 }
 
-fn commit_error(e: CommitError) -> S3Error {
+pub(super) fn commit_error(e: CommitError) -> S3Error {
     match e {
         CommitError::Key(e) => key_error(e),
         CommitError::Io(e) => io_error(e),
@@ -108,12 +108,12 @@ fn timestamp(at: chrono::DateTime<chrono::Utc>) -> Timestamp {
 }
 
 /// S3's largest part.
-const MAX_PART_SIZE: u64 = 5 * 1024 * 1024 * 1024;
+pub(super) const MAX_PART_SIZE: u64 = 5 * 1024 * 1024 * 1024;
 
 /// Streams `body` into `writer`, computing on the way the checksums `expected` names, then
 /// checks its length and digests: the blob to commit and the checksums to echo, or an
 /// error with nothing left on disk (the blob is removed when dropped uncommitted).
-async fn receive(
+pub(super) async fn receive(
     writer: BlobWriter,
     body: StreamingBlob,
     expected: &Expected,
@@ -191,17 +191,7 @@ impl S3 for Endpoint {
         let input = req.input;
         self.may_use(&input.bucket, &req.credentials, &input.key)?;
         shared_modules::object_store::disk::check_key(&input.key).map_err(key_error)?;
-        let expected = Expected::from_request(&Sent {
-            content_md5: input.content_md5.as_deref(),
-            checksums: [
-                input.checksum_crc32.as_deref(),
-                input.checksum_crc32c.as_deref(),
-                input.checksum_crc64nvme.as_deref(),
-                input.checksum_sha1.as_deref(),
-                input.checksum_sha256.as_deref(),
-            ],
-            headers: &req.headers,
-        })?;
+        let expected = Expected::from_request(&sent!(input, req.headers))?;
         let body = input
             .body
             .ok_or_else(|| s3_error!(IncompleteBody, "no body"))?;
@@ -373,216 +363,42 @@ impl S3 for Endpoint {
         &self,
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
-        let input = req.input;
-        self.may_use(&input.bucket, &req.credentials, &input.key)?;
-        let info = UploadInfo {
-            key: input.key.clone(),
-            owner: req
-                .credentials
-                .as_ref()
-                .map(|c| c.access_key.clone())
-                .unwrap_or_default(),
-            content_type: input.content_type.clone(),
-            initiated: None,
-        };
-        let max_open = self.max_open_uploads;
-        let id = self
-            .blocking(move |store| {
-                store.create_upload(&info, max_open).map_err(|e| match e {
-                    CreateUploadError::Key(e) => key_error(e),
-                    CreateUploadError::Io(e) => io_error(e),
-                    // No S3 code says "too many uploads open"; S3 asks a client that
-                    // sends too much to slow down (503, which SDKs retry with backoff).
-                    CreateUploadError::TooMany { .. } => s3_error!(SlowDown, "{e}"),
-                })
-            })
-            .await?;
-        Ok(S3Response::new(CreateMultipartUploadOutput {
-            bucket: Some(input.bucket),
-            key: Some(input.key),
-            upload_id: Some(id),
-            ..Default::default()
-        }))
+        self.create_upload(req).await
     }
 
     async fn upload_part(
         &self,
         req: S3Request<UploadPartInput>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
-        let input = req.input;
-        self.may_use(&input.bucket, &req.credentials, &input.key)?;
-        if !(1..=10_000).contains(&input.part_number) {
-            return Err(s3_error!(InvalidArgument, "part numbers are 1 to 10000"));
-        }
-        if input
-            .content_length
-            .is_some_and(|n| n > MAX_PART_SIZE as i64)
-        {
-            return Err(s3_error!(
-                EntityTooLarge,
-                "a part has at most 5 GiB ({MAX_PART_SIZE} bytes)"
-            ));
-        }
-        self.owned_upload(&req.credentials, &input.upload_id, &input.key)
-            .await?;
-        let expected = Expected::from_request(&Sent {
-            content_md5: input.content_md5.as_deref(),
-            checksums: [
-                input.checksum_crc32.as_deref(),
-                input.checksum_crc32c.as_deref(),
-                input.checksum_crc64nvme.as_deref(),
-                input.checksum_sha1.as_deref(),
-                input.checksum_sha256.as_deref(),
-            ],
-            headers: &req.headers,
-        })?;
-        let body = input
-            .body
-            .ok_or_else(|| s3_error!(IncompleteBody, "no body"))?;
-        let writer = self
-            .store
-            .part_writer(&input.upload_id)
-            .map_err(|e| match e.kind() {
-                // Aborted, completed or swept since it was looked up.
-                std::io::ErrorKind::NotFound => s3_error!(NoSuchUpload),
-                _ => io_error(e),
-            })?;
-        let (part, checksums) = receive(
-            writer,
-            body,
-            &expected,
-            input.content_length,
-            req.trailing_headers.as_ref(),
-        )
-        .await?;
-        let etag = part.etag.clone();
-        let (id, number) = (input.upload_id.clone(), input.part_number);
-        self.blocking(move |store| {
-            store
-                .commit_part(&id, number, part)
-                .map_err(|e| match e.kind() {
-                    std::io::ErrorKind::NotFound => s3_error!(NoSuchUpload),
-                    _ => io_error(e),
-                })
-        })
-        .await?;
-        Ok(S3Response::new(UploadPartOutput {
-            e_tag: Some(ETag::Strong(etag)),
-            checksum_crc32: checksums.checksum_crc32,
-            checksum_crc32c: checksums.checksum_crc32c,
-            checksum_crc64nvme: checksums.checksum_crc64nvme,
-            checksum_sha1: checksums.checksum_sha1,
-            checksum_sha256: checksums.checksum_sha256,
-            ..Default::default()
-        }))
+        self.receive_part(req).await
     }
 
     async fn complete_multipart_upload(
         &self,
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
-        let input = req.input;
-        self.may_use(&input.bucket, &req.credentials, &input.key)?;
-        if let Err(e) = self
-            .owned_upload(&req.credentials, &input.upload_id, &input.key)
-            .await
-        {
-            // Completed already (a client that did not hear the answer asks again): the
-            // same answer, while the object is still what that completion made.
-            return match self.completed_again(&req.credentials, &input).await? {
-                Some(etag) => Ok(S3Response::new(CompleteMultipartUploadOutput {
-                    bucket: Some(input.bucket),
-                    key: Some(input.key),
-                    e_tag: Some(ETag::Strong(etag)),
-                    ..Default::default()
-                })),
-                None => Err(e),
-            };
-        }
-        let parts: Vec<(i32, String)> = input
-            .multipart_upload
-            .and_then(|m| m.parts)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|p| {
-                (
-                    p.part_number.unwrap_or(0),
-                    p.e_tag.map(ETag::into_value).unwrap_or_default(),
-                )
-            })
-            .collect();
-        let (id, key) = (input.upload_id.clone(), input.key.clone());
-        let meta = self
-            .blocking(move |store| {
-                store
-                    .complete_upload(&id, &key, &parts)
-                    .map_err(|e| match e {
-                        CompleteError::NoSuchUpload(_) => s3_error!(NoSuchUpload, "{e}"),
-                        CompleteError::InvalidPart(_) => s3_error!(InvalidPart, "{e}"),
-                        CompleteError::TooSmall { .. } => s3_error!(EntityTooSmall, "{e}"),
-                        CompleteError::Commit(e) => commit_error(e),
-                    })
-            })
-            .await?;
-        self.announce(&input.key, &meta.etag, meta.size);
-        Ok(S3Response::new(CompleteMultipartUploadOutput {
-            bucket: Some(input.bucket),
-            key: Some(input.key),
-            e_tag: Some(ETag::Strong(meta.etag)),
-            ..Default::default()
-        }))
+        self.complete_upload(req).await
     }
 
     async fn list_multipart_uploads(
         &self,
         req: S3Request<ListMultipartUploadsInput>,
     ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
-        let input = req.input;
-        self.bucket(&input.bucket)?;
-        let prefix = input.prefix.clone().unwrap_or_default();
-        self.keys.may_list(req.credentials.as_ref(), &prefix)?;
-        let all = self
-            .blocking(move |store| store.list_uploads(&prefix).map_err(io_error))
-            .await?;
-        Ok(S3Response::new(super::uploads_listing::uploads(
-            &all, &input,
-        )))
+        self.list_uploads(req).await
     }
 
     async fn list_parts(
         &self,
         req: S3Request<ListPartsInput>,
     ) -> S3Result<S3Response<ListPartsOutput>> {
-        let input = req.input;
-        self.may_use(&input.bucket, &req.credentials, &input.key)?;
-        let (id, key) = (input.upload_id.clone(), input.key.clone());
-        let (info, parts) = self
-            .blocking(move |store| {
-                let info = store.upload(&id).map_err(io_error)?;
-                let parts = store.list_parts(&id).map_err(io_error)?;
-                match (info, parts) {
-                    (Some(info), Some(parts)) if info.key == key => Ok((info, parts)),
-                    _ => Err(s3_error!(NoSuchUpload)),
-                }
-            })
-            .await?;
-        Ok(S3Response::new(super::uploads_listing::parts(
-            &parts, &input, &info,
-        )))
+        self.list_upload_parts(req).await
     }
 
     async fn abort_multipart_upload(
         &self,
         req: S3Request<AbortMultipartUploadInput>,
     ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
-        let input = req.input;
-        self.bucket(&input.bucket)?;
-        self.owned_upload(&req.credentials, &input.upload_id, &input.key)
-            .await?;
-        let id = input.upload_id.clone();
-        self.blocking(move |store| store.abort_upload(&id).map_err(io_error))
-            .await?;
-        Ok(S3Response::new(AbortMultipartUploadOutput::default()))
+        self.abort_upload(req).await
     }
 }
 
@@ -599,52 +415,5 @@ impl Endpoint {
         let owned = prefix.to_string();
         self.blocking(move |store| store.list(&owned).map_err(io_error))
             .await
-    }
-
-    /// The ETag a repeated completion of `input`'s upload answers: the upload was completed
-    /// by this signer for this key, and the object there is still what it made.
-    async fn completed_again(
-        &self,
-        credentials: &Option<s3s::auth::Credentials>,
-        input: &CompleteMultipartUploadInput,
-    ) -> S3Result<Option<String>> {
-        let (id, key) = (input.upload_id.clone(), input.key.clone());
-        let signer = credentials
-            .as_ref()
-            .map(|c| c.access_key.clone())
-            .unwrap_or_default();
-        self.blocking(move |store| {
-            let Some(done) = store.completed(&id).map_err(io_error)? else {
-                return Ok(None);
-            };
-            if done.key != key || done.owner != signer {
-                return Ok(None);
-            }
-            let now = store.meta(&key).map_err(io_error)?;
-            Ok(now.filter(|m| m.etag == done.etag).map(|m| m.etag))
-        })
-        .await
-    }
-
-    /// The upload exists, is for `key`, and was started by this signer.
-    async fn owned_upload(
-        &self,
-        credentials: &Option<s3s::auth::Credentials>,
-        id: &str,
-        key: &str,
-    ) -> S3Result<()> {
-        let owned = id.to_string();
-        let info = self
-            .blocking(move |store| store.upload(&owned).map_err(io_error))
-            .await?
-            .ok_or_else(|| s3_error!(NoSuchUpload))?;
-        let signer = credentials.as_ref().map(|c| c.access_key.as_str());
-        if info.key != key || signer != Some(info.owner.as_str()) {
-            return Err(s3_error!(
-                NoSuchUpload,
-                "no such upload for this key and signer"
-            ));
-        }
-        Ok(())
     }
 }

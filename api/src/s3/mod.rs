@@ -8,6 +8,7 @@ mod digest;
 mod endpoint;
 mod keys;
 mod listing;
+mod multipart;
 mod refusals;
 mod sweeper;
 mod uploads_listing;
