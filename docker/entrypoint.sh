@@ -39,7 +39,10 @@ serve_pid=$!
 stop() {
   kill -TERM "$serve_pid" 2>/dev/null || true
   wait "$serve_pid" 2>/dev/null || true
-  postfix stop 2>/dev/null || true
+  # Postfix may still be starting (serve refused its settings at once): stop it once it runs.
+  while kill -0 "$postfix_pid" 2>/dev/null; do
+    postfix stop 2>/dev/null || sleep 0.2
+  done
   wait "$postfix_pid" 2>/dev/null || true
 }
 trap 'stop; exit 0' TERM INT

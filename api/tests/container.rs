@@ -3,7 +3,9 @@
 //! data root and the log folder mounted: SMTP to its Postfix becomes a row; a mail injected
 //! by `exec -u 0 … dpctl` for a new group does not block the SMTP mail for that group;
 //! `dpctl jobs list` shows the jobs; the logs land in the mounted folder; the health check
-//! turns healthy; `stop` (SIGTERM) drains and the container exits 0.
+//! turns healthy; `stop` (SIGTERM) drains and the container exits 0. It runs as production
+//! does (issue 29): on 0.0.0.0 with generated secrets and a certificate whose key is root's
+//! alone; the image's own published defaults on 0.0.0.0 are refused at start.
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on any unexpected error
 
@@ -41,6 +43,11 @@ fn ok(program: &str, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// `openssl rand -hex 32`, as the README makes a secret.
+fn generated() -> String {
+    ok("openssl", &["rand", "-hex", "32"]).trim().to_string()
 }
 
 /// Removes the container however the test ends.
@@ -118,6 +125,68 @@ async fn the_image_takes_mail_and_commands_and_stops_cleanly() {
     std::fs::create_dir_all(&logs).unwrap();
     let (smtp_port, api_port) = (free_port(), free_port());
     let name = format!("hview-test-{}", std::process::id());
+
+    // The image's defaults (config.json's published key and S3 pair) beyond loopback: serve
+    // refuses at start, naming the setting, and the container exits.
+    let defaults = Container(format!("{name}-defaults"));
+    let refused = run(
+        "timeout",
+        &[
+            "120",
+            "podman",
+            "run",
+            "--rm",
+            "--name",
+            &defaults.0,
+            "--network",
+            "host",
+            "-e",
+            &format!("DATABASE_URL={}", db.url),
+            "-e",
+            &format!("HVIEW_SMTP_PORT={}", free_port()),
+            "-e",
+            &format!("DP__API__LISTEN=0.0.0.0:{api_port}"),
+            "-e",
+            "DP__LOGGING__DIRECTORY=null",
+            "hview/dataprocessor:latest",
+        ],
+    );
+    let said = String::from_utf8_lossy(&refused.stderr);
+    // Serve's status, given by the entrypoint (not timeout's 124: the container stops whole).
+    assert_eq!(refused.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("`api.keys[0]`") && said.contains("openssl rand -hex 32"),
+        "{said}"
+    );
+    drop(defaults);
+
+    // Production's settings: generated secrets, TLS with a key only root may read.
+    let (api_key, s3_secret) = (generated(), generated());
+    let tls = dir.path().join("tls");
+    std::fs::create_dir_all(&tls).unwrap();
+    let (cert, key) = (tls.join("cert.pem"), tls.join("key.pem"));
+    ok(
+        "openssl",
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-keyout",
+            key.to_str().unwrap(),
+            "-out",
+            cert.to_str().unwrap(),
+        ],
+    );
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
     let container = Container(name.clone());
     ok(
         "podman",
@@ -133,7 +202,17 @@ async fn the_image_takes_mail_and_commands_and_stops_cleanly() {
             "-e",
             &format!("HVIEW_SMTP_PORT={smtp_port}"),
             "-e",
-            &format!("DP__API__LISTEN=127.0.0.1:{api_port}"),
+            &format!("DP__API__LISTEN=0.0.0.0:{api_port}"),
+            "-e",
+            &format!("DP__API__KEYS=[\"{api_key}\"]"),
+            "-e",
+            &format!("DP__S3__SECRET_ACCESS_KEY={s3_secret}"),
+            "-e",
+            "DP__API__TLS_CERTIFICATE=/etc/hview/tls/cert.pem",
+            "-e",
+            "DP__API__TLS_PRIVATE_KEY=/etc/hview/tls/key.pem",
+            "-v",
+            &format!("{}:/etc/hview/tls:ro", tls.display()),
             "-v",
             &format!("{}:/home/mailbox", mailbox.display()),
             "-v",
@@ -198,6 +277,20 @@ async fn the_image_takes_mail_and_commands_and_stops_cleanly() {
     .unwrap();
     smtp(smtp_port, &second);
     wait_done(&db, "sn777", 2).await;
+
+    // The API answers over TLS with the generated key (the certificate is the mounted one).
+    let health = ok(
+        "curl",
+        &[
+            "-sS",
+            "--cacert",
+            cert.to_str().unwrap(),
+            "-H",
+            &format!("X-Api-Key: {api_key}"),
+            &format!("https://localhost:{api_port}/api/1.0/health"),
+        ],
+    );
+    assert!(health.contains(r#""status":"ok""#), "{health}");
 
     let listed = ok("podman", &["exec", &name, "dpctl", "jobs", "list"]);
     assert!(
