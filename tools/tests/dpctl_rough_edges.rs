@@ -2,10 +2,9 @@
 //! cause, never the password), and every command piped into `head`, `less` or `grep -q`
 //! ends quietly when the reader goes away.
 //!
-//! A refused password is not tested here: the local Postgres trusts every connection, so
-//! no password is ever checked. The same path carries Postgres's own message (tested with
-//! a database that does not exist), which for a wrong password is `password authentication
-//! failed for user "…"`.
+//! The machine's Postgres trusts every connection, so a refused password is tested against
+//! a small cluster of its own (initdb with scram-sha-256, as the postgres user: needs root,
+//! as the suite does).
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on any unexpected error
 
@@ -89,6 +88,96 @@ fn postgres_own_refusal_is_shown() {
         err.contains(r#"127.0.0.1:5432: database "no_such_database_here" does not exist"#),
         "{err}"
     );
+}
+
+/// A Postgres cluster that checks passwords (`right-pw`), stopped and removed when dropped.
+struct PasswordCluster {
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl PasswordCluster {
+    /// The installed server's programs (Debian: /usr/lib/postgresql/<major>/bin).
+    fn bin() -> String {
+        let mut found: Vec<_> = std::fs::read_dir("/usr/lib/postgresql")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path().join("bin"))
+            .filter(|bin| bin.join("initdb").exists())
+            .collect();
+        found.sort();
+        let bin = found
+            .pop()
+            .expect("PostgreSQL's initdb (scripts/services.sh installs it)");
+        bin.display().to_string()
+    }
+
+    fn as_postgres(command: &str) {
+        let status = Command::new("su")
+            .args(["postgres", "-s", "/bin/sh", "-c", command])
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "as postgres: {command}");
+    }
+
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let status = Command::new("chown")
+            .args(["postgres"])
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(
+            status.success(),
+            "chown postgres (needs root, as the suite)"
+        );
+        let pwfile = dir.path().join("pwfile");
+        std::fs::write(&pwfile, "right-pw\n").unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let d = dir.path().display();
+        Self::as_postgres(&format!(
+            "{bin}/initdb -D {d}/data -A scram-sha-256 --pwfile={d}/pwfile -U postgres",
+            bin = Self::bin()
+        ));
+        Self::as_postgres(&format!(
+            "{bin}/pg_ctl -D {d}/data -l {d}/log -w start -o '-p {port} -k {d} -c listen_addresses=127.0.0.1'",
+            bin = Self::bin()
+        ));
+        PasswordCluster { dir, port }
+    }
+}
+
+impl Drop for PasswordCluster {
+    fn drop(&mut self) {
+        let d = self.dir.path().display();
+        Self::as_postgres(&format!(
+            "{bin}/pg_ctl -D {d}/data -m immediate -w stop",
+            bin = Self::bin()
+        ));
+    }
+}
+
+#[test]
+fn a_wrong_password_is_named_and_never_shown() {
+    let cluster = PasswordCluster::start();
+    let port = cluster.port;
+    let err = database_error(
+        &format!("postgres://postgres:pw-never-shown@127.0.0.1:{port}/postgres"),
+        5,
+    );
+    assert!(
+        err.contains(&format!(
+            r#"127.0.0.1:{port}: password authentication failed for user "postgres""#
+        )),
+        "{err}"
+    );
+    drop(cluster);
 }
 
 /// `dpctl … | head -0`: the reader is gone before dpctl writes its first line. Every
