@@ -170,8 +170,8 @@ fn prepare(
         Decision::Quarantine { customer, reason } => {
             let location = JobLocation {
                 customer: customer.clone(),
-                category: "unknown".into(),
-                job_type: "unknown".into(),
+                category: shared_modules::jobs::QUARANTINED_TYPE.0.into(),
+                job_type: shared_modules::jobs::QUARANTINED_TYPE.1.into(),
                 group: "unknown".into(),
             };
             (

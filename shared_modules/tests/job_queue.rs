@@ -367,3 +367,40 @@ async fn releasing_quarantined_mail_cancels_it_and_queues_its_new_job_in_one_tra
         .unwrap();
     assert_eq!(jobs, 2, "the refused release created no job");
 }
+
+/// A job made of quarantined mail has no module to run it: once it has left the quarantine
+/// (cancelled by release or delete) a retry is refused with the reason, through the one
+/// function the API, dpctl and the console all call, instead of failing with "no module
+/// handles unknown/unknown".
+#[tokio::test]
+async fn a_job_that_left_the_quarantine_is_not_retried() {
+    let (_db, pool, _dir) = setup().await;
+    let mut quarantined = sleep_job(json!({}));
+    (quarantined.category, quarantined.job_type) = (
+        shared_modules::jobs::QUARANTINED_TYPE.0.into(),
+        shared_modules::jobs::QUARANTINED_TYPE.1.into(),
+    );
+    quarantined.state = shared_modules::jobs::JobState::Cancelled;
+    let id = add(&pool, quarantined).await;
+    let mut conn = pool.get().await.unwrap();
+    let refused = shared_modules::jobs::retry_job(&mut conn, id, "test")
+        .await
+        .unwrap()
+        .expect("the job exists");
+    assert_eq!(
+        refused.unwrap_err(),
+        shared_modules::jobs::NotRetried::FromQuarantine
+    );
+    assert_eq!(
+        job(&pool, id).await.state,
+        shared_modules::jobs::JobState::Cancelled
+    );
+    let done = add(&pool, sleep_job(json!({}))).await;
+    let refused = shared_modules::jobs::retry_job(&mut conn, done, "test")
+        .await
+        .unwrap()
+        .expect("the job exists")
+        .unwrap_err()
+        .to_string();
+    assert!(refused.starts_with("is queued; only done"), "{refused}");
+}

@@ -325,7 +325,7 @@ pub async fn show(
 /// or deleted it ends `cancelled`; retrying it would only fail with `no module handles
 /// unknown/unknown`, so the console neither offers nor accepts a retry of it.
 fn from_quarantine(job: &Job) -> bool {
-    job.category == "unknown" && job.job_type == "unknown"
+    (job.category.as_str(), job.job_type.as_str()) == shared_modules::jobs::QUARANTINED_TYPE
 }
 
 fn back_to(id: i64, done: &str) -> HttpResponse {
@@ -344,24 +344,12 @@ pub async fn retry(
     let id = id.into_inner();
     let retried = super::act(&state, async {
         let mut conn = state.conn().await?;
-        if find_job(&mut conn, id).await?.is_some_and(|job| from_quarantine(&job)) {
-            return Ok(Some(Err(
-                "mail that was quarantined (release it from the quarantine instead; once released or deleted it has no module to run it)".to_string(),
-            )));
-        }
-        Ok::<_, ApiError>(
-            retry_job(
-                &mut conn,
-                id,
-                "retry requested in the console",
-            )
-            .await?,
-        )
+        Ok::<_, ApiError>(retry_job(&mut conn, id, "retry requested in the console").await?)
     })
     .await;
     match retried {
         Ok(Some(Ok(_))) => back_to(id, "Queued again."),
-        Ok(Some(Err(now))) => back_to(id, &format!("Not retried: the job is {now}.")),
+        Ok(Some(Err(reason))) => back_to(id, &format!("Not retried: the job {reason}.")),
         Ok(None) => super::not_found(&signed, &format!("Job {id} does not exist.")),
         Err(e) => super::unavailable(&signed, "Job", &e),
     }

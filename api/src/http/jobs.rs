@@ -156,9 +156,7 @@ pub async fn retry(
         .await?;
     match retried {
         None => Err(ApiError::NotFound(format!("job {id} does not exist"))),
-        Some(Err(state)) => Err(ApiError::Conflict(format!(
-            "job {id} is {state}; only done, error or cancelled jobs can be retried"
-        ))),
+        Some(Err(reason)) => Err(ApiError::Conflict(format!("job {id} {reason}"))),
         Some(Ok(job)) => {
             state.listing.clear();
             Ok(HttpResponse::Accepted().json(json!({ "job_id": job.id, "status": job.state })))

@@ -33,8 +33,8 @@ pub use listing::{JobFilter, JobPage, list_jobs};
 pub use model::{Job, JobSource, JobState, NewJob};
 pub use queue::{
     Enqueued, LeaseRenewal, QueueSettings, cancel_job, claim_batch, discard_quarantined, enqueue,
-    find_job, job_for_key, mark_done, mark_failed, record_archive_path, release_quarantined,
-    renew_leases, retry_job,
+    NotRetried, QUARANTINED_TYPE, find_job, job_for_key, mark_done, mark_failed,
+    record_archive_path, release_quarantined, renew_leases, retry_job,
 };
 pub use reaper::{ReapReport, reap_once, spawn_reaper};
 pub use worker::{WorkerPool, worker_identity};

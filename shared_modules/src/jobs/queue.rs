@@ -350,19 +350,55 @@ pub async fn mark_failed(
     Ok(row.map(|r| r.state))
 }
 
+/// The category and type a quarantined mail's job carries: no routing rule gave it one, and
+/// no module handles it (release makes a new job of the mail instead).
+pub const QUARANTINED_TYPE: (&str, &str) = ("unknown", "unknown");
+
+/// Why `retry_job` left a job as it was; reads after "job N ".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotRetried {
+    /// Still queued, running or quarantined.
+    State(JobState),
+    /// Another actor changed it between the read and the update.
+    ChangedConcurrently(JobState),
+    /// Quarantined mail (released or deleted since): no module would run it.
+    FromQuarantine,
+}
+
+impl std::fmt::Display for NotRetried {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotRetried::State(state) => write!(
+                f,
+                "is {state}; only done, error or cancelled jobs can be retried"
+            ),
+            NotRetried::ChangedConcurrently(state) => {
+                write!(f, "was {state} and changed meanwhile; try again")
+            }
+            NotRetried::FromQuarantine => write!(
+                f,
+                "is quarantined mail, which no module runs: release it from the quarantine instead (once released or deleted it cannot run)"
+            ),
+        }
+    }
+}
+
 /// Puts a finished job (`done`, `error`, `cancelled`) back in the queue with a fresh set of
 /// attempts. Returns None when the job does not exist, Err(state) when it cannot be retried.
 pub async fn retry_job(
     conn: &mut AsyncPgConnection,
     id: i64,
     why: &str,
-) -> QueryResult<Option<Result<Job, String>>> {
+) -> QueryResult<Option<Result<Job, NotRetried>>> {
     let Some(job) = find_job(conn, id).await? else {
         return Ok(None);
     };
     let retryable = [JobState::Done, JobState::Error, JobState::Cancelled];
     if !retryable.contains(&job.state) {
-        return Ok(Some(Err(job.state.to_string())));
+        return Ok(Some(Err(NotRetried::State(job.state))));
+    }
+    if job.category == QUARANTINED_TYPE.0 && job.job_type == QUARANTINED_TYPE.1 {
+        return Ok(Some(Err(NotRetried::FromQuarantine)));
     }
     let updated: Option<Job> =
         diesel::update(jobs::table.find(id).filter(jobs::state.eq(job.state)))
@@ -380,7 +416,7 @@ pub async fn retry_job(
             .optional()?;
     // Another actor changed the state between the read and the update.
     let Some(job) = updated else {
-        return Ok(Some(Err(format!("{} (changed concurrently)", job.state))));
+        return Ok(Some(Err(NotRetried::ChangedConcurrently(job.state))));
     };
     record_event(
         conn,

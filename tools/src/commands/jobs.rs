@@ -190,12 +190,7 @@ pub async fn run(cmd: JobsCommand, config: &Config) -> Outcome {
         JobsCommand::Retry { id } => {
             match retry_job(&mut c, id, "retry requested with dpctl").await? {
                 None => Err(Failure::new(NOT_FOUND, format!("job {id} does not exist"))),
-                Some(Err(state)) => Err(Failure::new(
-                    CONFLICT,
-                    format!(
-                        "job {id} is {state}; only done, error or cancelled jobs can be retried"
-                    ),
-                )),
+                Some(Err(reason)) => Err(Failure::new(CONFLICT, format!("job {id} {reason}"))),
                 Some(Ok(job)) => {
                     println!("job {} queued again", job.id);
                     Ok(())
@@ -270,7 +265,7 @@ async fn reprocess(c: &mut diesel_async::AsyncPgConnection, ids: &[i64], follow:
     for id in ids {
         match retry_job(c, *id, "reprocess requested with dpctl").await? {
             Some(Ok(_)) => queued.push(*id),
-            Some(Err(state)) => refused.push(format!("{id} ({state})")),
+            Some(Err(reason)) => refused.push(format!("{id} ({reason})")),
             None => refused.push(format!("{id} (does not exist)")),
         }
         progress.step();
