@@ -28,6 +28,9 @@ current=$(sed -n -E '/^\[workspace.package\]/,/^\[/{s/^version = "([^"]+)"/\1/p}
 log "version $current -> $version"
 sed -i -E "/^\[workspace.package\]/,/^\[/{s/^version = \"[^\"]+\"/version = \"$version\"/}" Cargo.toml
 cargo update --workspace --offline -q 2>/dev/null || cargo update --workspace -q
+# The image tag compose runs by default and the README's commands name.
+sed -i -E "s/HVIEW_VERSION:-$current\}/HVIEW_VERSION:-$version}/" docker-compose.yml
+sed -i "s|hview/dataprocessor:$current|hview/dataprocessor:$version|g; s|the workspace version, \`$current\`|the workspace version, \`$version\`|" README.md
 
 log "recording the checksums of the migrations $version ships"
 listed=shared_modules/released_migrations.sha256
@@ -41,7 +44,7 @@ if [ "${RELEASE_SKIP_TESTS:-}" != 1 ]; then
   scripts/test.sh
 fi
 
-git add Cargo.toml Cargo.lock "$listed"
+git add Cargo.toml Cargo.lock "$listed" docker-compose.yml README.md
 git commit -q -m "Release $version"
 git tag -a "v$version" -m "DataProcessor $version (CHANGELOG.md)"
 if [ "${RELEASE_SKIP_IMAGE:-}" != 1 ]; then

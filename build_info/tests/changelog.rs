@@ -20,3 +20,20 @@ fn the_changelogs_newest_release_is_the_workspaces_version() {
         "an Unreleased section for what comes next"
     );
 }
+
+#[test]
+fn compose_runs_the_workspaces_version_by_default() {
+    let compose = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docker-compose.yml"
+    ))
+    .unwrap();
+    let wanted = format!(
+        "hview/dataprocessor:${{HVIEW_VERSION:-{}}}",
+        build_info::VERSION
+    );
+    assert!(
+        compose.contains(&wanted),
+        "docker-compose.yml should name {wanted}"
+    );
+}

@@ -37,16 +37,30 @@ fn a_release_is_refused_without_its_changelog_section_or_with_a_dirty_tree_then_
     let cloned = run(
         scratch.path(),
         "git",
-        &["clone", "-q", repo.to_str().unwrap(), clone.to_str().unwrap()],
+        &[
+            "clone",
+            "-q",
+            repo.to_str().unwrap(),
+            clone.to_str().unwrap(),
+        ],
     );
     assert!(cloned.status.success(), "{}", text(&cloned));
     let (release, major) = build_info::release_and_major(build_info::VERSION).unwrap();
-    let minor: u64 = build_info::VERSION.rsplit('.').next().unwrap().parse().unwrap();
+    let minor: u64 = build_info::VERSION
+        .rsplit('.')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     let next = format!("{release}.{major}.{}", minor + 1);
 
     let refused = run(&clone, "scripts/release.sh", &[&next]);
     assert!(!refused.status.success());
-    assert!(text(&refused).contains("CHANGELOG.md has no"), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("CHANGELOG.md has no"),
+        "{}",
+        text(&refused)
+    );
 
     let changelog = clone.join("CHANGELOG.md");
     let old = std::fs::read_to_string(&changelog).unwrap();
@@ -66,9 +80,21 @@ fn a_release_is_refused_without_its_changelog_section_or_with_a_dirty_tree_then_
     assert!(made.status.success(), "{}", text(&made));
     let cargo = std::fs::read_to_string(clone.join("Cargo.toml")).unwrap();
     assert!(cargo.contains(&format!("version = \"{next}\"")), "{cargo}");
+    let compose = std::fs::read_to_string(clone.join("docker-compose.yml")).unwrap();
+    assert!(
+        compose.contains(&format!("HVIEW_VERSION:-{next}}}")),
+        "{compose}"
+    );
     let tag = run(&clone, "git", &["tag", "--list", &format!("v{next}")]);
-    assert_eq!(String::from_utf8_lossy(&tag.stdout).trim(), format!("v{next}"));
+    assert_eq!(
+        String::from_utf8_lossy(&tag.stdout).trim(),
+        format!("v{next}")
+    );
     assert!(text(&made).contains(&format!("docker push hview/dataprocessor:{next}")));
     let clean = run(&clone, "git", &["status", "--porcelain"]);
-    assert_eq!(String::from_utf8_lossy(&clean.stdout).trim(), "", "all committed");
+    assert_eq!(
+        String::from_utf8_lossy(&clean.stdout).trim(),
+        "",
+        "all committed"
+    );
 }
