@@ -649,7 +649,7 @@ async fn keys_that_display_as_another_name_are_refused() {
     assert!(files_in(&store_dir(&config).join("blobs")).is_empty());
 }
 
-/// Item 11: refused S3 requests (a malformed signature, a wrong secret, AccessDenied,
+/// Item 11: refused S3 requests (unsigned, a malformed signature, a wrong secret, AccessDenied,
 /// NoSuchKey, and SlowDown for a key at its limit of open uploads) are one info line each
 /// with the reason, and nothing at ERROR.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -670,6 +670,12 @@ async fn refused_requests_are_logged_at_info_with_their_reason_never_at_error() 
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&malformed.stdout), "400");
+    let unsigned = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+        .arg(format!("{s3}/{BUCKET}/bobs_burgers/g/x"))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&unsigned.stdout), "403");
     let wrong_secret = aws_as(
         &s3,
         "bobkey",
@@ -711,7 +717,7 @@ async fn refused_requests_are_logged_at_info_with_their_reason_never_at_error() 
         || async {
             let file = std::fs::read_dir(&logs).ok()?.flatten().next()?.path();
             let log = std::fs::read_to_string(file).ok()?;
-            (log.matches("S3 request refused").count() >= 5).then_some(log)
+            (log.matches("S3 request refused").count() >= 6).then_some(log)
         },
     )
     .await;
@@ -721,6 +727,7 @@ async fn refused_requests_are_logged_at_info_with_their_reason_never_at_error() 
         "SignatureDoesNotMatch",
         "NoSuchKey",
         "SlowDown",
+        "Signature is required",
     ] {
         assert!(
             log.lines().any(|l| l.contains(" INFO ")
