@@ -49,4 +49,6 @@ ENV DATAPROCESSOR_CONFIG=/etc/hview/config.json \
 VOLUME ["/home/mailbox", "/var/log/hview"]
 EXPOSE 25 25025
 HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 CMD ["dpctl", "health"]
+# No command: Postfix and serve. A command (`docker run … tar -czf …`, `… dpctl --version`)
+# runs instead, under tini, and the container exits with its status.
 ENTRYPOINT ["tini", "--", "/usr/local/bin/entrypoint.sh"]

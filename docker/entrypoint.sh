@@ -4,7 +4,14 @@
 # hview) side by side. SIGTERM drains serve (running jobs finish) and stops Postfix; if
 # either one dies on its own, the other is stopped too and the container exits, so the
 # orchestrator restarts it whole.
+#
+# Given a command (`docker run … hview/dataprocessor:1.0.0 tar -czf …`, `… dpctl --version`),
+# it runs that command instead, as official images do, and exits with its status: no Postfix,
+# no serve, nothing changed on the volumes.
 set -euo pipefail
+if [ "$#" -gt 0 ]; then
+  exec "$@"
+fi
 root=${DP__PATHS__ROOT:-/home/mailbox}
 logs=${DP__LOGGING__DIRECTORY:-/var/log/hview}
 smtp_port=${HVIEW_SMTP_PORT:-25}
@@ -14,10 +21,15 @@ chown hview:hview "$root" "$logs"
 # them, or mail for that customer or group would be deferred.
 find "$root" "$logs" -maxdepth 7 ! -user hview -exec chown hview:hview {} + 2>/dev/null || true
 # serve (as hview) reads the TLS private key, which on the host may be root's alone (chmod
-# 600, as it should be): it gets a copy only hview can read.
+# 600, as it should be): it gets a copy only hview can read. The certificate too: the
+# README makes both under `umask 077`, so neither tls/ nor cert.pem is open to hview.
 if [ -n "${DP__API__TLS_PRIVATE_KEY:-}" ] && [ -f "$DP__API__TLS_PRIVATE_KEY" ]; then
   install -D -m 0400 -o hview -g hview "$DP__API__TLS_PRIVATE_KEY" /run/hview/tls_private_key.pem
   export DP__API__TLS_PRIVATE_KEY=/run/hview/tls_private_key.pem
+fi
+if [ -n "${DP__API__TLS_CERTIFICATE:-}" ] && [ -f "$DP__API__TLS_CERTIFICATE" ]; then
+  install -D -m 0444 "$DP__API__TLS_CERTIFICATE" /run/hview/tls_certificate.pem
+  export DP__API__TLS_CERTIFICATE=/run/hview/tls_certificate.pem
 fi
 
 # Configure Postfix now, with this container's environment (passed on to the mailhandler).

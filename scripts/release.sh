@@ -30,7 +30,7 @@ sed -i -E "/^\[workspace.package\]/,/^\[/{s/^version = \"[^\"]+\"/version = \"$v
 cargo update --workspace --offline -q 2>/dev/null || cargo update --workspace -q
 # The image tag compose runs by default and the README's commands name.
 sed -i -E "s/HVIEW_VERSION:-$current\}/HVIEW_VERSION:-$version}/" docker-compose.yml
-sed -i "s|hview/dataprocessor:$current|hview/dataprocessor:$version|g; s|the workspace version, \`$current\`|the workspace version, \`$version\`|" README.md
+sed -i "s|hview/dataprocessor:$current|hview/dataprocessor:$version|g; s|HVIEW_VERSION:-$current}|HVIEW_VERSION:-$version}|g; s|the workspace version, \`$current\`|the workspace version, \`$version\`|" README.md
 
 log "recording the checksums of the migrations $version ships"
 listed=shared_modules/released_migrations.sha256

@@ -1,11 +1,14 @@
-//! The image as it runs in production, built by `scripts/image.sh` (podman here, from the
-//! test's own binaries) and started with host networking against the host's Postgres, the
-//! data root and the log folder mounted: SMTP to its Postfix becomes a row; a mail injected
-//! by `exec -u 0 … dpctl` for a new group does not block the SMTP mail for that group;
-//! `dpctl jobs list` shows the jobs; the logs land in the mounted folder; the health check
-//! turns healthy; `stop` (SIGTERM) drains and the container exits 0. It runs as production
-//! does (issue 29): on 0.0.0.0 with generated secrets and a certificate whose key is root's
-//! alone; the image's own published defaults on 0.0.0.0 are refused at start.
+//! The README's production section followed with the engine this machine has (podman): the
+//! image built by `scripts/image.sh` (from the test's own binaries) carries the OCI labels
+//! and its dpctl says the version and commit; a command given to the image runs instead of
+//! the service; the image's own published defaults on 0.0.0.0 are refused at start. Then, in
+//! a folder of its own, the README's own ```sh blocks, read from README.md and run with bash:
+//! the secrets and the certificate, `podman run` (host network, the host's Postgres), the
+//! check, SMTP to its Postfix becoming rows, a mail injected by `exec -u 0 … dpctl` for a
+//! new group not blocking the SMTP mail for that group, the API over TLS with the generated
+//! key, the backup (compose's `docker run … tar` line through podman too), the restore (what
+//! came after the backup is gone), the upgrade by tag (the data stays), and `stop`
+//! (SIGTERM) draining to exit 0.
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on any unexpected error
 
@@ -15,7 +18,7 @@ use common::free_port;
 use shared_modules::jobs::JobState;
 use shared_modules::testing::{TestDb, wait_for};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 const ALERT: &str = include_str!("../../mailhandler/tests/fixtures/alert.eml");
@@ -45,17 +48,107 @@ fn ok(program: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).to_string()
 }
 
-/// `openssl rand -hex 32`, as the README makes a secret.
-fn generated() -> String {
-    ok("openssl", &["rand", "-hex", "32"]).trim().to_string()
-}
-
 /// Removes the container however the test ends.
 struct Container(String);
 impl Drop for Container {
     fn drop(&mut self) {
         let _ = Command::new("podman").args(["rm", "-f", &self.0]).output();
     }
+}
+
+/// Removes the production folder's container and named volumes however the test ends.
+struct Production(String);
+impl Drop for Production {
+    fn drop(&mut self) {
+        let _ = Command::new("podman")
+            .args(["rm", "-f", "-t", "0", "hview.data"])
+            .output();
+        for volume in ["mailbox", "logs"] {
+            let _ = Command::new("podman")
+                .args(["volume", "rm", "-f", &format!("{}_{volume}", self.0)])
+                .output();
+        }
+    }
+}
+
+/// The ```sh blocks of the README's production section, as written.
+fn production_blocks() -> Vec<String> {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let section = readme
+        .split("\n## Run it in production\n")
+        .nth(1)
+        .expect("a production section");
+    let section = section.split("\n## ").next().unwrap();
+    section
+        .split("```sh\n")
+        .skip(1)
+        .map(|rest| rest.split("```").next().unwrap().to_string())
+        .collect()
+}
+
+/// The one production block holding `needle`.
+fn block(blocks: &[String], needle: &str) -> String {
+    let found: Vec<&String> = blocks.iter().filter(|b| b.contains(needle)).collect();
+    assert_eq!(found.len(), 1, "one README production block has {needle:?}");
+    found[0].clone()
+}
+
+/// Runs a README block with bash in `dir`, as an operator pasting it there would.
+fn run_block(dir: &Path, block: &str) -> Output {
+    Command::new("bash")
+        .args(["-euo", "pipefail", "-c", block])
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn ok_block(dir: &Path, block: &str) -> String {
+    let out = run_block(dir, block);
+    assert!(
+        out.status.success(),
+        "README block failed:\n{block}\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// Runs a README block until it succeeds (the service still starting), or fails with its
+/// last words after a minute.
+async fn until_ok(dir: &Path, block: &str) {
+    for _ in 0..60 {
+        if run_block(dir, block).status.success() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    ok_block(dir, block);
+}
+
+fn workspace_version() -> String {
+    let manifest = std::fs::read_to_string(repo().join("Cargo.toml")).unwrap();
+    let package = manifest.split("[workspace.package]").nth(1).unwrap();
+    package
+        .lines()
+        .find(|l| l.starts_with("version = "))
+        .unwrap()
+        .split('"')
+        .nth(1)
+        .unwrap()
+        .to_string()
+}
+
+fn wait_port(port: u16) -> impl std::future::Future<Output = ()> {
+    wait_for(
+        "the container's SMTP port",
+        Duration::from_secs(60),
+        move || async move {
+            std::net::TcpStream::connect(("127.0.0.1", port))
+                .ok()
+                .map(|_| ())
+        },
+    )
 }
 
 fn smtp(port: u16, mail: &Path) {
@@ -103,11 +196,25 @@ async fn wait_done(db: &TestDb, group: &str, at_least: usize) -> Vec<shared_modu
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_image_takes_mail_and_commands_and_stops_cleanly() {
+async fn the_readme_production_section_runs_as_written_with_podman() {
+    // The binaries as this tree builds them now (cargo test builds only the API's), so the
+    // image's dpctl carries the commit the labels name.
+    let manifest = repo().join("Cargo.toml");
+    ok(
+        "cargo",
+        &[
+            "build",
+            "-q",
+            "--bins",
+            "--manifest-path",
+            manifest.to_str().unwrap(),
+        ],
+    );
     let binaries = Path::new(env!("CARGO_BIN_EXE_dataprocessor"))
         .parent()
         .unwrap()
         .to_path_buf();
+    // Building the image: `scripts/image.sh` (README), reusing those binaries.
     let built = Command::new(repo().join("scripts/image.sh"))
         .env("IMAGE_BINARIES", &binaries)
         .output()
@@ -117,13 +224,52 @@ async fn the_image_takes_mail_and_commands_and_stops_cleanly() {
         "scripts/image.sh failed:\n{}",
         String::from_utf8_lossy(&built.stderr)
     );
+    let version = workspace_version();
+    let image = format!("hview/dataprocessor:{version}");
+
+    // What `podman image inspect` tells an operator: the OCI labels.
+    let labels: serde_json::Value = serde_json::from_str(&ok(
+        "podman",
+        &["image", "inspect", &image, "--format", "{{json .Labels}}"],
+    ))
+    .unwrap();
+    let label = |name: &str| {
+        labels[format!("org.opencontainers.image.{name}")]
+            .as_str()
+            .unwrap_or_else(|| panic!("no label .{name} in {labels}"))
+            .to_string()
+    };
+    assert_eq!(label("version"), version);
+    let revision = label("revision");
+    assert!(
+        revision.len() == 12 && revision.chars().all(|c| c.is_ascii_hexdigit()),
+        "{revision}"
+    );
+    let commit = Command::new("git")
+        .args(["cat-file", "-e", &format!("{revision}^{{commit}}")])
+        .current_dir(repo())
+        .status()
+        .unwrap();
+    assert!(
+        commit.success(),
+        "{revision} is a commit of this repository"
+    );
+    let created = label("created");
+    assert!(
+        created.len() == 20 && created.starts_with("20") && created.ends_with('Z'),
+        "{created}"
+    );
+
+    // A command given to the image runs instead of the service and gives its status.
+    let said = ok("podman", &["run", "--rm", &image, "dpctl", "--version"]);
+    assert!(
+        said.contains(&version) && said.contains(&revision),
+        "dpctl --version: {said}"
+    );
+    let status = run("podman", &["run", "--rm", &image, "sh", "-c", "exit 7"]);
+    assert_eq!(status.status.code(), Some(7));
 
     let db = TestDb::new().await;
-    let dir = tempfile::tempdir().unwrap();
-    let (mailbox, logs) = (dir.path().join("mailbox"), dir.path().join("logs"));
-    std::fs::create_dir_all(&mailbox).unwrap();
-    std::fs::create_dir_all(&logs).unwrap();
-    let (smtp_port, api_port) = (free_port(), free_port());
     let name = format!("hview-test-{}", std::process::id());
 
     // The image's defaults (config.json's published key and S3 pair) beyond loopback: serve
@@ -145,10 +291,10 @@ async fn the_image_takes_mail_and_commands_and_stops_cleanly() {
             "-e",
             &format!("HVIEW_SMTP_PORT={}", free_port()),
             "-e",
-            &format!("DP__API__LISTEN=0.0.0.0:{api_port}"),
+            &format!("DP__API__LISTEN=0.0.0.0:{}", free_port()),
             "-e",
             "DP__LOGGING__DIRECTORY=null",
-            "hview/dataprocessor:latest",
+            &image,
         ],
     );
     let said = String::from_utf8_lossy(&refused.stderr);
@@ -160,79 +306,64 @@ async fn the_image_takes_mail_and_commands_and_stops_cleanly() {
     );
     drop(defaults);
 
-    // Production's settings: generated secrets, TLS with a key only root may read.
-    let (api_key, s3_secret) = (generated(), generated());
-    let tls = dir.path().join("tls");
-    std::fs::create_dir_all(&tls).unwrap();
-    let (cert, key) = (tls.join("cert.pem"), tls.join("key.pem"));
-    ok(
-        "openssl",
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=DNS:localhost,IP:127.0.0.1",
-            "-keyout",
-            key.to_str().unwrap(),
-            "-out",
-            cert.to_str().unwrap(),
-        ],
-    );
+    // The production folder: config.json, then the README's blocks run in it.
+    let blocks = production_blocks();
+    let dir = tempfile::Builder::new()
+        .prefix("hview-prod-")
+        .tempdir()
+        .unwrap();
+    let folder = dir.path().to_path_buf();
+    let project = folder.file_name().unwrap().to_str().unwrap().to_string();
+    let production = Production(project.clone());
+    let _ = run("podman", &["rm", "-f", "-t", "0", "hview.data"]);
+    std::fs::copy(repo().join("config.json"), folder.join("config.json")).unwrap();
+    // Secrets first: .env and tls/ (the key root's alone).
+    ok_block(&folder, &blocks[0]);
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let container = Container(name.clone());
-    ok(
-        "podman",
-        &[
-            "run",
-            "-d",
-            "--name",
-            &name,
-            "--network",
-            "host",
-            "-e",
-            &format!("DATABASE_URL={}", db.url),
-            "-e",
-            &format!("HVIEW_SMTP_PORT={smtp_port}"),
-            "-e",
-            &format!("DP__API__LISTEN=0.0.0.0:{api_port}"),
-            "-e",
-            &format!("DP__API__KEYS=[\"{api_key}\"]"),
-            "-e",
-            &format!("DP__S3__SECRET_ACCESS_KEY={s3_secret}"),
-            "-e",
-            "DP__API__TLS_CERTIFICATE=/etc/hview/tls/cert.pem",
-            "-e",
-            "DP__API__TLS_PRIVATE_KEY=/etc/hview/tls/key.pem",
-            "-v",
-            &format!("{}:/etc/hview/tls:ro", tls.display()),
-            "-v",
-            &format!("{}:/home/mailbox", mailbox.display()),
-            "-v",
-            &format!("{}:/var/log/hview", logs.display()),
-            "hview/dataprocessor:latest",
-        ],
+    let mode = std::fs::metadata(folder.join("tls/key.pem"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o077, 0, "tls/key.pem is the owner's alone");
+    let env = std::fs::read_to_string(folder.join(".env")).unwrap();
+    let api_key = env
+        .lines()
+        .find_map(|l| l.strip_prefix("HVIEW_API_KEY="))
+        .unwrap()
+        .to_string();
+    // The README's Postgres step sets the machine's postgres password and writes
+    // HVIEW_DATABASE_URL: here the test's own database takes its place, and free ports the
+    // ones the machine's Postfix and a local run may hold.
+    let prepare = block(&blocks, "echo \"HVIEW_DATABASE_URL=");
+    assert!(
+        prepare.contains("CREATE DATABASE dataprocessor"),
+        "{prepare}"
     );
-    wait_for(
-        "the container's SMTP port",
-        Duration::from_secs(60),
-        || async {
-            std::net::TcpStream::connect(("127.0.0.1", smtp_port))
-                .ok()
-                .map(|_| ())
-        },
+    let (smtp_port, api_port) = (free_port(), free_port());
+    std::fs::write(
+        folder.join(".env"),
+        format!(
+            "{env}HVIEW_DATABASE_URL={}\nHVIEW_SMTP_PORT={smtp_port}\nHVIEW_API_PORT={api_port}\n",
+            db.url
+        ),
     )
-    .await;
+    .unwrap();
+
+    let run_it = block(&blocks, "podman run -d --name hview.data");
+    let check = block(&blocks, "podman exec hview.data dpctl health");
+    let start = || {
+        let folder = folder.clone();
+        let (run_it, check) = (run_it.clone(), check.clone());
+        async move {
+            ok_block(&folder, &run_it);
+            wait_port(smtp_port).await;
+            until_ok(&folder, &check).await;
+        }
+    };
+    start().await;
 
     // SMTP an alert to the container's Postfix: a row in Postgres.
-    let first = dir.path().join("first.eml");
+    let first = folder.join("first.eml");
     std::fs::write(&first, ALERT).unwrap();
     smtp(smtp_port, &first);
     let jobs = wait_done(&db, "sn004", 1).await;
@@ -243,13 +374,13 @@ async fn the_image_takes_mail_and_commands_and_stops_cleanly() {
 
     // As root, through exec, inject a mail for a new group; then SMTP one for that group.
     let injected = ALERT.replace("fryer_grid/sn004", "fryer_grid/sn777");
-    std::fs::write(dir.path().join("injected.eml"), &injected).unwrap();
+    std::fs::write(folder.join("injected.eml"), &injected).unwrap();
     ok(
         "podman",
         &[
             "cp",
-            dir.path().join("injected.eml").to_str().unwrap(),
-            &format!("{name}:/tmp/injected.eml"),
+            folder.join("injected.eml").to_str().unwrap(),
+            "hview.data:/tmp/injected.eml",
         ],
     );
     ok(
@@ -258,7 +389,7 @@ async fn the_image_takes_mail_and_commands_and_stops_cleanly() {
             "exec",
             "-u",
             "0",
-            &name,
+            "hview.data",
             "dpctl",
             "mail",
             "inject",
@@ -269,7 +400,7 @@ async fn the_image_takes_mail_and_commands_and_stops_cleanly() {
             RECIPIENT,
         ],
     );
-    let second = dir.path().join("second.eml");
+    let second = folder.join("second.eml");
     std::fs::write(
         &second,
         injected.replace("Message-ID: <", "Message-ID: <smtp-"),
@@ -278,43 +409,30 @@ async fn the_image_takes_mail_and_commands_and_stops_cleanly() {
     smtp(smtp_port, &second);
     wait_done(&db, "sn777", 2).await;
 
-    // The API answers over TLS with the generated key (the certificate is the mounted one).
+    // The API answers over TLS with the generated key and the README's certificate.
     let health = ok(
         "curl",
         &[
             "-sS",
             "--cacert",
-            cert.to_str().unwrap(),
+            folder.join("tls/cert.pem").to_str().unwrap(),
+            "--resolve",
+            &format!("dataprocessor.internal:{api_port}:127.0.0.1"),
             "-H",
             &format!("X-Api-Key: {api_key}"),
-            &format!("https://localhost:{api_port}/api/1.0/health"),
+            &format!("https://dataprocessor.internal:{api_port}/api/1.0/health"),
         ],
     );
     assert!(health.contains(r#""status":"ok""#), "{health}");
-
-    let listed = ok("podman", &["exec", &name, "dpctl", "jobs", "list"]);
-    assert!(
-        listed.contains("hydrastor/alert/sn777") && listed.contains("hydrastor/alert/sn004"),
-        "{listed}"
-    );
-
-    let files: Vec<String> = std::fs::read_dir(&logs)
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().to_string())
-        .collect();
+    let logs = ok("podman", &["exec", "hview.data", "ls", "/var/log/hview"]);
     for component in ["dataprocessor_api", "dataprocessor_mailhandler"] {
-        assert!(
-            files.iter().any(|f| f.starts_with(component)),
-            "{component} in {files:?}"
-        );
+        assert!(logs.contains(component), "{component} in {logs}");
     }
-
     wait_for(
         "the health check to pass",
         Duration::from_secs(60),
         || async {
-            run("podman", &["healthcheck", "run", &name])
+            run("podman", &["healthcheck", "run", "hview.data"])
                 .status
                 .success()
                 .then_some(())
@@ -322,11 +440,116 @@ async fn the_image_takes_mail_and_commands_and_stops_cleanly() {
     )
     .await;
 
-    ok("podman", &["stop", "-t", "30", &name]);
+    // Backups. Compose's `docker run … tar` line, through podman (the same volume name).
+    let compose_backup = block(&blocks, "docker compose exec -T postgres pg_dump");
+    let tar_line = compose_backup
+        .split("\ndocker run ")
+        .nth(1)
+        .expect("compose's backup runs the image");
+    let tarred = run_block(&folder, &format!("podman run {tar_line}"));
+    assert!(
+        tarred.status.success(),
+        "{}",
+        String::from_utf8_lossy(&tarred.stderr)
+    );
+    let listed = ok(
+        "tar",
+        &["-tzf", folder.join("mailbox.tgz").to_str().unwrap()],
+    );
+    assert!(listed.contains("bobs_burgers"), "{listed}");
+    std::fs::remove_file(folder.join("mailbox.tgz")).unwrap();
+    // podman's.
+    ok_block(
+        &folder,
+        &block(
+            &blocks,
+            "pg_dump --clean --if-exists \"$HVIEW_DATABASE_URL\"",
+        ),
+    );
+    let listed = ok(
+        "tar",
+        &["-tzf", folder.join("mailbox.tgz").to_str().unwrap()],
+    );
+    assert!(listed.contains("bobs_burgers"), "{listed}");
+    assert!(
+        std::fs::metadata(folder.join("dataprocessor.sql.gz"))
+            .unwrap()
+            .len()
+            > 0
+    );
+
+    // A mail after the backup; the restore puts the state of the backup back.
+    let later = ALERT
+        .replace("fryer_grid/sn004", "fryer_grid/sn888")
+        .replace("Message-ID: <", "Message-ID: <later-");
+    let third = folder.join("third.eml");
+    std::fs::write(&third, later).unwrap();
+    smtp(smtp_port, &third);
+    wait_done(&db, "sn888", 1).await;
+    let restore = block(&blocks, "gunzip -c dataprocessor.sql.gz | psql");
+    ok_block(&folder, &restore);
+    wait_port(smtp_port).await;
+    until_ok(&folder, &check).await;
+    let listed = ok("podman", &["exec", "hview.data", "dpctl", "jobs", "list"]);
+    assert!(
+        listed.contains("hydrastor/alert/sn777")
+            && listed.contains("hydrastor/alert/sn004")
+            && !listed.contains("sn888"),
+        "{listed}"
+    );
+    // The mail that came after the backup is gone from the inbox too.
+    let found = run(
+        "podman",
+        &[
+            "exec",
+            "hview.data",
+            "grep",
+            "-rl",
+            "sn888",
+            "/home/mailbox",
+        ],
+    );
+    assert_eq!(
+        found.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&found.stdout)
+    );
+
+    // Upgrading by tag: HVIEW_VERSION in .env, the container replaced, the data kept.
+    let upgrade_to = version.rsplit_once('.').unwrap().0.to_string();
+    let env = std::fs::read_to_string(folder.join(".env")).unwrap();
+    std::fs::write(
+        folder.join(".env"),
+        format!("{env}HVIEW_VERSION={upgrade_to}\n"),
+    )
+    .unwrap();
+    ok_block(
+        &folder,
+        &block(
+            &blocks,
+            "podman stop -t 60 hview.data && podman rm hview.data",
+        ),
+    );
+    start().await;
+    let running = ok(
+        "podman",
+        &["inspect", "hview.data", "--format", "{{.ImageName}}"],
+    );
+    assert!(
+        running
+            .trim()
+            .ends_with(&format!("hview/dataprocessor:{upgrade_to}")),
+        "{running}"
+    );
+    let listed = ok("podman", &["exec", "hview.data", "dpctl", "jobs", "list"]);
+    assert!(listed.contains("hydrastor/alert/sn004"), "{listed}");
+
+    ok("podman", &["stop", "-t", "30", "hview.data"]);
     let code = ok(
         "podman",
-        &["inspect", &name, "--format", "{{.State.ExitCode}}"],
+        &["inspect", "hview.data", "--format", "{{.State.ExitCode}}"],
     );
     assert_eq!(code.trim(), "0", "the container exits 0 after SIGTERM");
-    drop(container);
+    drop(production);
 }

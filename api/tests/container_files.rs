@@ -275,3 +275,84 @@ fn compose_as_compose_reads_it_starts_what_the_image_needs() {
         );
     }
 }
+
+/// podman-compose resolves no short names (`postgres:15.10-bookworm` failed): every image
+/// compose pulls names its registry; only the image built here (`build`) may be short, as
+/// docker and podman both find it locally.
+#[test]
+fn compose_pulls_only_fully_qualified_images() {
+    let compose: Value = serde_yaml::from_str(&read("docker-compose.yml")).unwrap();
+    for (name, service) in compose["services"].as_mapping().unwrap() {
+        let image = service["image"].as_str().unwrap();
+        if !service["build"].is_null() {
+            continue;
+        }
+        let registry = image.split('/').next().unwrap();
+        assert!(
+            image.matches('/').count() >= 2 && registry.contains('.'),
+            "{name:?}: {image} is not fully qualified (registry/namespace/name:tag)"
+        );
+    }
+    assert!(
+        compose["services"]["postgres"]["image"]
+            .as_str()
+            .unwrap()
+            .starts_with("docker.io/library/postgres:")
+    );
+}
+
+/// The README's production commands run the workspace's version by default, as compose does
+/// (scripts/release.sh moves both).
+#[test]
+fn the_readmes_production_commands_name_the_workspace_version() {
+    let manifest = read("Cargo.toml");
+    let version = manifest
+        .split("[workspace.package]")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("version = \""))
+        .unwrap()
+        .trim_end_matches('"')
+        .to_string();
+    let readme = read("README.md");
+    let production = readme
+        .split("\n## Run it in production\n")
+        .nth(1)
+        .unwrap()
+        .split("\n## ")
+        .next()
+        .unwrap();
+    let mut named = 0;
+    for marker in ["HVIEW_VERSION:-", "hview/dataprocessor:"] {
+        for rest in production.split(marker).skip(1) {
+            let tag: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '.')
+                .collect();
+            if tag.is_empty() || tag == "latest" {
+                continue; // `hview/dataprocessor:${HVIEW_VERSION:-…}`, `:<version>`
+            }
+            assert_eq!(
+                tag, version,
+                "README's production section names {marker}{tag}"
+            );
+            named += 1;
+        }
+    }
+    assert!(named >= 5, "{named}");
+}
+
+/// swaks's `--data <file>` is deprecated (it prints a warning): every swaks line in the
+/// README gives the file as `--data @file`.
+#[test]
+fn the_readmes_swaks_lines_give_the_mail_as_at_file() {
+    let readme = read("README.md");
+    let lines: Vec<&str> = readme.lines().filter(|l| l.contains("swaks ")).collect();
+    assert!(!lines.is_empty());
+    for line in lines {
+        if let Some(rest) = line.split("--data ").nth(1) {
+            assert!(rest.starts_with('@'), "{line}");
+        }
+    }
+}
