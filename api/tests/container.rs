@@ -123,7 +123,15 @@ async fn until_ok(dir: &Path, block: &str) {
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    ok_block(dir, block);
+    let out = run_block(dir, block);
+    let logs = run("podman", &["logs", "--tail", "15", "hview.data"]);
+    panic!(
+        "README block failed:\n{block}\n{}{}\nthe container's last words:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&logs.stdout),
+        String::from_utf8_lossy(&logs.stderr)
+    );
 }
 
 fn workspace_version() -> String {
