@@ -494,6 +494,42 @@ async fn the_readme_production_section_runs_as_written_with_podman() {
     std::fs::write(&third, later).unwrap();
     smtp(smtp_port, &third);
     wait_done(&db, "sn888", 1).await;
+    // Compose's restore of the mailbox (its `docker run` line, through podman, with the
+    // container stopped): the mail that came after the backup is gone from the volume.
+    ok(
+        "podman",
+        &[
+            "exec",
+            "hview.data",
+            "grep",
+            "-rlq",
+            "sn888",
+            "/home/mailbox",
+        ],
+    );
+    ok("podman", &["stop", "-t", "30", "hview.data"]);
+    let compose_restore = block(&blocks, "docker compose stop dataprocessor");
+    let untar = compose_restore
+        .lines()
+        .skip_while(|l| !l.starts_with("docker run "))
+        .take_while(|l| !l.starts_with("docker compose"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let untarred = run_block(&folder, &untar.replacen("docker run ", "podman run ", 1));
+    assert!(
+        untarred.status.success(),
+        "{untar}\n{}",
+        String::from_utf8_lossy(&untarred.stderr)
+    );
+    let volume = format!("{project}_mailbox:/mailbox:ro");
+    let found = run(
+        "podman",
+        &[
+            "run", "--rm", "-v", &volume, &image, "grep", "-rl", "sn888", "/mailbox",
+        ],
+    );
+    assert_eq!(found.status.code(), Some(1), "{untar}");
+    // podman's restore: the database and the mailbox, and the container started again.
     let restore = block(&blocks, "gunzip -c dataprocessor.sql.gz | psql");
     ok_block(&folder, &restore);
     wait_port(smtp_port).await;
