@@ -373,9 +373,9 @@ async fn multipart_uploads_are_held_to_s3s_rules_limited_and_listed() {
         text(&over)
     );
     // Another key is not held back by bob's.
-    ok_json(&create_upload(&s3, "accessKey1", "carol/g/other"));
+    ok_json(&create_upload(&s3, "accessKey1", "someone_else/g/other"));
 
-    // Listings: bob's under his prefix (not carol's), the operator's everything; a
+    // Listings: bob's under his prefix (not someone_else's), the operator's everything; a
     // listing outside bob's prefix is AccessDenied.
     let bobs = ok_json(&uploads_listed(&s3, "bobkey", Some("bobs_burgers/")));
     let ids: Vec<&str> = bobs["Uploads"]
@@ -393,7 +393,7 @@ async fn multipart_uploads_are_held_to_s3s_rules_limited_and_listed() {
     assert!(bobs["Uploads"][0]["Initiated"].is_string(), "{bobs}");
     refused(&uploads_listed(&s3, "bobkey", None), "AccessDenied");
     refused(
-        &uploads_listed(&s3, "bobkey", Some("carol/")),
+        &uploads_listed(&s3, "bobkey", Some("someone_else/")),
         "AccessDenied",
     );
     let all = ok_json(&uploads_listed(&s3, "accessKey1", None));
@@ -411,7 +411,7 @@ async fn multipart_uploads_are_held_to_s3s_rules_limited_and_listed() {
     ));
     assert_eq!(
         folded["CommonPrefixes"],
-        serde_json::json!([{"Prefix": "bobs_burgers/"}, {"Prefix": "carol/"}]),
+        serde_json::json!([{"Prefix": "bobs_burgers/"}, {"Prefix": "someone_else/"}]),
         "{folded}"
     );
 
@@ -738,4 +738,88 @@ async fn refused_requests_are_logged_at_info_with_their_reason_never_at_error() 
     }
     let errors: Vec<&str> = log.lines().filter(|l| l.contains("ERROR")).collect();
     assert!(errors.is_empty(), "ERROR lines:\n{}", errors.join("\n"));
+}
+
+/// Issue 22, item 11: a key that is not `<customer>/<grid>/<file>` of a configured customer
+/// would be stored and never become a job; it is refused at once, the message giving the
+/// shape and the customers the signer may use. `s3.contract_keys_only = false` takes any key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_outside_the_upload_contract_are_refused_saying_what_is_expected() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (serve_process, config) = serve(dir.path(), &db, |_| {}).await;
+    let s3 = s3_url(&config);
+    let file = dir.path().join("dump.tar.gz");
+    std::fs::write(&file, b"not really an export").unwrap();
+    let file = file.to_str().unwrap();
+    for (who, key) in [
+        ("accessKey1", "dump.tar.gz"),
+        ("accessKey1", "carol/fryer_grid/dump.tar.gz"),
+        ("bobkey", "bobs_burgers/dump.tar.gz"),
+    ] {
+        let put = s3api(
+            &s3,
+            who,
+            &[
+                "put-object",
+                "--bucket",
+                BUCKET,
+                "--key",
+                key,
+                "--body",
+                file,
+            ],
+        );
+        refused(&put, "InvalidArgument");
+        assert!(
+            text(&put).contains("<customer>/<grid>/<file>"),
+            "{}",
+            text(&put)
+        );
+        let allowed = if who == "bobkey" {
+            "one of: bobs_burgers"
+        } else {
+            "one of: bobs_burgers, someone_else"
+        };
+        assert!(text(&put).contains(allowed), "{}", text(&put));
+        refused(&create_upload(&s3, who, key), "InvalidArgument");
+    }
+    let listed = s3api(&s3, "accessKey1", &["list-objects-v2", "--bucket", BUCKET]);
+    assert!(
+        !text(&listed).contains("dump.tar.gz"),
+        "nothing stored: {}",
+        text(&listed)
+    );
+    let put = s3api(
+        &s3,
+        "bobkey",
+        &[
+            "put-object",
+            "--bucket",
+            BUCKET,
+            "--key",
+            "bobs_burgers/fryer_grid/dump.tar.gz",
+            "--body",
+            file,
+        ],
+    );
+    ok_json(&put);
+    drop(serve_process);
+
+    let other = tempfile::tempdir().unwrap();
+    let (_serve, config) = serve(other.path(), &db, |c| c.s3.contract_keys_only = false).await;
+    let put = s3api(
+        &s3_url(&config),
+        "accessKey1",
+        &[
+            "put-object",
+            "--bucket",
+            BUCKET,
+            "--key",
+            "dump.tar.gz",
+            "--body",
+            file,
+        ],
+    );
+    ok_json(&put);
 }

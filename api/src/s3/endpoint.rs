@@ -23,6 +23,8 @@ pub struct Endpoint {
     pub uploaded: Option<UnboundedSender<Uploaded>>,
     /// Multipart uploads one access key may have open at once.
     pub max_open_uploads: usize,
+    /// The keys an upload may have.
+    pub contract: super::upload_contract::UploadContract,
 }
 
 impl Endpoint {
@@ -47,6 +49,19 @@ impl Endpoint {
     ) -> S3Result<()> {
         self.bucket(bucket)?;
         self.keys.may_use(credentials.as_ref(), key)
+    }
+
+    /// `may_use`, and `key` is one to write: a safe path, and one the upload contract takes.
+    pub(super) fn may_write(
+        &self,
+        bucket: &str,
+        credentials: &Option<s3s::auth::Credentials>,
+        key: &str,
+    ) -> S3Result<()> {
+        self.may_use(bucket, credentials, key)?;
+        shared_modules::object_store::disk::check_key(key).map_err(key_error)?;
+        self.contract
+            .check(key, self.keys.prefix_of(credentials.as_ref())?)
     }
 
     /// Runs blocking file work off the async thread.
@@ -189,8 +204,7 @@ impl S3 for Endpoint {
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
         let input = req.input;
-        self.may_use(&input.bucket, &req.credentials, &input.key)?;
-        shared_modules::object_store::disk::check_key(&input.key).map_err(key_error)?;
+        self.may_write(&input.bucket, &req.credentials, &input.key)?;
         let expected = Expected::from_request(&sent!(input, req.headers))?;
         let body = input
             .body

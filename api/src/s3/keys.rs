@@ -44,7 +44,7 @@ impl S3Keys {
 
     /// The prefix the signer is limited to: None for the whole bucket. Anonymous requests
     /// are refused before they get here (s3s denies them when auth is on).
-    fn prefix_of(&self, credentials: Option<&Credentials>) -> S3Result<Option<&str>> {
+    pub(super) fn prefix_of(&self, credentials: Option<&Credentials>) -> S3Result<Option<&str>> {
         let credentials =
             credentials.ok_or_else(|| s3_error!(AccessDenied, "requests must be signed"))?;
         let key = self

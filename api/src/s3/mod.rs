@@ -11,6 +11,7 @@ mod listing;
 mod multipart;
 mod refusals;
 mod sweeper;
+mod upload_contract;
 mod uploads_listing;
 
 pub use endpoint::Endpoint;
@@ -37,6 +38,7 @@ pub fn service(
         keys: keys.clone(),
         uploaded,
         max_open_uploads: config.s3.max_open_uploads_per_key,
+        contract: upload_contract::UploadContract::from_config(config),
     });
     builder.set_auth(keys);
     builder.set_access(access::SignedOnly);

@@ -15,7 +15,7 @@ impl Endpoint {
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
         let input = req.input;
-        self.may_use(&input.bucket, &req.credentials, &input.key)?;
+        self.may_write(&input.bucket, &req.credentials, &input.key)?;
         let info = UploadInfo {
             key: input.key.clone(),
             owner: req

@@ -95,10 +95,18 @@ pub fn upload_config(db_url: &str, dir: &Path, s3: &str) -> Config {
 }
 
 /// The test config for `serve` as the S3 endpoint itself (`s3.mode = embedded`): as
-/// `upload_config`, plus the key `bobkey`/`bobsecret` limited to `bobs_burgers/`.
+/// `upload_config`, plus the key `bobkey`/`bobsecret` limited to `bobs_burgers/`, and a
+/// second customer `someone_else` whose folder that key may not touch.
 pub fn embedded_config(db_url: &str, dir: &Path) -> Config {
     let mut config = upload_config(db_url, dir, "");
     config.s3.mode = shared_modules::config::S3Mode::Embedded;
+    config
+        .customers
+        .push(shared_modules::config::CustomerConfig {
+            name: "someone_else".into(),
+            addresses: vec!["someone_else@ingest.hview.example".into()],
+            allowed_senders: vec![],
+        });
     config.s3.keys = vec![shared_modules::config::S3Key {
         access_key_id: "bobkey".into(),
         secret_access_key: "bobsecret".into(),

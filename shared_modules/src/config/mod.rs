@@ -112,6 +112,9 @@ pub struct S3Config {
     pub orphan_blob_minutes: u64,
     /// Embedded: how often serve sweeps abandoned uploads and leftover blobs.
     pub store_sweep_interval_seconds: u64,
+    /// Embedded: only keys of the upload contract (`<customer>/<grid>/<file>`, a configured
+    /// customer) are taken; others are refused at once instead of never becoming a job.
+    pub contract_keys_only: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -307,6 +310,7 @@ impl Default for S3Config {
             max_open_uploads_per_key: 100,
             orphan_blob_minutes: 60,
             store_sweep_interval_seconds: 600,
+            contract_keys_only: true,
         }
     }
 }
