@@ -522,30 +522,7 @@ async fn reconciliation_reports_then_queues_an_upload_nobody_triggered() {
 async fn the_seeds_https_upload_and_http_curl_share_the_port() {
     let db = TestDb::new().await;
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    let made = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=localhost",
-        ])
-        .args([
-            "-addext",
-            "subjectAltName=DNS:localhost,IP:127.0.0.1",
-            "-keyout",
-        ])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl is required");
-    assert!(made.status.success(), "{}", text(&made));
+    let (cert, key) = self_signed_certificate(dir.path());
     let mut config = embedded_config(&db.url, dir.path());
     config.s3.auto_trigger = false;
     config.api.tls_certificate = Some(cert.clone());

@@ -6,9 +6,9 @@
 
 mod common;
 
-use common::{BIN, free_port, wait_port};
+use common::{BIN, free_port};
 use shared_modules::testing::{TestDb, test_config};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// The database as a newer binary (`version`) with one more migration would leave it.
@@ -74,25 +74,7 @@ async fn serve_refuses_a_schema_of_another_major_and_runs_on_a_newer_minor() {
     // A newer MINOR of the same RELEASE.MAJOR: serve runs, and does not record itself over it.
     let newer_minor = next(2);
     migrated_by(&db.url, &newer_minor).await;
-    let _serve = common::Killed(
-        Command::new(BIN)
-            .args(["--config", path.to_str().unwrap(), "serve"])
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_port(
-        config
-            .api
-            .listen
-            .rsplit(':')
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap(),
-        "serve on a newer minor's schema",
-    )
-    .await;
+    let _serve = common::start_serve(dir.path(), &config).await;
     let health = common::api_get(&format!("http://{}/api/1.0/health", config.api.listen));
     assert_eq!(health["status"], "ok", "{health}");
     assert_eq!(health["version"], build_info::VERSION, "{health}");

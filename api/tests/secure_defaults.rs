@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{BIN, free_port, wait_port};
+use common::{BIN, free_port};
 use shared_modules::config::{Config, S3Mode, load_from_str};
 use shared_modules::testing::{TestDb, test_config};
 use std::path::{Path, PathBuf};
@@ -116,27 +116,7 @@ async fn serve_beyond_loopback_with_the_readmes_key_refuses_in_one_line_and_neve
 
 /// `serve` with `config` until it listens, its standard error going to `dir/<name>.log`.
 async fn serve_logging(dir: &Path, name: &str, config: &Config) -> (common::Killed, PathBuf) {
-    let path = dir.join(format!("{name}.json"));
-    std::fs::write(&path, serde_json::to_string(config).unwrap()).unwrap();
-    let log = dir.join(format!("{name}.log"));
-    let serve = common::Killed(
-        Command::new(BIN)
-            .args(["--config", path.to_str().unwrap(), "serve"])
-            .env("RUST_LOG", "info")
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap(),
-    );
-    let port: u16 = config
-        .api
-        .listen
-        .rsplit(':')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-    wait_port(port, "the API to listen").await;
-    (serve, log)
+    common::start_serve_logged_as(dir, name, config).await
 }
 
 fn plain_http_warnings(log: &Path) -> usize {
@@ -174,21 +154,11 @@ async fn generated_secrets_start_beyond_loopback_and_plain_http_there_is_warned_
     // With a certificate, no warning; on loopback, none either.
     let tls = dir.path().join("tls");
     std::fs::create_dir_all(&tls).unwrap();
-    let made = Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-        ])
-        .args(["-subj", "/CN=localhost", "-keyout"])
-        .arg(tls.join("key.pem"))
-        .arg("-out")
-        .arg(tls.join("cert.pem"))
-        .output()
-        .unwrap();
-    assert!(made.status.success());
+    let (cert, key) = common::self_signed_certificate(&tls);
     let mut with_tls = config.clone();
     with_tls.api.listen = format!("0.0.0.0:{}", free_port());
-    with_tls.api.tls_certificate = Some(tls.join("cert.pem"));
-    with_tls.api.tls_private_key = Some(tls.join("key.pem"));
+    with_tls.api.tls_certificate = Some(cert);
+    with_tls.api.tls_private_key = Some(key);
     let (serve, log) = serve_logging(dir.path(), "tls", &with_tls).await;
     drop(serve);
     assert_eq!(plain_http_warnings(&log), 0);

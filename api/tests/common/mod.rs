@@ -55,25 +55,43 @@ pub async fn start_moto() -> (Killed, String) {
 
 /// `dataprocessor serve` with `config` (written to `dir/config.json`), once it listens.
 pub async fn start_serve(dir: &Path, config: &Config) -> Killed {
-    let port: u16 = config
+    serve_writing_to(dir, "config", config, Stdio::null()).await
+}
+
+/// `dataprocessor serve` with `config` written to `dir/<name>.json`, its standard error to
+/// `stderr`, once it listens on `api.listen`.
+pub async fn serve_writing_to(dir: &Path, name: &str, config: &Config, stderr: Stdio) -> Killed {
+    let path = dir.join(format!("{name}.json"));
+    std::fs::write(&path, serde_json::to_string(config).unwrap()).unwrap();
+    let serve = Killed(
+        Command::new(BIN)
+            .args(["--config", path.to_str().unwrap(), "serve"])
+            .env("RUST_LOG", "info")
+            .stderr(stderr)
+            .spawn()
+            .unwrap(),
+    );
+    wait_port(listen_port(config), "the API to listen").await;
+    serve
+}
+
+/// The port of `api.listen`.
+pub fn listen_port(config: &Config) -> u16 {
+    config
         .api
         .listen
         .rsplit(':')
         .next()
         .unwrap()
         .parse()
-        .unwrap();
-    let path = dir.join("config.json");
-    std::fs::write(&path, serde_json::to_string(config).unwrap()).unwrap();
-    let serve = Killed(
-        Command::new(BIN)
-            .args(["--config", path.to_str().unwrap(), "serve"])
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_port(port, "the API to listen").await;
-    serve
+        .unwrap()
+}
+
+/// `dataprocessor serve` as `start_serve`, its log (stderr) kept in `dir/<name>.log`.
+pub async fn start_serve_logged_as(dir: &Path, name: &str, config: &Config) -> (Killed, PathBuf) {
+    let log = dir.join(format!("{name}.log"));
+    let stderr = Stdio::from(std::fs::File::create(&log).unwrap());
+    (serve_writing_to(dir, name, config, stderr).await, log)
 }
 
 /// The test config for `serve` with uploads: API on a free port, data under `dir/mailbox`,
@@ -257,25 +275,5 @@ pub fn self_signed_certificate(dir: &Path) -> (PathBuf, PathBuf) {
 
 /// `dataprocessor serve` as `start_serve`, its log (stderr) kept in `dir/serve.log`.
 pub async fn start_serve_logged(dir: &Path, config: &Config) -> (Killed, PathBuf) {
-    let path = dir.join("config.json");
-    std::fs::write(&path, serde_json::to_string(config).unwrap()).unwrap();
-    let log = dir.join("serve.log");
-    let serve = Killed(
-        Command::new(BIN)
-            .args(["--config", path.to_str().unwrap(), "serve"])
-            .env("RUST_LOG", "info")
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap(),
-    );
-    let port: u16 = config
-        .api
-        .listen
-        .rsplit(':')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-    wait_port(port, "the API to listen").await;
-    (serve, log)
+    start_serve_logged_as(dir, "serve", config).await
 }
