@@ -29,7 +29,8 @@ def row(name, ours, base=None, target="", met=None, digits=1):
 
 
 SECTIONS = {"## Mail ingest": "ingest", "## End to end": "e2e", "## Crashes": "crash",
-            "## Upload": "upload", "## S3 endpoint": "s3", "## API": "api", "## Recovery": "recovery"}
+            "## Upload": "upload", "## S3 endpoint": "s3", "## API": "api", "## Recovery": "recovery",
+            "## Under abuse": "abuse"}
 
 
 def with_run_dates(lines, results):
@@ -166,6 +167,32 @@ def write(results, notes):
                 row("rows duplicated", r["rows_duplicated"], None, "0", r["rows_duplicated"] == 0, 0),
                 row("jobs lost", r["jobs_lost"], None, "0", r["jobs_lost"] == 0, 0),
                 row("rows missing", r["rows_missing"], None, "0", r["rows_missing"] == 0, 0), ""]
+    if "abuse" in results:
+        r = results["abuse"]
+        refused = ", ".join(f"{n:,} {code}" for code, n in sorted(r["uploads_refused"].items())) or "none"
+        out += [f"## Under abuse ({r['idle']:,} silent connections, {r['one_byte']:,} one-byte ones, "
+                f"{r['uploads']:,} abandoned multipart uploads)", "",
+                "`dataprocessor serve` with TLS on and the defaults (`api.max_connections` 16,384, header timeout "
+                "10 s, idle 60 s; `s3.max_open_uploads_per_key` 100). The connections are opened from one "
+                "process, half of the one-byte ones sending a TLS handshake's first byte; then one key limited "
+                "to one folder opens multipart uploads with one 5-byte part each, never completed. Health is "
+                "timed on a new connection each time while all of it is open. Baseline: the same figures before "
+                "the clients came (health on a quiet server).", "", HEADER,
+                row("health p50 (ms)", r["health_loaded_p50_ms"], r["health_quiet_p50_ms"], digits=2),
+                row("health slowest (ms)", r["health_loaded_max_ms"], None, "< 1,000",
+                    r["health_loaded_max_ms"] is not None and r["health_loaded_max_ms"] < 1000, digits=2),
+                row("health unanswered", r["health_unanswered"], None, "0", r["health_unanswered"] == 0, 0),
+                row("serve's open descriptors, all clients open", r["fds_during"], r["fds_before"], digits=0),
+                row("serve's open descriptors 15 s after they close", r["fds_after"], r["fds_before"],
+                    "near before", r["fds_after"] <= r["fds_before"] + 20, 0),
+                row("serve's RSS, all clients open (MB)", r["rss_during_mb"], r["rss_before_mb"]),
+                row("serve's RSS 15 s after they close (MB)", r["rss_after_mb"], r["rss_before_mb"], "near before",
+                    r["rss_after_mb"] <= r["rss_before_mb"] * 1.5 + 20),
+                row("peak RSS of `dataprocessor serve` (MB)", r["peak_rss_mb"], None, "< 256", r["peak_rss_mb"] < 256),
+                row("multipart uploads opened", r["uploads_opened"], r["uploads"], digits=0),
+                row("seconds to try them all", r["uploads_seconds"], None, digits=2), "",
+                f"Refused uploads: {refused}. The store held {r['store_kb']:,} KB afterwards. Opening the "
+                f"connections took {r['connections_opened_s']} s.", ""]
     if notes:
         out += ["## Notes", "", notes, ""]
     out = with_run_dates(out, results)

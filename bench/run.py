@@ -5,6 +5,7 @@ import argparse
 import json
 from pathlib import Path
 
+import abuse
 import api
 import crash
 import mail
@@ -14,7 +15,7 @@ import s3_endpoint
 import upload
 from common import REPO, log
 
-CASES = ["ingest", "e2e", "crash", "upload", "s3", "api", "recovery"]
+CASES = ["ingest", "e2e", "crash", "upload", "s3", "api", "recovery", "abuse"]
 
 
 def main():
@@ -33,6 +34,7 @@ def main():
         "s3": lambda: s3_endpoint.s3_endpoint(20 if q else 512),
         "api": lambda: api.api(20_000 if q else 1_000_000, 3 if q else 15),
         "recovery": lambda: recovery.recovery(300 if q else 5_000),
+        "abuse": lambda: abuse.abuse(1_000 if q else 10_000, 100 if q else 1_000, 300 if q else 3_000),
     }
     previous = REPO / "docs" / "benchmarks.json"
     results = json.loads(previous.read_text())["results"] if previous.exists() else {}
