@@ -32,8 +32,8 @@ pub use listener::{NOTIFY_CHANNEL, spawn_listener};
 pub use listing::{JobFilter, JobPage, list_jobs};
 pub use model::{Job, JobSource, JobState, NewJob};
 pub use queue::{
-    Enqueued, LeaseRenewal, QueueSettings, cancel_job, claim_batch, discard_quarantined, enqueue,
-    NotRetried, QUARANTINED_TYPE, find_job, job_for_key, mark_done, mark_failed,
+    Enqueued, LeaseRenewal, NotRetried, QUARANTINED_TYPE, QueueSettings, cancel_job, claim_batch,
+    discard_quarantined, enqueue, find_job, job_for_key, mark_done, mark_failed,
     record_archive_path, release_quarantined, renew_leases, retry_job,
 };
 pub use reaper::{ReapReport, reap_once, spawn_reaper};
