@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 seconds="${1:-600}"
 shift || true
-all_targets=(mail_routing sniff netbackup_readers system_report alert html_to_text archive_extract api_requests s3_keys)
+all_targets=(mail_routing sniff netbackup_readers system_report alert html_to_text archive_extract api_requests s3_keys s3_requests api_front)
 targets=("${@:-${all_targets[@]}}")
 [ $# -gt 0 ] || targets=("${all_targets[@]}")
 

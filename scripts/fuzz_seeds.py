@@ -65,4 +65,37 @@ keys = [b"bobs_burgers/fryer_grid/dump.tar.gz\nbobs_burgers/", b"a/b\na", b"../e
         b"bobs_burgers/fryer grid/dump (1).tar.gz\n", "bobs/gr\u00fcn/\u00e9t\u00e9.tgz\nbobs/".encode()]
 for i, key in enumerate(keys):
     put("s3_keys", f"{i}", key)
+# Whole S3 requests (the target signs them): <signer byte 0 none, 1 operator, 2 bob>, then
+# "METHOD /path?query", header lines, a blank line and the body.
+s3_requests = [
+    (1, b"PUT /veritas2hview/bob/g/a.tgz\ncontent-md5: rL0Y20zC+Fzt72VPzMSk2A==\n\nfoo"),
+    (2, b"PUT /veritas2hview/bob/g/b.tgz\nx-amz-checksum-crc32: AAAAAA==\n\nbody"),
+    (2, b"POST /veritas2hview/bob/g/c.tgz?uploads\n\n"),
+    (1, b"GET /veritas2hview?uploads&prefix=bob/\n\n"),
+    (2, b"GET /veritas2hview/bob/g/c.tgz?uploadId=x&max-parts=2\n\n"),
+    (1, b"GET /veritas2hview?list-type=2&prefix=bob/&delimiter=/\n\n"),
+    (0, b"GET /veritas2hview/bob/g/a.tgz?X-Amz-Expires=999999999\n\n"),
+    (2, "PUT /veritas2hview/bob/g/\u202eevil.tgz\n\nx".encode()),
+]
+for i, (signer, request) in enumerate(s3_requests):
+    put("s3_requests", f"{i}", bytes([signer]) + request)
+
+# What a client sends the API port first: plain HTTP requests (kind byte 0) and a real TLS
+# ClientHello made in memory by Python's ssl (kind byte 1).
+import ssl
+requests = [b"GET /api/1.0/health HTTP/1.1\r\nHost: x\r\nX-Api-Key: k\r\n\r\n",
+            b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nkey=k",
+            b"PUT /veritas2hview/a/b HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"]
+for i, r in enumerate(requests):
+    put("api_front", f"plain_{i}", b"\x00" + r)
+context = ssl.create_default_context()
+context.check_hostname = False
+context.verify_mode = ssl.CERT_NONE
+incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+client = context.wrap_bio(incoming, outgoing, server_hostname="localhost")
+try:
+    client.do_handshake()
+except ssl.SSLWantReadError:
+    pass
+put("api_front", "tls_client_hello", b"\x01" + outgoing.read())
 print(f"seeded {root}")

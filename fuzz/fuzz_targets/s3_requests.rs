@@ -39,6 +39,13 @@ fn world() -> &'static World {
             prefix: Some("bob/".into()),
         }];
         config.s3.max_open_uploads_per_key = 50;
+        // Keys under bob/ follow the upload contract (`<customer>/<grid>/<file>`), so that
+        // writes reach the store; any other key exercises the contract's refusal.
+        config.customers = vec![shared_modules::config::CustomerConfig {
+            name: "bob".into(),
+            addresses: vec!["bob@fuzz.invalid".into()],
+            allowed_senders: vec![],
+        }];
         let store = Arc::new(DiskStore::new(dir.path(), BUCKET));
         store.create().expect("the bucket's folders");
         let runtime = tokio::runtime::Builder::new_current_thread()
