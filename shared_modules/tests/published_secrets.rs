@@ -80,10 +80,10 @@ fn key_like_values(text: &str) -> Vec<String> {
         .into_iter()
         .map(|v| v.trim_matches(|c| c == '"' || c == '\'').to_string())
         .filter(|v| {
-            // Placeholders, variables, printf formats, configuration words and numbers are
-            // not secrets.
+            // Placeholders, variables, printf formats, shell escapes (`[\"$KEY\"]`),
+            // configuration words and numbers are not secrets.
             !(v.is_empty()
-                || v.starts_with(['$', '<', '…', '*', '-', '/', '.', '?', '%'])
+                || v.starts_with(['$', '<', '…', '*', '-', '/', '.', '?', '%', '\\'])
                 || v.contains("***")
                 || v.contains(':')
                 || v.parse::<f64>().is_ok()
