@@ -110,11 +110,6 @@ impl Connections {
         }
     }
 
-    /// Connections open now.
-    pub fn open(&self, max_connections: usize) -> usize {
-        max_connections.saturating_sub(self.slots.available_permits())
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SocketAddr, Carried>> {
         self.carried.lock().unwrap_or_else(|p| p.into_inner())
     }
