@@ -71,21 +71,6 @@ impl Drop for Production {
     }
 }
 
-/// The ```sh blocks of the README's production section, as written.
-fn production_blocks() -> Vec<String> {
-    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
-    let section = readme
-        .split("\n## Run it in production\n")
-        .nth(1)
-        .expect("a production section");
-    let section = section.split("\n## ").next().unwrap();
-    section
-        .split("```sh\n")
-        .skip(1)
-        .map(|rest| rest.split("```").next().unwrap().to_string())
-        .collect()
-}
-
 /// The one production block holding `needle`.
 fn block(blocks: &[String], needle: &str) -> String {
     let found: Vec<&String> = blocks.iter().filter(|b| b.contains(needle)).collect();
@@ -315,7 +300,7 @@ async fn the_readme_production_section_runs_as_written_with_podman() {
     drop(defaults);
 
     // The production folder: config.json, then the README's blocks run in it.
-    let blocks = production_blocks();
+    let blocks = common::production_blocks();
     let dir = tempfile::Builder::new()
         .prefix("hview-prod-")
         .tempdir()

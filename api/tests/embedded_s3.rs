@@ -68,22 +68,6 @@ fn refused_for_space(s3: &str, file: &Path, key: &str) {
     assert!(text(&out).contains("StorageFull"), "{}", text(&out));
 }
 
-/// Waits for serve's log (in `logs`) to have a line with both `what` and `key`.
-async fn logged(logs: &Path, what: &str, key: &str) {
-    wait_for(
-        &format!("the log line `{what}` for {key}"),
-        Duration::from_secs(30),
-        || async {
-            let file = std::fs::read_dir(logs).ok()?.flatten().next()?.path();
-            let log = std::fs::read_to_string(file).ok()?;
-            log.lines()
-                .any(|l| l.contains(what) && l.contains(key))
-                .then_some(())
-        },
-    )
-    .await;
-}
-
 async fn job_ended(api: &str, id: i64) -> Value {
     wait_for("the upload job to end", Duration::from_secs(60), || async {
         let job = api_get(&format!("{api}/jobs/{id}"));

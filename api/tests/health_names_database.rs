@@ -25,6 +25,28 @@ fn health(api: &str) -> (u16, serde_json::Value) {
     )
 }
 
+/// Waits for health to answer 503 with a database error holding `cause`; that error.
+async fn database_error(api: &str, cause: &'static str) -> String {
+    wait_for(
+        &format!("health to name the database ({cause})"),
+        Duration::from_secs(30),
+        || {
+            let api = api.to_string();
+            async move {
+                let (code, body) = tokio::task::spawn_blocking(move || health(&api))
+                    .await
+                    .unwrap();
+                let error = body["checks"]["database"]["error"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string();
+                (code == 503 && error.contains(cause)).then_some(error)
+            }
+        },
+    )
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_names_the_database_and_the_cause() {
     let db = TestDb::new().await;
@@ -51,24 +73,7 @@ async fn health_names_the_database_and_the_cause() {
     // Nothing listens: once the pool's open connections are found closed, a new one is
     // refused, and health says so.
     proxy.set_down();
-    let error = wait_for(
-        "health to name the refused database",
-        Duration::from_secs(30),
-        || {
-            let api = api.clone();
-            async move {
-                let (code, body) = tokio::task::spawn_blocking(move || health(&api))
-                    .await
-                    .unwrap();
-                let error = body["checks"]["database"]["error"]
-                    .as_str()
-                    .unwrap_or("")
-                    .to_string();
-                (code == 503 && error.contains("connection refused")).then_some(error)
-            }
-        },
-    )
-    .await;
+    let error = database_error(&api, "connection refused").await;
     assert!(
         error.contains(&format!("{target}: connection refused")),
         "{error}"
@@ -77,24 +82,7 @@ async fn health_names_the_database_and_the_cause() {
 
     // A server that accepts and never answers: health's own 3 s limit, naming the server.
     proxy.set_hung();
-    let error = wait_for(
-        "health to name the hung database",
-        Duration::from_secs(30),
-        || {
-            let api = api.clone();
-            async move {
-                let (code, body) = tokio::task::spawn_blocking(move || health(&api))
-                    .await
-                    .unwrap();
-                let error = body["checks"]["database"]["error"]
-                    .as_str()
-                    .unwrap_or("")
-                    .to_string();
-                (code == 503 && error.contains("timeout")).then_some(error)
-            }
-        },
-    )
-    .await;
+    let error = database_error(&api, "timeout").await;
     assert!(
         error.starts_with(&format!("{target}: timeout after ")),
         "{error}"

@@ -150,12 +150,17 @@ async fn past_the_connection_cap_new_connections_are_closed_at_once() {
     let mut config = config(&db.url, dir.path());
     config.api.header_timeout_seconds = 60;
     config.api.max_connections = 20;
-    let (_serve, _log) = start_serve_logged(dir.path(), &config).await;
+    let (serve, _log) = start_serve_logged(dir.path(), &config).await;
     assert_eq!(health(&config), 200);
+    let idle = open_fds(&serve);
     let to = address(&config);
     let mut holding = connect_many(to, 20, None);
-    // Let the front accept all twenty before the twenty-first.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_for(
+        "the front to accept all twenty before the twenty-first",
+        Duration::from_secs(10),
+        || async { (open_fds(&serve) >= idle + 20).then_some(()) },
+    )
+    .await;
     let mut over = TcpStream::connect(to).unwrap();
     assert!(
         closed_by_server(&mut over, Duration::from_secs(3)),
@@ -309,8 +314,15 @@ async fn browser_requests_are_the_consoles_and_its_pages_carry_security_headers(
     let (status, answer) = curl(&[&format!("{base}/veritas2hview?list-type=2")]);
     assert_eq!(status, 403, "{answer}");
     assert!(answer.contains("AccessDenied"), "{answer}");
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let log = std::fs::read_to_string(log).unwrap();
+    let log = wait_for(
+        "the refused request's log line",
+        Duration::from_secs(10),
+        || async {
+            let log = std::fs::read_to_string(&log).unwrap();
+            log.contains("path=/veritas2hview").then_some(log)
+        },
+    )
+    .await;
     assert!(
         !log.lines().any(|l| l.contains("ERROR")),
         "no ERROR for a client's fault: {log}"

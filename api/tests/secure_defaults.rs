@@ -114,11 +114,6 @@ async fn serve_beyond_loopback_with_the_readmes_key_refuses_in_one_line_and_neve
     drop(local);
 }
 
-/// `serve` with `config` until it listens, its standard error going to `dir/<name>.log`.
-async fn serve_logging(dir: &Path, name: &str, config: &Config) -> (common::Killed, PathBuf) {
-    common::start_serve_logged_as(dir, name, config).await
-}
-
 fn plain_http_warnings(log: &Path) -> usize {
     std::fs::read_to_string(log)
         .unwrap()
@@ -135,7 +130,7 @@ async fn generated_secrets_start_beyond_loopback_and_plain_http_there_is_warned_
     config.api.listen = format!("0.0.0.0:{}", free_port());
     config.api.keys = vec![generated()];
     config.s3.secret_access_key = generated();
-    let (serve, log) = serve_logging(dir.path(), "plain", &config).await;
+    let (serve, log) = common::start_serve_logged_as(dir.path(), "plain", &config).await;
     // A request or two: still the one warning, given at start.
     let port = config.api.listen.rsplit(':').next().unwrap();
     for _ in 0..2 {
@@ -159,12 +154,12 @@ async fn generated_secrets_start_beyond_loopback_and_plain_http_there_is_warned_
     with_tls.api.listen = format!("0.0.0.0:{}", free_port());
     with_tls.api.tls_certificate = Some(cert);
     with_tls.api.tls_private_key = Some(key);
-    let (serve, log) = serve_logging(dir.path(), "tls", &with_tls).await;
+    let (serve, log) = common::start_serve_logged_as(dir.path(), "tls", &with_tls).await;
     drop(serve);
     assert_eq!(plain_http_warnings(&log), 0);
     let mut local = config.clone();
     local.api.listen = format!("127.0.0.1:{}", free_port());
-    let (serve, log) = serve_logging(dir.path(), "local", &local).await;
+    let (serve, log) = common::start_serve_logged_as(dir.path(), "local", &local).await;
     drop(serve);
     assert_eq!(plain_http_warnings(&log), 0);
 }
@@ -220,21 +215,6 @@ fn serve_checks(dir: &Path, env: &[(String, String)]) -> Result<Config, String> 
     Ok(config)
 }
 
-/// The ```sh blocks of the README's production section.
-fn production_blocks() -> Vec<String> {
-    let readme = read("README.md");
-    let section = readme
-        .split("\n## Run it in production\n")
-        .nth(1)
-        .expect("a production section");
-    let section = section.split("\n## ").next().unwrap();
-    section
-        .split("```sh\n")
-        .skip(1)
-        .map(|rest| rest.split("```").next().unwrap().to_string())
-        .collect()
-}
-
 #[test]
 fn compose_settings_go_through_serves_start_up_checks() {
     let dir = tempfile::tempdir().unwrap();
@@ -287,7 +267,7 @@ fn compose_settings_go_through_serves_start_up_checks() {
 
     // The README's first production block makes .env (and a certificate): compose reads
     // it, and serve accepts what it made, with TLS set, listening beyond loopback.
-    let blocks = production_blocks();
+    let blocks = common::production_blocks();
     let made = Command::new("bash")
         .args(["-euo", "pipefail", "-c", &blocks[0]])
         .current_dir(dir.path())

@@ -15,22 +15,6 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// Waits for a line of serve's log holding both `what` and `key`.
-async fn logged(logs: &Path, what: &str, key: &str) {
-    wait_for(
-        &format!("the log line `{what}` for {key}"),
-        Duration::from_secs(30),
-        || async {
-            let file = std::fs::read_dir(logs).ok()?.flatten().next()?.path();
-            let log = std::fs::read_to_string(file).ok()?;
-            log.lines()
-                .any(|l| l.contains(what) && l.contains(key))
-                .then_some(())
-        },
-    )
-    .await;
-}
-
 /// The upload jobs at `api`, newest first.
 fn upload_jobs(api: &str) -> Vec<Value> {
     api_get(&format!("{api}/jobs?type=veritas2hview"))["jobs"]
@@ -83,6 +67,20 @@ async fn upload_then_stop(
     (db, dir, config, proxy)
 }
 
+/// serve started again after a stop that lost the upload's trigger: its start-up pass makes
+/// the job (reconciliation), which is done with the export's rows. (serve, API, the job.)
+async fn restarted_and_reconciled(dir: &Path, config: &Config) -> (Killed, String, Value) {
+    let api = api_url(config);
+    let started = Instant::now();
+    let serve = start_serve(dir, config).await;
+    let (job, took) = the_job(&api, started, "the upload's job after the restart").await;
+    eprintln!("job made {} ms after the restart", took.as_millis());
+    assert_eq!(job["metadata"]["triggered_by"], "reconciliation", "{job}");
+    let done = upload_job_done(&api, "the upload's job to be done").await;
+    assert_eq!(done["result"]["rows"]["netbackup_jobs"], 5, "{done}");
+    (serve, api, job)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_right_after_a_completed_upload_the_job_is_made_when_serve_is_back() {
     let (_db, dir, config, _proxy) = upload_then_stop(|serve| {
@@ -90,18 +88,11 @@ async fn kill_9_right_after_a_completed_upload_the_job_is_made_when_serve_is_bac
         serve.0.wait().unwrap();
     })
     .await;
-    let api = api_url(&config);
-    let started = Instant::now();
-    let _serve = start_serve(dir.path(), &config).await;
-    let (job, took) = the_job(&api, started, "the upload's job after the restart").await;
-    eprintln!("job made {} ms after the restart", took.as_millis());
-    assert_eq!(job["metadata"]["triggered_by"], "reconciliation", "{job}");
+    let (_serve, api, job) = restarted_and_reconciled(dir.path(), &config).await;
     assert_eq!(
         job["metadata"]["key"], "bobs_burgers/fryer_grid/dump.tar.gz",
         "{job}"
     );
-    let done = upload_job_done(&api, "the upload's job to be done").await;
-    assert_eq!(done["result"]["rows"]["netbackup_jobs"], 5, "{done}");
     // The curl afterwards finds that job: one object, one job.
     let (status, body) = curl_trigger(&api, "bobs_burgers/fryer_grid/dump.tar.gz");
     assert_eq!(status, 200, "{body}");
@@ -127,14 +118,7 @@ async fn sigterm_right_after_a_completed_upload_the_job_is_made_when_serve_is_ba
         }
     })
     .await;
-    let api = api_url(&config);
-    let started = Instant::now();
-    let _serve = start_serve(dir.path(), &config).await;
-    let (job, took) = the_job(&api, started, "the upload's job after the restart").await;
-    eprintln!("job made {} ms after the restart", took.as_millis());
-    assert_eq!(job["metadata"]["triggered_by"], "reconciliation", "{job}");
-    let done = upload_job_done(&api, "the upload's job to be done").await;
-    assert_eq!(done["result"]["rows"]["netbackup_jobs"], 5, "{done}");
+    restarted_and_reconciled(dir.path(), &config).await;
 }
 
 /// The database fails under the trigger's INSERT as it does when Postgres shuts down or an

@@ -277,3 +277,35 @@ pub fn self_signed_certificate(dir: &Path) -> (PathBuf, PathBuf) {
 pub async fn start_serve_logged(dir: &Path, config: &Config) -> (Killed, PathBuf) {
     start_serve_logged_as(dir, "serve", config).await
 }
+
+/// Waits for serve's log (the first file in `logs`) to have a line with both `what` and `key`.
+pub async fn logged(logs: &Path, what: &str, key: &str) {
+    wait_for(
+        &format!("the log line `{what}` for {key}"),
+        Duration::from_secs(30),
+        || async {
+            let file = std::fs::read_dir(logs).ok()?.flatten().next()?.path();
+            let log = std::fs::read_to_string(file).ok()?;
+            log.lines()
+                .any(|l| l.contains(what) && l.contains(key))
+                .then_some(())
+        },
+    )
+    .await;
+}
+
+/// The ```sh blocks of the README's production section, as written.
+pub fn production_blocks() -> Vec<String> {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let section = readme
+        .split("\n## Run it in production\n")
+        .nth(1)
+        .expect("a production section");
+    let section = section.split("\n## ").next().unwrap();
+    section
+        .split("```sh\n")
+        .skip(1)
+        .map(|rest| rest.split("```").next().unwrap().to_string())
+        .collect()
+}
