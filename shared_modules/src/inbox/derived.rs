@@ -71,9 +71,9 @@ pub fn derive_into(dir: &Path, metadata: &Value, quarantined: Option<&str>) -> i
             without_nul(json!(extracted.attachments)),
         );
     }
-    // Left by a crash mid-write, or by a derive that failed before partial files were
-    // cleaned up.
-    remove_partials(dir);
+    // Left by a crash mid-write; a live writer's (serve's ingester and `dpctl mail inject`
+    // may derive the same mail at once) are its own to rename.
+    remove_abandoned_partials(dir);
     let replace = |name: &str, bytes: &[u8]| replace_file(dir, name, bytes);
     write_derived(&replace, extracted.as_ref(), &metadata, quarantined)?;
     Ok(metadata)
@@ -169,9 +169,49 @@ fn partials(dir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-fn remove_partials(dir: &Path) {
+fn remove_abandoned_partials(dir: &Path) {
     for path in partials(dir) {
-        let _ = fs::remove_file(path);
+        if !writer_alive(&path) {
+            let _ = fs::remove_file(path);
+        }
+    }
+}
+
+/// Whether the process that named this partial file (`.<name>.<nanos>-<pid>-<n>.partial`,
+/// see `replace_file`) still runs; a name of another shape has no writer.
+fn writer_alive(partial: &Path) -> bool {
+    let name = partial.file_name().unwrap_or_default().to_string_lossy();
+    let unique = name
+        .trim_end_matches(PARTIAL)
+        .rsplit('.')
+        .next()
+        .unwrap_or("");
+    let pid = unique.split('-').nth(1).and_then(|p| p.parse::<u32>().ok());
+    pid.is_some_and(|pid| {
+        pid == std::process::id() || Path::new("/proc").join(pid.to_string()).exists()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_live_writers_partial_file_is_left_to_it_and_an_abandoned_one_goes() {
+        let dir = tempfile::tempdir().expect("a folder");
+        let live = dir
+            .path()
+            .join(format!(".body.txt.{}{PARTIAL}", unique_name()));
+        let crashed = dir
+            .path()
+            .join(format!(".body.txt.1-4294967294-0{PARTIAL}"));
+        let foreign = dir.path().join(format!(".body.txt{PARTIAL}"));
+        for path in [&live, &crashed, &foreign] {
+            fs::write(path, b"half").expect("write");
+        }
+        remove_abandoned_partials(dir.path());
+        assert!(live.exists(), "a concurrent writer's file, mid-write");
+        assert!(!crashed.exists() && !foreign.exists());
     }
 }
 
