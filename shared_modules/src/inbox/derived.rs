@@ -192,6 +192,19 @@ fn writer_alive(partial: &Path) -> bool {
     })
 }
 
+/// Postgres text and jsonb cannot hold U+0000; a NUL in a header or a file name becomes
+/// U+FFFD in the metadata (the raw message keeps every byte).
+pub fn without_nul(value: Value) -> Value {
+    match value {
+        Value::String(s) if s.contains('\0') => Value::String(s.replace('\0', "\u{FFFD}")),
+        Value::Array(items) => Value::Array(items.into_iter().map(without_nul).collect()),
+        Value::Object(map) => {
+            Value::Object(map.into_iter().map(|(k, v)| (k, without_nul(v))).collect())
+        }
+        other => other,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,18 +225,5 @@ mod tests {
         remove_abandoned_partials(dir.path());
         assert!(live.exists(), "a concurrent writer's file, mid-write");
         assert!(!crashed.exists() && !foreign.exists());
-    }
-}
-
-/// Postgres text and jsonb cannot hold U+0000; a NUL in a header or a file name becomes
-/// U+FFFD in the metadata (the raw message keeps every byte).
-pub fn without_nul(value: Value) -> Value {
-    match value {
-        Value::String(s) if s.contains('\0') => Value::String(s.replace('\0', "\u{FFFD}")),
-        Value::Array(items) => Value::Array(items.into_iter().map(without_nul).collect()),
-        Value::Object(map) => {
-            Value::Object(map.into_iter().map(|(k, v)| (k, without_nul(v))).collect())
-        }
-        other => other,
     }
 }
