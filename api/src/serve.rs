@@ -54,7 +54,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         pool.clone(),
         config.paths.root.clone(),
         Duration::from_secs(config.mailhandler.deadline_seconds * 2),
-        Arc::new(mailhandler::derive),
+        Arc::new(shared_modules::mail::derive),
         stop.clone(),
     );
     let cleanup =

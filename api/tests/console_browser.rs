@@ -10,6 +10,7 @@
 mod common;
 
 use common::*;
+use shared_modules::mail::Envelope;
 use shared_modules::testing::{TestDb, wait_for};
 use std::path::Path;
 use std::process::Command;
@@ -46,7 +47,16 @@ async fn the_console_in_a_real_browser() {
         (forwarded, "colleague@elsewhere.example"),
         (spam, "offers@spam.example"),
     ] {
-        mailhandler::accept(&config, &mail, sender, recipient, now).unwrap();
+        shared_modules::mail::accept(
+            &config,
+            &Envelope {
+                raw: &mail,
+                sender,
+                recipient,
+                received_at: now,
+            },
+        )
+        .unwrap();
     }
     let (alert, quarantined, spam) =
         wait_for("the mails' jobs", Duration::from_secs(60), || async {

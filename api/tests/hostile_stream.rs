@@ -11,6 +11,7 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use serde_json::Value;
 use shared_modules::jobs::find_job;
+use shared_modules::mail::Envelope;
 use shared_modules::testing::{TestDb, wait_for};
 use std::io::Write;
 use std::time::Duration;
@@ -82,13 +83,10 @@ async fn serve_survives_a_stream_of_hostile_uploads_and_mails() {
         .await
         .unwrap();
     for mail in &hostile_mails {
-        let delivered = mailhandler::deliver_now(
+        let delivered = shared_modules::mail::deliver_now(
             &config,
             &mut conn,
-            mail,
-            "x@y.example",
-            RECIPIENT,
-            chrono::Utc::now(),
+            &Envelope::now(mail, "x@y.example", RECIPIENT),
         )
         .await
         .unwrap();
@@ -107,13 +105,10 @@ async fn serve_survives_a_stream_of_hostile_uploads_and_mails() {
         .await;
     }
     // A normal mail after all of it: processed, its row in Postgres.
-    let normal = mailhandler::deliver_now(
+    let normal = shared_modules::mail::deliver_now(
         &config,
         &mut conn,
-        ALERT,
-        "hs@grid.example",
-        RECIPIENT,
-        chrono::Utc::now(),
+        &Envelope::now(ALERT, "hs@grid.example", RECIPIENT),
     )
     .await
     .unwrap();
@@ -132,10 +127,10 @@ async fn serve_survives_a_stream_of_hostile_uploads_and_mails() {
     assert_eq!(job.result.unwrap()["rows"]["hydrastor_alerts"], 1);
 }
 
-fn job_of(delivered: &mailhandler::Delivered) -> i64 {
+fn job_of(delivered: &shared_modules::mail::Delivered) -> i64 {
     match delivered {
-        mailhandler::Delivered::Stored { job_id, .. }
-        | mailhandler::Delivered::Quarantined { job_id, .. }
-        | mailhandler::Delivered::Duplicate { job_id } => *job_id,
+        shared_modules::mail::Delivered::Stored { job_id, .. }
+        | shared_modules::mail::Delivered::Quarantined { job_id, .. }
+        | shared_modules::mail::Delivered::Duplicate { job_id } => *job_id,
     }
 }

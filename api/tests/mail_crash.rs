@@ -9,6 +9,7 @@ mod common;
 
 use common::*;
 use diesel_async::RunQueryDsl;
+use shared_modules::mail::Envelope;
 use shared_modules::testing::{TestDb, wait_for};
 use std::time::Duration;
 
@@ -55,12 +56,13 @@ async fn serve_killed_while_mail_arrives_loses_nothing_and_doubles_nothing() {
         let config = config.clone();
         std::thread::spawn(move || {
             for i in 0..MAILS {
-                mailhandler::accept(
+                shared_modules::mail::accept(
                     &config,
-                    &alert_mail(i),
-                    "hs@grid.example",
-                    "bobs_burgers@ingest.hview.example",
-                    chrono::Utc::now(),
+                    &Envelope::now(
+                        &alert_mail(i),
+                        "hs@grid.example",
+                        "bobs_burgers@ingest.hview.example",
+                    ),
                 )
                 .unwrap();
                 std::thread::sleep(Duration::from_millis(5));

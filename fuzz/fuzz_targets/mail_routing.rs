@@ -8,11 +8,11 @@ mod shipped_config;
 use shipped_config::CONFIG;
 
 fuzz_target!(|raw: &[u8]| {
-    let _ = mailhandler::parts::extract(raw);
-    let _ = mailhandler::deliver::route(
-        &CONFIG,
+    let _ = shared_modules::mail::parts::extract(raw);
+    let mail = shared_modules::mail::Envelope::now(
+        raw,
         "hs@grid.example",
         "bobs_burgers@ingest.hview.example",
-        raw,
     );
+    let _ = shared_modules::mail::route(&CONFIG, &mail);
 });

@@ -4,7 +4,7 @@
 //! No database: the mail is durable in the inbox with a ticket, `dataprocessor serve` makes
 //! its job.
 
-use mailhandler::{Accepted, accept, exit};
+use shared_modules::mail::{Accepted, Envelope, accept, exit};
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -78,7 +78,13 @@ fn run() -> Result<String, String> {
     std::io::stdin()
         .read_to_end(&mut raw)
         .map_err(|e| format!("cannot read the message: {e}"))?;
-    match accept(&config, &raw, &sender, &recipient, received_at) {
+    let mail = Envelope {
+        raw: &raw,
+        sender: &sender,
+        recipient: &recipient,
+        received_at,
+    };
+    match accept(&config, &mail) {
         Ok(Accepted {
             path,
             quarantined: None,

@@ -9,11 +9,11 @@ mod common;
 
 use common::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
-use mailhandler::deliver::dedupe_key;
-use mailhandler::{Delivered, Keyed, deliver_keyed};
 use shared_modules::inbox::Insert;
 use shared_modules::inbox::sweep;
 use shared_modules::jobs::{JobFilter, list_jobs};
+use shared_modules::mail::{Delivered, Keyed, deliver_keyed};
+use shared_modules::mail::{Envelope, dedupe_key};
 use shared_modules::testing::{DbProxy, TestDb, wait_for};
 use std::path::Path;
 use std::time::Duration;
@@ -53,10 +53,7 @@ async fn a_commit_whose_answer_is_lost_keeps_the_files_and_the_redelivery_finds_
             deliver_keyed(
                 &cfg,
                 &mut conn,
-                &mail,
-                SENDER,
-                RECIPIENT,
-                chrono::Utc::now(),
+                &Envelope::now(&mail, SENDER, RECIPIENT),
                 keyed(&mail),
             )
             .await
@@ -119,10 +116,7 @@ async fn a_commit_whose_answer_is_lost_keeps_the_files_and_the_redelivery_finds_
     let again = deliver_keyed(
         &cfg,
         &mut conn,
-        &mail,
-        SENDER,
-        RECIPIENT,
-        chrono::Utc::now(),
+        &Envelope::now(&mail, SENDER, RECIPIENT),
         keyed(&mail),
     )
     .await

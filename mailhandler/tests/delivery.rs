@@ -348,7 +348,7 @@ async fn a_job_row_that_cannot_be_written_leaves_the_ticket_for_the_next_pass() 
         dir.path(),
         std::time::Duration::from_secs(60),
         100,
-        &mailhandler::derive,
+        &shared_modules::mail::derive,
     )
     .await;
     assert!(refused.is_err());

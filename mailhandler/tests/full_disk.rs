@@ -12,6 +12,7 @@ mod common;
 use common::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use shared_modules::jobs::{JobState, job_for_key};
+use shared_modules::mail::Envelope;
 use shared_modules::testing::{SmallDisk, TestDb, start_workers, wait_job_state};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -65,7 +66,7 @@ async fn job_states(cfg: &shared_modules::config::Config, mails: &[Vec<u8>]) -> 
         .unwrap();
     let mut states = Vec::new();
     for mail in mails {
-        let key = mailhandler::deliver::dedupe_key(RECIPIENT, mail);
+        let key = shared_modules::mail::dedupe_key(RECIPIENT, mail);
         if let Some((_, state, _)) = job_for_key(&mut conn, &key).await.unwrap() {
             states.push(state);
         }
@@ -117,7 +118,7 @@ async fn a_full_disk_keeps_the_tickets_until_the_derived_files_can_be_written() 
         pool.clone(),
         root.clone(),
         Duration::from_secs(60),
-        std::sync::Arc::new(mailhandler::derive),
+        std::sync::Arc::new(shared_modules::mail::derive),
         workers.stop.clone(),
     );
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -156,7 +157,7 @@ async fn a_job_whose_derived_files_are_missing_or_partial_derives_them_again() {
     for (n, damage) in ["missing", "partial", "no meta"].into_iter().enumerate() {
         let mail = alert(n);
         let accepted =
-            mailhandler::accept(&cfg, &mail, SENDER, RECIPIENT, chrono::Utc::now()).unwrap();
+            shared_modules::mail::accept(&cfg, &Envelope::now(&mail, SENDER, RECIPIENT)).unwrap();
         ingest(&cfg).await;
         let (id, _, _) = job_for_key(&mut conn, &accepted.key)
             .await
@@ -227,7 +228,7 @@ async fn a_job_that_cannot_derive_its_files_yet_is_retried_not_failed() {
         .await
         .unwrap();
     let accepted =
-        mailhandler::accept(&cfg, &alert(0), SENDER, RECIPIENT, chrono::Utc::now()).unwrap();
+        shared_modules::mail::accept(&cfg, &Envelope::now(&alert(0), SENDER, RECIPIENT)).unwrap();
     ingest(&cfg).await;
     let (id, _, _) = job_for_key(&mut conn, &accepted.key)
         .await

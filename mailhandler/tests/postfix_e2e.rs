@@ -172,7 +172,7 @@ async fn mail_sent_over_smtp_becomes_a_job_and_survives_a_database_outage() {
         proxied,
         root.clone(),
         Duration::from_secs(60),
-        Arc::new(mailhandler::derive),
+        Arc::new(shared_modules::mail::derive),
         workers.stop.clone(),
     );
 

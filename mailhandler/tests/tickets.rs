@@ -8,21 +8,12 @@
 mod common;
 
 use common::*;
-use diesel_async::{AsyncConnection, AsyncPgConnection};
-use mailhandler::accept;
-use shared_modules::inbox::{IngestReport, ingest_tickets, ticket};
+
+use shared_modules::inbox::ticket;
+use shared_modules::mail::{Envelope, accept};
 use shared_modules::testing::TestDb;
 use std::path::Path;
 use std::time::Duration;
-
-async fn ingest_with_grace(cfg: &shared_modules::config::Config, grace: Duration) -> IngestReport {
-    let mut conn = AsyncPgConnection::establish(&cfg.database.url)
-        .await
-        .unwrap();
-    ingest_tickets(&mut conn, &cfg.paths.root, grace, 100, &mailhandler::derive)
-        .await
-        .unwrap()
-}
 
 fn only_ticket(root: &Path) -> std::path::PathBuf {
     let pending = ticket::pending(root).unwrap();
@@ -40,7 +31,7 @@ async fn the_ingester_derives_the_files_and_replaces_a_damaged_one_without_touch
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(&db.url, dir.path());
     let mail = sample("system_report.eml");
-    let accepted = accept(&cfg, &mail, SENDER, RECIPIENT, chrono::Utc::now()).unwrap();
+    let accepted = accept(&cfg, &Envelope::now(&mail, SENDER, RECIPIENT)).unwrap();
     let names: Vec<_> = std::fs::read_dir(&accepted.path)
         .unwrap()
         .flatten()
@@ -66,12 +57,12 @@ async fn the_ingester_derives_the_files_and_replaces_a_damaged_one_without_touch
 
     // Deriving again changes nothing; a damaged file is replaced by a new one.
     let inode = std::fs::metadata(&report).unwrap().ino();
-    mailhandler::derive(&ticket).unwrap();
+    shared_modules::mail::derive(&ticket).unwrap();
     assert_eq!(std::fs::metadata(&report).unwrap().ino(), inode);
     let held = dir.path().join("held-by-a-job");
     std::fs::hard_link(&report, &held).unwrap();
     std::fs::write(&report, b"").unwrap(); // what a power cut can leave of an unsynced file
-    mailhandler::derive(&ticket).unwrap();
+    shared_modules::mail::derive(&ticket).unwrap();
     assert_eq!(std::fs::read_to_string(&report).unwrap(), text);
     assert_ne!(std::fs::metadata(&report).unwrap().ino(), inode);
     assert_eq!(
@@ -87,7 +78,7 @@ async fn a_delivery_whose_directory_never_arrived_is_put_back_from_its_ticket() 
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(&db.url, dir.path());
     let mail = sample("alert.eml");
-    let accepted = accept(&cfg, &mail, SENDER, RECIPIENT, chrono::Utc::now()).unwrap();
+    let accepted = accept(&cfg, &Envelope::now(&mail, SENDER, RECIPIENT)).unwrap();
     // The crash came between the ticket and the rename (or lost the rename).
     std::fs::remove_dir_all(&accepted.path).unwrap();
 
@@ -115,7 +106,7 @@ async fn a_ticket_naming_another_deliverys_directory_never_takes_it() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(&db.url, dir.path());
     let first_mail = sample("alert.eml");
-    let first = accept(&cfg, &first_mail, SENDER, RECIPIENT, chrono::Utc::now()).unwrap();
+    let first = accept(&cfg, &Envelope::now(&first_mail, SENDER, RECIPIENT)).unwrap();
     assert_eq!(
         ingest_with_grace(&cfg, Duration::from_secs(60))
             .await
@@ -126,7 +117,7 @@ async fn a_ticket_naming_another_deliverys_directory_never_takes_it() {
     // A second mail whose rename was lost, its ticket naming the first mail's directory.
     let mut other = sample("alert.eml");
     other.extend_from_slice(b"\r\n");
-    let second = accept(&cfg, &other, SENDER, RECIPIENT, chrono::Utc::now()).unwrap();
+    let second = accept(&cfg, &Envelope::now(&other, SENDER, RECIPIENT)).unwrap();
     let ticket_path = only_ticket(dir.path());
     let (mut stale, raw) = ticket::read(&ticket_path).unwrap();
     std::fs::remove_dir_all(&second.path).unwrap();

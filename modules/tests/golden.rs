@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 /// Writes the parts of `raw` into a fresh directory, as the mailhandler does.
 fn store_like_mailhandler(raw: &[u8]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let extracted = mailhandler::parts::extract(raw).expect("fixture parses as mail");
+    let extracted = shared_modules::mail::parts::extract(raw).expect("fixture parses as mail");
     std::fs::write(dir.path().join("message.eml"), raw).unwrap();
     for part in extracted.parts {
         let path = dir.path().join(&part.relative);

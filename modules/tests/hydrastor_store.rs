@@ -45,7 +45,7 @@ impl World {
         ));
         std::fs::create_dir_all(&inbox).unwrap();
         std::fs::write(inbox.join("message.eml"), raw).unwrap();
-        for part in mailhandler::parts::extract(raw).unwrap().parts {
+        for part in shared_modules::mail::parts::extract(raw).unwrap().parts {
             let path = inbox.join(&part.relative);
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(path, part.bytes).unwrap();

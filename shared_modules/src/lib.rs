@@ -9,6 +9,7 @@ pub mod inbox;
 pub mod io_count;
 pub mod jobs;
 pub mod logging;
+pub mod mail;
 pub mod metrics;
 #[cfg(feature = "object-store")]
 pub mod object_store;

@@ -7,9 +7,9 @@ use super::session::SignedIn;
 use crate::http::{ApiError, AppState};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
-use mailhandler::{RAW_FILE, release_quarantined};
 use maud::html;
 use shared_modules::jobs::{JobFilter, JobState, discard_quarantined, find_job, list_jobs};
+use shared_modules::mail::{RAW_FILE, release_quarantined};
 
 pub async fn list(
     state: web::Data<AppState>,

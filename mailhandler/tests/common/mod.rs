@@ -89,6 +89,14 @@ pub fn deliveries(dir: &Path) -> Vec<PathBuf> {
 
 /// What `dataprocessor serve` does with the tickets, done now.
 pub async fn ingest(cfg: &Config) -> shared_modules::inbox::IngestReport {
+    ingest_with_grace(cfg, std::time::Duration::from_secs(60)).await
+}
+
+/// `ingest`, taking over tickets whose delivery is older than `grace` without a directory.
+pub async fn ingest_with_grace(
+    cfg: &Config,
+    grace: std::time::Duration,
+) -> shared_modules::inbox::IngestReport {
     use diesel_async::AsyncConnection;
     let mut conn = diesel_async::AsyncPgConnection::establish(&cfg.database.url)
         .await
@@ -96,9 +104,9 @@ pub async fn ingest(cfg: &Config) -> shared_modules::inbox::IngestReport {
     shared_modules::inbox::ingest_tickets(
         &mut conn,
         &cfg.paths.root,
-        std::time::Duration::from_secs(60),
+        grace,
         usize::MAX,
-        &mailhandler::derive,
+        &shared_modules::mail::derive,
     )
     .await
     .unwrap()
@@ -110,7 +118,7 @@ pub async fn job_of(cfg: &Config, recipient: &str, mail: &[u8]) -> shared_module
     let mut conn = diesel_async::AsyncPgConnection::establish(&cfg.database.url)
         .await
         .unwrap();
-    let key = mailhandler::deliver::dedupe_key(recipient, mail);
+    let key = shared_modules::mail::dedupe_key(recipient, mail);
     let (id, _, _) = shared_modules::jobs::job_for_key(&mut conn, &key)
         .await
         .unwrap()

@@ -10,23 +10,21 @@
 //! The mailhandler has no database: its delivery is announced by a ticket (`ticket`), which
 //! holds the raw message and is its commit point, and which `dataprocessor serve` turns
 //! into the job (`ingest`), in batches, once it has written the files derived from the raw
-//! message (`derived`, from the parts `mail_parts` finds). `intake` is the one way in for
-//! mail and uploads.
+//! message (for mail, `crate::mail::derive`). `intake` is the one way in for mail and
+//! uploads.
 
 mod commit;
-pub mod derived;
 mod ingest;
 mod intake;
-pub mod mail_parts;
 mod staging;
 mod sweep;
 pub mod ticket;
 
 pub use commit::{Commit, Insert, commit_job_as};
-pub use derived::complete_before_run;
 pub use ingest::{Derive, IngestReport, ingest_tickets, spawn_ticket_ingester};
 pub use intake::{Intake, IntakeError, new_job};
 pub use staging::{Promoted, Staging, discard_promoted, fsync_dir, unique_name};
+#[cfg(feature = "object-store")]
 pub(crate) use sweep::older_than;
 pub use sweep::{SweepReport, spawn_sweeper, sweep};
 pub use ticket::{PendingTickets, Ticket, pending_summary};

@@ -357,7 +357,7 @@ impl WorkerPool {
             })?;
         if let Some(workspace) = workspace {
             // A mail whose derived files are missing or partial gets them from its raw message.
-            crate::inbox::complete_before_run(ctx, workspace)
+            crate::mail::complete_before_run(ctx, workspace)
                 .await
                 .map_err(AttemptError::Failed)?;
             let link = workspace.clone();

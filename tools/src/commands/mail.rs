@@ -1,9 +1,9 @@
 use super::{Failure, Outcome, table};
 use clap::Subcommand;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
-use mailhandler::{Delivered, accept, exit, ingest_now};
 use shared_modules::config::Config;
 use shared_modules::inbox::ticket;
+use shared_modules::mail::{Delivered, Envelope, accept, exit, ingest_now};
 use std::path::PathBuf;
 
 #[derive(Subcommand)]
@@ -34,7 +34,7 @@ pub async fn run(cmd: MailCommand, config: &Config) -> Outcome {
             let raw = std::fs::read(&file)
                 .map_err(|e| Failure::new(2, format!("cannot read {}: {e}", file.display())))?;
             let tempfail = |message: String| Failure::new(exit::TEMPFAIL, message);
-            let accepted = accept(config, &raw, &sender, &recipient, chrono::Utc::now())
+            let accepted = accept(config, &Envelope::now(&raw, &sender, &recipient))
                 .map_err(|e| tempfail(e.to_string()))?;
             // The mail is stored with its ticket; make its job now rather than wait for serve.
             let mut conn = AsyncPgConnection::establish(&config.database.url)

@@ -1,9 +1,9 @@
 use super::{CONFLICT, FAILED, Failure, NOT_FOUND, Outcome, conn};
 use clap::Subcommand;
 use diesel_async::AsyncPgConnection;
-use mailhandler::{ReleaseError, release_quarantined};
 use shared_modules::config::Config;
 use shared_modules::jobs::{JobFilter, JobState, list_jobs};
+use shared_modules::mail::{ReleaseError, release_quarantined};
 
 #[derive(Subcommand)]
 pub enum QuarantineCommand {
@@ -59,7 +59,9 @@ async fn release(c: &mut AsyncPgConnection, config: &Config, id: i64) -> Outcome
             ReleaseError::NotFound(_) => Failure::new(NOT_FOUND, e.to_string()),
             ReleaseError::Conflict(_) => Failure::new(CONFLICT, e.to_string()),
             ReleaseError::Unreadable(_) => Failure::new(FAILED, e.to_string()),
-            ReleaseError::Temporary(_) => Failure::new(mailhandler::exit::TEMPFAIL, e.to_string()),
+            ReleaseError::Temporary(_) => {
+                Failure::new(shared_modules::mail::exit::TEMPFAIL, e.to_string())
+            }
         })?;
     println!("job {id} released as job {new_id}");
     Ok(())

@@ -7,10 +7,11 @@
 //! them again before the module runs when they are missing or partial (a job made before
 //! that rule, or a file lost since), so such a job recovers on its next attempt.
 
-use super::at_path;
-use super::mail_parts::{Extracted, extract};
-use super::staging::unique_name;
-use super::ticket::Ticket;
+use super::parts::{Extracted, extract};
+use crate::db::storable_json;
+use crate::inbox::at_path;
+use crate::inbox::ticket::Ticket;
+use crate::inbox::unique_name;
 use crate::jobs::{EventPhase, JobContext, JobFailure, JobSource, JobState, NewEvent, Workspace};
 use serde_json::{Value, json};
 use std::fs;
@@ -68,7 +69,7 @@ pub fn derive_into(dir: &Path, metadata: &Value, quarantined: Option<&str>) -> i
     if let (Some(extracted), Some(fields)) = (&extracted, metadata.as_object_mut()) {
         fields.insert(
             "attachments".into(),
-            without_nul(json!(extracted.attachments)),
+            storable_json(&json!(extracted.attachments)).into_owned(),
         );
     }
     // Left by a crash mid-write; a live writer's (serve's ingester and `dpctl mail inject`
@@ -190,19 +191,6 @@ fn writer_alive(partial: &Path) -> bool {
     pid.is_some_and(|pid| {
         pid == std::process::id() || Path::new("/proc").join(pid.to_string()).exists()
     })
-}
-
-/// Postgres text and jsonb cannot hold U+0000; a NUL in a header or a file name becomes
-/// U+FFFD in the metadata (the raw message keeps every byte).
-pub fn without_nul(value: Value) -> Value {
-    match value {
-        Value::String(s) if s.contains('\0') => Value::String(s.replace('\0', "\u{FFFD}")),
-        Value::Array(items) => Value::Array(items.into_iter().map(without_nul).collect()),
-        Value::Object(map) => {
-            Value::Object(map.into_iter().map(|(k, v)| (k, without_nul(v))).collect())
-        }
-        other => other,
-    }
 }
 
 #[cfg(test)]

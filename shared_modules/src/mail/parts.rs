@@ -1,7 +1,7 @@
 //! What is kept of a mail: the raw bytes (`message.eml`), the first text and HTML bodies as
 //! the mail has them (`body.txt`, `body.html`), and every attachment under `attachments/`
 //! with a sanitised, unique name; the original names go to the job's metadata. The
-//! mailhandler routes on the headers alone; `derived` writes the parts into the delivery.
+//! mailhandler routes on the headers alone; `derive` writes the parts into the delivery.
 
 use crate::paths::sanitise_file_name;
 use mail_parser::{MessageParser, MimeHeaders, PartType};

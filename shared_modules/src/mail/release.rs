@@ -3,11 +3,11 @@
 //! the quarantined one is closed as cancelled, pointing to it. dpctl and the console share
 //! this.
 
-use crate::{Delivered, DeliveryError, Keyed, RAW_FILE, deliver_keyed, route};
+use super::{Delivered, DeliveryError, Envelope, Keyed, RAW_FILE, deliver_keyed, route};
+use crate::config::Config;
+use crate::inbox::Insert;
+use crate::jobs::{JobState, find_job};
 use diesel_async::AsyncPgConnection;
-use shared_modules::config::Config;
-use shared_modules::inbox::Insert;
-use shared_modules::jobs::{JobState, find_job};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReleaseError {
@@ -42,31 +42,27 @@ pub async fn release_quarantined(
     let file = std::path::PathBuf::from(job.inbox_path.clone().unwrap_or_default()).join(RAW_FILE);
     let raw = std::fs::read(&file)
         .map_err(|e| ReleaseError::Unreadable(format!("cannot read {}: {e}", file.display())))?;
-    let sender = job.metadata["sender"].as_str().unwrap_or("");
-    let recipient = job.metadata["recipient"].as_str().unwrap_or("");
-    route(config, sender, recipient, &raw).map_err(|reason| {
+    let mail = Envelope {
+        raw: &raw,
+        sender: job.metadata["sender"].as_str().unwrap_or(""),
+        recipient: job.metadata["recipient"].as_str().unwrap_or(""),
+        received_at: chrono::Utc::now(),
+    };
+    route(config, &mail).map_err(|reason| {
         ReleaseError::Conflict(format!("job {id} would still be quarantined: {reason}"))
     })?;
     let keyed = Keyed {
         key: format!("release:{id}"),
         insert: Insert::ReleaseOf(id),
     };
-    let delivered = deliver_keyed(
-        config,
-        conn,
-        &raw,
-        sender,
-        recipient,
-        chrono::Utc::now(),
-        keyed,
-    )
-    .await
-    .map_err(|e| match e {
-        DeliveryError::NotQuarantined => ReleaseError::Conflict(format!(
-            "job {id} was released or changed by someone else meanwhile"
-        )),
-        e => ReleaseError::Temporary(e.to_string()),
-    })?;
+    let delivered = deliver_keyed(config, conn, &mail, keyed)
+        .await
+        .map_err(|e| match e {
+            DeliveryError::NotQuarantined => ReleaseError::Conflict(format!(
+                "job {id} was released or changed by someone else meanwhile"
+            )),
+            e => ReleaseError::Temporary(e.to_string()),
+        })?;
     match delivered {
         Delivered::Stored { job_id, .. } | Delivered::Duplicate { job_id } => Ok(job_id),
         Delivered::Quarantined { reason, .. } => Err(ReleaseError::Conflict(format!(
