@@ -14,5 +14,5 @@ fuzz_target!(|bytes: &[u8]| {
     let at = usize::from(split).min(rest.len());
     let (query, body) = rest.split_at(at);
     let _ = api::http::jobs::list_filter(&String::from_utf8_lossy(query));
-    let _ = api::http::veritas2hview::parse_update(&CONFIG, body);
+    let _ = api::uploads::parse_request(&CONFIG, body);
 });

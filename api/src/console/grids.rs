@@ -5,7 +5,8 @@
 
 use super::layout::{age, bytes, page, respond, time};
 use super::session::SignedIn;
-use crate::http::{ApiError, AppState};
+use crate::error::ApiError;
+use crate::state::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};

@@ -3,7 +3,8 @@
 
 use super::layout::{age, page, respond, state_badge, time};
 use super::session::SignedIn;
-use crate::http::{ApiError, AppState};
+use crate::error::ApiError;
+use crate::state::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, NaiveDate, Utc};

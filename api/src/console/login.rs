@@ -2,7 +2,7 @@
 
 use super::layout::{head, respond};
 use super::session::{SignedIn, cookie};
-use crate::http::AppState;
+use crate::state::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use maud::{DOCTYPE, Markup, html};

@@ -16,7 +16,8 @@ pub mod sign_in_throttle;
 
 pub use grids::count_report_overdue;
 
-use crate::http::{ApiError, AppState};
+use crate::error::ApiError;
+use crate::state::AppState;
 use actix_web::body::SizedStream;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, guard, web};

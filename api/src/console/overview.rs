@@ -4,7 +4,8 @@
 use super::charts::{Bucket, bars};
 use super::layout::{age, page, respond, state_badge};
 use super::session::SignedIn;
-use crate::http::{ApiError, AppState};
+use crate::error::ApiError;
+use crate::state::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Duration, DurationRound, Utc};

@@ -4,7 +4,8 @@
 use super::layout::{page, respond, time};
 use super::login::Csrf;
 use super::session::SignedIn;
-use crate::http::{ApiError, AppState};
+use crate::error::ApiError;
+use crate::state::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use maud::html;

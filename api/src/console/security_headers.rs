@@ -16,12 +16,12 @@ pub async fn add(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let bucket = req
-        .app_data::<actix_web::web::Data<crate::http::AppState>>()
+        .app_data::<actix_web::web::Data<crate::state::AppState>>()
         .map(|state| state.config.s3.bucket.clone())
         .unwrap_or_default();
     let page = !req.path().starts_with("/api/")
         && req.path() != "/metrics"
-        && !crate::http::speaks_s3(req.head(), &bucket);
+        && !crate::s3::speaks_s3(req.head(), &bucket);
     let mut res = next.call(req).await?;
     if page {
         let headers = res.headers_mut();

@@ -117,7 +117,7 @@ impl FromRequest for SignedIn {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let session = req
             .cookie(COOKIE)
-            .zip(req.app_data::<web::Data<crate::http::AppState>>())
+            .zip(req.app_data::<web::Data<crate::state::AppState>>())
             .and_then(|(cookie, state)| state.sessions.find(cookie.value()));
         ready(match session {
             Some(session) => Ok(SignedIn(session)),

@@ -7,132 +7,17 @@ mod error;
 pub mod front;
 mod health;
 pub mod jobs;
-mod key_locks;
-mod listing_cache;
-mod metrics;
+pub(crate) mod listing_cache;
+pub(crate) mod metrics;
 mod request_log;
-pub mod veritas2hview;
+mod veritas2hview;
 
-pub use error::ApiError;
+pub use crate::error::ApiError;
+pub use crate::state::AppState;
 
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpResponse, HttpServer, Route, web};
-use shared_modules::api_keys::ApiKeys;
-use shared_modules::config::Config;
-use shared_modules::db::DbPool;
-use shared_modules::object_store::ObjectStore;
-use std::sync::Arc;
-
-#[derive(Clone)]
-pub struct AppState {
-    pub config: Arc<Config>,
-    pub pool: DbPool,
-    pub keys: ApiKeys,
-    pub store: Arc<ObjectStore>,
-    pub listing: Arc<listing_cache::ListingCache>,
-    /// Objects being downloaded by a trigger: one download per object at a time.
-    pub downloads: Arc<key_locks::KeyLocks>,
-    /// The last reading of the database gauges `/metrics` shows.
-    pub gauges: Arc<metrics::GaugeCache>,
-    /// The embedded S3 endpoint (`s3.mode = embedded`, once `with_s3` set it up).
-    pub s3: Option<Arc<s3s::service::S3Service>>,
-    /// Console sign-ins.
-    pub sessions: Arc<crate::console::session::Sessions>,
-    /// Wrong keys at the console's sign-in, per client address.
-    pub sign_in_throttle: Arc<crate::console::sign_in_throttle::SignInThrottle>,
-    /// Behind the front: the loopback address TLS connections arrive on.
-    pub tls_backend: Option<std::net::SocketAddr>,
-    /// The connections the front carries (each request's real client, and closing one).
-    pub front: Arc<front::connections::Connections>,
-    /// The last reconciliation: uploads overdue without a job, and the oldest one's age.
-    pub untriggered: Arc<std::sync::Mutex<Option<crate::uploads::UntriggeredSummary>>>,
-}
-
-impl AppState {
-    pub fn new(config: Arc<Config>, pool: DbPool) -> Self {
-        let keys = ApiKeys::from_config(&config.api.keys);
-        let store = Arc::new(ObjectStore::new(&config));
-        let sessions = Arc::new(crate::console::session::Sessions::new(
-            std::time::Duration::from_secs(config.console.session_hours * 3600),
-        ));
-        let sign_in_throttle = Arc::new(crate::console::sign_in_throttle::SignInThrottle::new(
-            config.console.sign_in_failures,
-            std::time::Duration::from_secs(config.console.sign_in_window_seconds),
-        ));
-        let listing = Arc::new(listing_cache::ListingCache::new(
-            std::time::Duration::from_millis(config.api.listing_cache_ms),
-        ));
-        Self {
-            config,
-            pool,
-            keys,
-            store,
-            listing,
-            downloads: Arc::default(),
-            gauges: Arc::default(),
-            s3: None,
-            sessions,
-            sign_in_throttle,
-            tls_backend: None,
-            front: Arc::default(),
-            untriggered: Arc::default(),
-        }
-    }
-
-    /// Answers S3 on the API port when the store is embedded; every completed object is
-    /// announced on `uploaded`.
-    pub fn with_s3(
-        mut self,
-        uploaded: Option<tokio::sync::mpsc::UnboundedSender<crate::uploads::Uploaded>>,
-    ) -> Self {
-        if let Some(store) = self.store.embedded() {
-            self.s3 = Some(Arc::new(crate::s3::service(
-                &self.config,
-                store.clone(),
-                uploaded,
-            )));
-        }
-        self
-    }
-}
-
-impl AppState {
-    /// Whether `req` came over TLS (ended by the front, arriving on its TLS backend).
-    pub fn over_tls(&self, req: &actix_web::HttpRequest) -> bool {
-        self.tls_backend == Some(req.app_config().local_addr())
-    }
-
-    /// The client's address: behind the front, the one the front accepted (actix sees the
-    /// front's loopback socket); else actix's peer.
-    pub fn client_ip(&self, peer: Option<std::net::SocketAddr>) -> std::net::IpAddr {
-        let peer = peer.unwrap_or_else(|| ([0, 0, 0, 0], 0).into());
-        self.front.client(peer).unwrap_or(peer).ip()
-    }
-
-    /// Runs a request's database work; 503 when the database does not answer within
-    /// `database.read_timeout_seconds` (a hung server keeps its connections open, silent).
-    pub async fn db<T>(
-        &self,
-        work: impl std::future::Future<Output = Result<T, ApiError>>,
-    ) -> Result<T, ApiError> {
-        let limit = std::time::Duration::from_secs(self.config.database.read_timeout_seconds);
-        tokio::time::timeout(limit, work).await.unwrap_or_else(|_| {
-            Err(ApiError::Unavailable(format!(
-                "the database did not answer within {} s",
-                limit.as_secs()
-            )))
-        })
-    }
-
-    /// A pooled connection, or 503 when the database cannot give one.
-    pub async fn conn(&self) -> Result<shared_modules::db::PooledConn, ApiError> {
-        self.pool
-            .get()
-            .await
-            .map_err(|e| ApiError::from(shared_modules::db::DbError::from(e)))
-    }
-}
 
 /// Every route under `/api/1.0` (method, path, handler). `openapi.json` documents exactly
 /// these (a test holds them together).
@@ -192,36 +77,13 @@ async fn outside_api(
 ) -> HttpResponse {
     let ours = req.path().starts_with("/api/") || req.path() == "/metrics";
     match &state.s3 {
-        Some(s3) if !ours && speaks_s3(req.head(), &state.config.s3.bucket) => {
+        Some(s3) if !ours && crate::s3::speaks_s3(req.head(), &state.config.s3.bucket) => {
             crate::s3::bridge::handle(s3, req, payload).await
         }
         _ => error::not_found(req)
             .await
             .unwrap_or_else(|e| actix_web::ResponseError::error_response(&e)),
     }
-}
-
-/// A request from an S3 client: signed, or unsigned but for the bucket's path or with S3's
-/// headers or query parameters (the endpoint then refuses it with an error the client
-/// reads). A browser's `/favicon.ico` or a scanner's probe is neither.
-pub fn speaks_s3(head: &actix_web::dev::RequestHead, bucket: &str) -> bool {
-    const S3_QUERY: [&str; 6] = [
-        "uploadId",
-        "uploads",
-        "list-type",
-        "delete",
-        "X-Amz-",
-        "partNumber",
-    ];
-    let query = head.uri.query().unwrap_or("");
-    let first_segment = head.uri.path().trim_start_matches('/').split('/').next();
-    crate::s3::bridge::is_signed(head)
-        || first_segment == Some(bucket)
-        || head
-            .headers()
-            .keys()
-            .any(|name| name.as_str().starts_with("x-amz-"))
-        || S3_QUERY.iter().any(|word| query.contains(word))
 }
 
 /// The HTTP server on `listeners` (loopback, behind the front); signals are handled by

@@ -9,6 +9,7 @@ mod endpoint;
 mod keys;
 mod listing;
 mod multipart;
+mod recognise;
 mod refusals;
 mod sweeper;
 mod upload_contract;
@@ -16,6 +17,7 @@ mod uploads_listing;
 
 pub use endpoint::Endpoint;
 pub use keys::S3Keys;
+pub use recognise::speaks_s3;
 pub use sweeper::spawn_store_sweeper;
 
 use crate::uploads::Uploaded;

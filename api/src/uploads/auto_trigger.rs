@@ -6,9 +6,8 @@
 //! and reconciliation reports it. What serve's stop or a crash interrupts is queued by the
 //! reconciliation pass at the next start (`reconcile`): the stored object is its own record.
 
-use super::{Uploaded, request_for_key};
-use crate::http::veritas2hview::queue_upload;
-use crate::http::{ApiError, AppState};
+use super::{Trigger, UploadRequest, Uploaded, queue_upload};
+use crate::state::AppState;
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio_util::sync::CancellationToken;
@@ -36,32 +35,19 @@ pub fn spawn_auto_trigger(
     })
 }
 
-/// Whether trying again can help: a request the trigger can never make valid, or an object
-/// that is gone, cannot; everything else (503s, and anything unexpected) may.
-pub fn is_permanent(e: &ApiError) -> bool {
-    matches!(
-        e,
-        ApiError::BadRequest(_)
-            | ApiError::NotFound(_)
-            | ApiError::PayloadTooLarge(_)
-            | ApiError::Unauthorized
-            | ApiError::MethodNotAllowed { .. }
-    )
-}
-
 async fn queue(state: AppState, object: Uploaded, stop: CancellationToken) {
-    let Some(request) = request_for_key(&object.key, "s3-auto-trigger") else {
+    let Some(request) = UploadRequest::for_key(&object.key, Trigger::AutoTrigger) else {
         tracing::warn!(key = %object.key, "upload is not <customer>/<grid>/<file>: no job until a curl names its customer and grid");
         return;
     };
     let mut delay = Duration::from_secs(1);
     for attempt in 1u64.. {
-        match queue_upload(&state, request.clone(), "auto_trigger").await {
-            Ok((job_id, _, created)) => {
-                tracing::info!(job.id = job_id, key = %object.key, etag = %object.etag, created, attempt, "upload queued by the auto trigger");
+        match queue_upload(&state, request.clone(), Trigger::AutoTrigger).await {
+            Ok(queued) => {
+                tracing::info!(job.id = queued.job_id, key = %object.key, etag = %object.etag, created = queued.created, attempt, "upload queued by the auto trigger");
                 return;
             }
-            Err(e) if is_permanent(&e) => {
+            Err(e) if e.is_permanent() => {
                 tracing::warn!(key = %object.key, error = %e, "auto trigger cannot queue the upload; reconciliation reports it");
                 return;
             }

@@ -1,15 +1,22 @@
 //! Uploads that start their own jobs: the embedded endpoint announces every completed
 //! object (`auto_trigger`), and `reconcile` lists the bucket every so often for objects
-//! no trigger ever came for. Both queue through the curl's own path, so the same object
-//! (bucket, key, ETag) is the same job however many of them fire.
+//! no trigger ever came for. Both queue through the curl's own path (`queue`), so the same
+//! object (bucket, key, ETag) is the same job however many of them fire; the route
+//! `POST /api/1.0/veritas2hview/update` is a thin door to it.
 
 mod auto_trigger;
+mod error;
+mod key_locks;
+mod queue;
 mod reconcile;
+mod trigger;
 
 pub use auto_trigger::spawn_auto_trigger;
+pub use error::TriggerError;
+pub use key_locks::KeyLocks;
+pub use queue::{Queued, queue_upload};
 pub use reconcile::spawn_reconciler;
-
-use crate::http::veritas2hview::UpdateRequest;
+pub use trigger::{Trigger, UploadRequest, ValidUpload, parse_request};
 
 /// What the last reconciliation found: objects overdue without a job, and how old the
 /// oldest object without a job is.
@@ -25,44 +32,4 @@ pub struct Uploaded {
     pub key: String,
     pub etag: String,
     pub size: u64,
-}
-
-/// The trigger a key laid out as the upload contract says (`<customer>/<grid>/<file…>`)
-/// stands for; None for a key of another shape (it can only be reported).
-pub fn request_for_key(key: &str, uid: &str) -> Option<UpdateRequest> {
-    let mut parts = key.splitn(3, '/');
-    let (customer, grid, file) = (parts.next()?, parts.next()?, parts.next()?);
-    (!file.is_empty()).then(|| UpdateRequest {
-        uid: uid.to_string(),
-        customer: customer.to_string(),
-        grid: grid.to_string(),
-        s3_path: key.to_string(),
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::request_for_key;
-
-    #[test]
-    fn keys_of_the_contract_name_customer_and_grid() {
-        let request =
-            request_for_key("bobs_burgers/fryer_grid/dump.tar.gz", "auto").expect("a contract key");
-        assert_eq!(
-            (
-                request.customer.as_str(),
-                request.grid.as_str(),
-                request.s3_path.as_str()
-            ),
-            (
-                "bobs_burgers",
-                "fryer_grid",
-                "bobs_burgers/fryer_grid/dump.tar.gz"
-            )
-        );
-        let nested = request_for_key("c/g/a/b.tgz", "auto").expect("a nested file");
-        assert_eq!(nested.s3_path, "c/g/a/b.tgz");
-        assert!(request_for_key("dump.tar.gz", "auto").is_none());
-        assert!(request_for_key("c/dump.tar.gz", "auto").is_none());
-    }
 }

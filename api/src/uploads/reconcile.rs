@@ -22,9 +22,8 @@
 //! loses nothing. A pass that fails (the database or the store away) is tried again within
 //! seconds, doubling up to the interval, not a whole interval later.
 
-use super::request_for_key;
-use crate::http::AppState;
-use crate::http::veritas2hview::queue_upload;
+use super::{Trigger, UploadRequest, queue_upload};
+use crate::state::AppState;
 use chrono::{DateTime, Utc};
 use shared_modules::object_store::{Untriggered, untriggered};
 use std::collections::HashSet;
@@ -119,12 +118,12 @@ async fn reconcile_once(
 /// Queues an object, or says why it cannot be (its key names no customer and grid, or the
 /// trigger failed).
 async fn queue(state: &AppState, object: &Untriggered) -> Result<(), String> {
-    let request = request_for_key(&object.object.key, "reconciliation")
+    let request = UploadRequest::for_key(&object.object.key, Trigger::Reconciliation)
         .ok_or("the key is not <customer>/<grid>/<file>")?;
-    let (job_id, _, created) = queue_upload(state, request, "reconciliation")
+    let queued = queue_upload(state, request, Trigger::Reconciliation)
         .await
         .map_err(|e| e.to_string())?;
-    tracing::info!(job.id = job_id, key = %object.object.key, created, "reconciliation queued an untriggered upload");
+    tracing::info!(job.id = queued.job_id, key = %object.object.key, created = queued.created, "reconciliation queued an untriggered upload");
     Ok(())
 }
 
