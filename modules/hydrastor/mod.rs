@@ -1,8 +1,10 @@
 //! NEC HYDRAstor: system reports and alerts by e-mail (`system_report/`, `alert/`), and
 //! NetBackup exports correlated to grids (`veritas2hview/`). Shared here: finding the text in
-//! a stored mail, reading its sections, and the value formats.
+//! a stored mail, reading its sections, the value formats, and each grid's status
+//! (`grid_status`) for the console and the metrics.
 
 pub mod alert;
+pub mod grid_status;
 pub mod html;
 pub mod sections;
 pub mod system_report;

@@ -14,8 +14,6 @@ pub mod security_headers;
 pub mod session;
 pub mod sign_in_throttle;
 
-pub use grids::count_report_overdue;
-
 use crate::error::ApiError;
 use crate::state::AppState;
 use actix_web::body::SizedStream;

@@ -8,35 +8,10 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
-use chrono::{DateTime, Duration, DurationRound, Utc};
-use diesel::QueryableByName;
-use diesel::sql_types::{BigInt, Double, Nullable, Text, Timestamptz};
-use diesel_async::RunQueryDsl;
+use chrono::{Duration, DurationRound, Utc};
 use maud::html;
-
-#[derive(QueryableByName)]
-struct StateCount {
-    #[diesel(sql_type = Text)]
-    state: String,
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
-
-#[derive(QueryableByName)]
-struct Finished {
-    #[diesel(sql_type = Timestamptz)]
-    at: DateTime<Utc>,
-    #[diesel(sql_type = BigInt)]
-    done: i64,
-    #[diesel(sql_type = BigInt)]
-    failed: i64,
-}
-
-#[derive(QueryableByName)]
-struct Oldest {
-    #[diesel(sql_type = Nullable<Double>)]
-    seconds: Option<f64>,
-}
+use shared_modules::jobs::JobState;
+use shared_modules::jobs::stats::{self, Finished, Span, StateCount};
 
 struct Figures {
     states: Vec<StateCount>,
@@ -47,34 +22,11 @@ struct Figures {
 
 async fn figures(state: &AppState) -> Result<Figures, ApiError> {
     let mut conn = state.conn().await?;
-    let states = diesel::sql_query("SELECT state, count(*) AS n FROM jobs GROUP BY state")
-        .load::<StateCount>(&mut conn)
-        .await?;
-    let per = |unit: &str, span: &str| {
-        format!(
-            "SELECT date_trunc('{unit}', finished_at) AS at,
-                    count(*) FILTER (WHERE state = 'done') AS done,
-                    count(*) FILTER (WHERE state = 'error') AS failed
-               FROM jobs WHERE finished_at > now() - interval '{span}'
-              GROUP BY 1"
-        )
-    };
-    let hours = diesel::sql_query(per("hour", "24 hours"))
-        .load::<Finished>(&mut conn)
-        .await?;
-    let days = diesel::sql_query(per("day", "7 days"))
-        .load::<Finished>(&mut conn)
-        .await?;
-    let oldest = diesel::sql_query(
-        "SELECT extract(epoch FROM now() - min(created_at))::float8 AS seconds FROM jobs WHERE state = 'queued'",
-    )
-    .get_result::<Oldest>(&mut conn)
-    .await?;
     Ok(Figures {
-        states,
-        hours,
-        days,
-        oldest_queued: oldest.seconds,
+        states: stats::counts_by_state(&mut conn).await?,
+        hours: stats::finished_per(&mut conn, Span::DayByHour).await?,
+        days: stats::finished_per(&mut conn, Span::WeekByDay).await?,
+        oldest_queued: stats::queue_figures(&mut conn).await?.oldest_queued_seconds,
     })
 }
 
@@ -102,12 +54,13 @@ pub async fn show(state: web::Data<AppState>, signed: SignedIn) -> HttpResponse 
         Ok(figures) => figures,
         Err(e) => return super::unavailable(&signed, "Overview", &e),
     };
-    let count = |name: &str| {
+    let count = |wanted: JobState| -> i64 {
         figures
             .states
             .iter()
-            .find(|s| s.state == name)
-            .map_or(0, |s| s.n)
+            .filter(|s| s.state == wanted)
+            .map(|s| s.n)
+            .sum()
     };
     let root = state.config.paths.root.clone();
     let tickets =
@@ -118,10 +71,10 @@ pub async fn show(state: web::Data<AppState>, signed: SignedIn) -> HttpResponse 
     let untriggered = state.untriggered.lock().map(|u| *u).unwrap_or(None);
     let body = html! {
         section.cards aria-label="Jobs by state" {
-            @for name in ["queued", "running", "done", "error", "quarantined", "cancelled"] {
-                a.card href={ "/jobs?state=" (name) } {
-                    span.number { (count(name)) }
-                    (state_badge(name))
+            @for each in JobState::ALL {
+                a.card href={ "/jobs?state=" (each) } {
+                    span.number { (count(each)) }
+                    (state_badge(each.as_str()))
                 }
             }
         }
@@ -130,7 +83,7 @@ pub async fn show(state: web::Data<AppState>, signed: SignedIn) -> HttpResponse 
                 dt { "Oldest queued job" }
                 dd { @match figures.oldest_queued { Some(s) => (age(s)), None => "none queued" } }
                 dt { "Mail in quarantine" }
-                dd { a href="/quarantine" { (count("quarantined")) " waiting" } }
+                dd { a href="/quarantine" { (count(JobState::Quarantined)) " waiting" } }
                 dt { "Mail stored, job not made yet (tickets)" }
                 dd { @match &tickets {
                     Some(t) if t.count > 0 => { (t.count) " pending, oldest " (age(t.oldest_age.map_or(0.0, |a| a.as_secs_f64()))) }

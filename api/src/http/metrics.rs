@@ -5,34 +5,8 @@
 
 use super::{ApiError, AppState};
 use actix_web::{HttpRequest, HttpResponse, web};
-use diesel::QueryableByName;
-use diesel::sql_types::{BigInt, Double, Nullable, Text};
-use diesel_async::RunQueryDsl;
+use shared_modules::jobs::stats;
 use std::time::{Duration, Instant};
-
-#[derive(QueryableByName)]
-struct StateCount {
-    #[diesel(sql_type = Text)]
-    state: String,
-    #[diesel(sql_type = Text)]
-    job_type: String,
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
-
-#[derive(QueryableByName)]
-struct Queue {
-    #[diesel(sql_type = BigInt)]
-    depth: i64,
-    #[diesel(sql_type = Nullable<Double>)]
-    oldest_age: Option<f64>,
-    #[diesel(sql_type = BigInt)]
-    mails: i64,
-    #[diesel(sql_type = BigInt)]
-    quarantined: i64,
-    #[diesel(sql_type = Nullable<Double>)]
-    last_mail_at: Option<f64>,
-}
 
 /// How long one reading of the database gauges is served.
 const GAUGES_FOR: Duration = Duration::from_secs(5);
@@ -98,38 +72,26 @@ fn build_info_family() -> String {
 
 async fn database_gauges(state: &AppState) -> Result<(), String> {
     let mut conn = state.pool.get().await.map_err(|e| e.to_string())?;
-    let counts: Vec<StateCount> = diesel::sql_query(
-        "SELECT state, job_type, count(*) AS n FROM jobs GROUP BY state, job_type ORDER BY 1, 2",
-    )
-    .load(&mut conn)
-    .await
-    .map_err(|e| e.to_string())?;
-    let queue: Queue = diesel::sql_query(
-        "SELECT count(*) FILTER (WHERE state = 'queued' AND run_after <= now()) AS depth,
-                EXTRACT(EPOCH FROM now() - min(created_at) FILTER (WHERE state = 'queued'))::float8 AS oldest_age,
-                count(*) FILTER (WHERE source = 'email') AS mails,
-                count(*) FILTER (WHERE source = 'email' AND state = 'quarantined') AS quarantined,
-                EXTRACT(EPOCH FROM max(created_at) FILTER (WHERE source = 'email'))::float8 AS last_mail_at
-         FROM jobs",
-    )
-    .get_result(&mut conn)
-    .await
-    .map_err(|e| e.to_string())?;
+    let text = |e: diesel::result::Error| e.to_string();
+    let counts = stats::counts_by_state(&mut conn).await.map_err(text)?;
+    let queue = stats::queue_figures(&mut conn).await.map_err(text)?;
     shared_modules::metrics::set_database_gauges(Some(&shared_modules::metrics::DatabaseGauges {
         jobs: counts
             .into_iter()
-            .map(|c| (c.state, c.job_type, c.n))
+            .map(|c| (c.state.to_string(), c.job_type, c.n))
             .collect(),
         queue_depth: queue.depth,
-        oldest_queued_age_seconds: queue.oldest_age.unwrap_or(0.0),
+        oldest_queued_age_seconds: queue.oldest_queued_seconds.unwrap_or(0.0),
         mails_received: queue.mails,
-        mails_quarantined: queue.quarantined,
+        mails_quarantined: queue.mails_quarantined,
         last_mail_at: queue.last_mail_at,
     }));
-    let overdue =
-        crate::console::count_report_overdue(&mut conn, state.config.console.report_overdue_hours)
-            .await
-            .map_err(|e| e.to_string())?;
+    let overdue = modules::hydrastor::grid_status::count_report_overdue(
+        &mut conn,
+        state.config.console.report_overdue_hours,
+    )
+    .await
+    .map_err(text)?;
     shared_modules::metrics::set_grids_overdue(overdue);
     Ok(())
 }

@@ -10,15 +10,19 @@
 //! - `reaper`: expired leases and timeouts.
 //! - `workspace`: a job's inbox, tmp and archive directories.
 //! - `listing`: filtered, paginated reads for the API and `dpctl`.
+//! - `lookup`: a few jobs' states, or which dedupe keys have a job.
+//! - `stats`: counts and rates for `/metrics` and the console's overview.
 
 mod attempts;
 mod events;
 mod handler;
 mod listener;
 mod listing;
+mod lookup;
 mod model;
 mod queue;
 mod reaper;
+pub mod stats;
 mod worker;
 mod workspace;
 
@@ -30,6 +34,7 @@ pub use handler::{
 };
 pub use listener::{NOTIFY_CHANNEL, spawn_listener};
 pub use listing::{JobFilter, JobPage, list_jobs};
+pub use lookup::{keys_with_jobs, states_of};
 pub use model::{Job, JobSource, JobState, NewJob};
 pub use queue::{
     Enqueued, LeaseRenewal, NotRetried, QUARANTINED_TYPE, QueueSettings, cancel_job, claim_batch,

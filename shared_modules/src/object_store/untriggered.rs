@@ -3,10 +3,8 @@
 //! (the curl, the auto trigger or reconciliation itself).
 
 use super::{ListedObject, ObjectStore, StoreError};
-use crate::db::schema::jobs;
 use chrono::{DateTime, Utc};
-use diesel::prelude::*;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::AsyncPgConnection;
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -43,12 +41,7 @@ pub async fn untriggered(
             .iter()
             .map(|o| dedupe_key(store.bucket(), &o.key, &o.etag))
             .collect();
-        let found: Vec<Option<String>> = jobs::table
-            .filter(jobs::dedupe_key.eq_any(&keys))
-            .select(jobs::dedupe_key)
-            .load(conn)
-            .await?;
-        triggered.extend(found.into_iter().flatten());
+        triggered.extend(crate::jobs::keys_with_jobs(conn, &keys).await?);
     }
     let mut waiting: Vec<Untriggered> = objects
         .into_iter()

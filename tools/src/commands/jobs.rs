@@ -285,16 +285,9 @@ async fn reprocess(c: &mut diesel_async::AsyncPgConnection, ids: &[i64], follow:
 
 /// Follows `ids` until each is done or in error, with a progress bar.
 async fn follow_to_the_end(c: &mut diesel_async::AsyncPgConnection, ids: &[i64]) -> Outcome {
-    use diesel::prelude::*;
-    use diesel_async::RunQueryDsl;
-    use shared_modules::db::schema::jobs;
     let mut progress = super::progress::Progress::new("processing", ids.len());
     loop {
-        let states: Vec<(i64, JobState)> = jobs::table
-            .filter(jobs::id.eq_any(ids))
-            .select((jobs::id, jobs::state))
-            .load(c)
-            .await?;
+        let states = shared_modules::jobs::states_of(c, ids).await?;
         let failed: Vec<i64> = states
             .iter()
             .filter(|(_, s)| *s == JobState::Error)
