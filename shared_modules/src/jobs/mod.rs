@@ -5,6 +5,7 @@
 //! - `events`: the per-job event trail.
 //! - `handler`: what a module implements, and the registry keyed by (category, type).
 //! - `worker`: the pool of workers with heartbeat and graceful stop.
+//! - `run_attempt`: one attempt's life, from claim to done or failed.
 //! - `attempts`: the attempts a process runs, as its heartbeat renews and cancels them.
 //! - `listener`: LISTEN/NOTIFY wake-ups, reconnecting when Postgres restarts.
 //! - `reaper`: expired leases and timeouts.
@@ -22,6 +23,7 @@ mod lookup;
 mod model;
 mod queue;
 mod reaper;
+mod run_attempt;
 pub mod stats;
 mod worker;
 mod workspace;
