@@ -195,7 +195,6 @@ async fn a_job_whose_derived_files_are_missing_or_partial_derives_them_again() {
         shared_modules::jobs::retry_job(&mut conn, *id, "test: room again")
             .await
             .unwrap()
-            .unwrap()
             .unwrap();
     }
     for (id, delivery) in &jobs {

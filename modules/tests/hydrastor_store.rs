@@ -166,7 +166,6 @@ async fn a_system_report_becomes_rows_and_reprocessing_leaves_them_identical() {
     retry_job(&mut conn, id, "test reprocess")
         .await
         .unwrap()
-        .unwrap()
         .unwrap();
     let again = wait_for("the reprocessed job", Duration::from_secs(20), || async {
         let mut conn = w.pool.get().await.unwrap();

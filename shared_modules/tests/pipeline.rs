@@ -206,7 +206,6 @@ async fn an_archive_is_never_replaced_and_a_reprocess_reads_the_archived_files()
     retry_job(&mut conn, ids[0], "reprocess")
         .await
         .unwrap()
-        .unwrap()
         .unwrap();
     let again = wait_for(
         "the reprocess to be done",

@@ -11,7 +11,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use maud::{Markup, html};
 use serde::Deserialize;
 use shared_modules::jobs::{
-    Job, JobEvent, JobFilter, JobState, cancel_job, events_of, find_job, list_jobs, retry_job,
+    Job, JobEvent, JobFilter, JobState, Refused, cancel_job, events_of, find_job, list_jobs,
+    retry_job,
 };
 use std::path::{Path, PathBuf};
 
@@ -349,9 +350,11 @@ pub async fn retry(
     })
     .await;
     match retried {
-        Ok(Some(Ok(_))) => back_to(id, "Queued again."),
-        Ok(Some(Err(reason))) => back_to(id, &format!("Not retried: the job {reason}.")),
-        Ok(None) => super::not_found(&signed, &format!("Job {id} does not exist.")),
+        Ok(Ok(_)) => back_to(id, "Queued again."),
+        Ok(Err(Refused::NotFound)) => {
+            super::not_found(&signed, &format!("Job {id} does not exist."))
+        }
+        Ok(Err(reason)) => back_to(id, &format!("Not retried: the job {reason}.")),
         Err(e) => super::unavailable(&signed, "Job", &e),
     }
 }
@@ -371,9 +374,11 @@ pub async fn cancel(
     })
     .await;
     match cancelled {
-        Ok(Some(Ok(_))) => back_to(id, "Cancelled."),
-        Ok(Some(Err(now))) => back_to(id, &format!("Not cancelled: the job is {now}.")),
-        Ok(None) => super::not_found(&signed, &format!("Job {id} does not exist.")),
+        Ok(Ok(_)) => back_to(id, "Cancelled."),
+        Ok(Err(Refused::NotFound)) => {
+            super::not_found(&signed, &format!("Job {id} does not exist."))
+        }
+        Ok(Err(reason)) => back_to(id, &format!("Not cancelled: the job {reason}.")),
         Err(e) => super::unavailable(&signed, "Job", &e),
     }
 }

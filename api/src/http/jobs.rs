@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
 use shared_modules::jobs::{
-    JobFilter, JobState, cancel_job, events_of, find_job, list_jobs, retry_job,
+    JobFilter, JobState, Refused, cancel_job, events_of, find_job, list_jobs, retry_job,
 };
 
 #[derive(Deserialize)]
@@ -155,9 +155,8 @@ pub async fn retry(
         })
         .await?;
     match retried {
-        None => Err(ApiError::NotFound(format!("job {id} does not exist"))),
-        Some(Err(reason)) => Err(ApiError::Conflict(format!("job {id} {reason}"))),
-        Some(Ok(job)) => {
+        Err(refused) => Err(refused_error(id, refused)),
+        Ok(job) => {
             state.listing.clear();
             Ok(HttpResponse::Accepted().json(json!({ "job_id": job.id, "status": job.state })))
         }
@@ -173,13 +172,19 @@ pub async fn cancel(
         .db(async { Ok(cancel_job(&mut *state.conn().await?, id).await?) })
         .await?;
     match cancelled {
-        None => Err(ApiError::NotFound(format!("job {id} does not exist"))),
-        Some(Err(state)) => Err(ApiError::Conflict(format!(
-            "job {id} is {state}; only queued or running jobs can be cancelled"
-        ))),
-        Some(Ok(job)) => {
+        Err(refused) => Err(refused_error(id, refused)),
+        Ok(job) => {
             state.listing.clear();
             Ok(HttpResponse::Ok().json(json!({ "job_id": job.id, "status": job.state })))
         }
+    }
+}
+
+/// 404 for a job that does not exist, 409 for one whose state refuses the action.
+fn refused_error(id: i64, refused: Refused) -> ApiError {
+    let message = format!("job {id} {refused}");
+    match refused {
+        Refused::NotFound => ApiError::NotFound(message),
+        _ => ApiError::Conflict(message),
     }
 }

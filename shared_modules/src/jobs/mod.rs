@@ -3,6 +3,7 @@
 //! - `model`: the job row and its states.
 //! - `queue`: enqueue (with dedupe), claim (`FOR UPDATE SKIP LOCKED`), fenced completion.
 //! - `events`: the per-job event trail.
+//! - `operator_actions`: retry and cancel, fenced on the state read.
 //! - `handler`: what a module implements, and the registry keyed by (category, type).
 //! - `worker`: the pool of workers with heartbeat and graceful stop.
 //! - `run_attempt`: one attempt's life, from claim to done or failed.
@@ -21,6 +22,7 @@ mod listener;
 mod listing;
 mod lookup;
 mod model;
+mod operator_actions;
 mod queue;
 mod reaper;
 mod run_attempt;
@@ -38,10 +40,11 @@ pub use listener::{NOTIFY_CHANNEL, spawn_listener};
 pub use listing::{JobFilter, JobPage, list_jobs};
 pub use lookup::{keys_with_jobs, states_of};
 pub use model::{Job, JobSource, JobState, NewJob};
+pub use operator_actions::{Action, Refused, cancel_job, retry_job};
 pub use queue::{
-    Enqueued, LeaseRenewal, NotRetried, QUARANTINED_TYPE, QueueSettings, cancel_job, claim_batch,
-    discard_quarantined, enqueue, find_job, job_for_key, mark_done, mark_failed,
-    record_archive_path, release_quarantined, renew_leases, retry_job,
+    Enqueued, LeaseRenewal, QUARANTINED_TYPE, QueueSettings, claim_batch, discard_quarantined,
+    enqueue, find_job, job_for_key, mark_done, mark_failed, record_archive_path,
+    release_quarantined, renew_leases,
 };
 pub use reaper::{ReapReport, reap_once, spawn_reaper};
 pub use worker::{WorkerPool, worker_identity};

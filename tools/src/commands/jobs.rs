@@ -2,25 +2,15 @@ use super::{CONFLICT, Failure, NOT_FOUND, Outcome, conn};
 use clap::Subcommand;
 use shared_modules::config::Config;
 use shared_modules::jobs::{
-    Job, JobFilter, JobState, cancel_job, events_of, find_job, list_jobs, retry_job,
+    Job, JobFilter, JobState, Refused, cancel_job, events_of, find_job, list_jobs, retry_job,
 };
 
 #[derive(Subcommand)]
 pub enum JobsCommand {
     /// Jobs newest first, as a table (or JSON).
     List {
-        /// Only jobs in this state: queued, running, done, error, quarantined, cancelled.
-        #[arg(long)]
-        status: Option<String>,
-        /// Only jobs of this customer.
-        #[arg(long)]
-        customer: Option<String>,
-        /// Only jobs of this type (system_report, alert, veritas2hview, …).
-        #[arg(long = "type")]
-        job_type: Option<String>,
-        /// Only jobs created at or after this time (RFC 3339, e.g. 2026-11-01T00:00:00Z).
-        #[arg(long)]
-        since: Option<chrono::DateTime<chrono::Utc>>,
+        #[command(flatten)]
+        filters: Filters,
         /// At most this many jobs (1 to 1000).
         #[arg(long, default_value_t = 50)]
         limit: i64,
@@ -43,18 +33,8 @@ pub enum JobsCommand {
     Reprocess {
         /// Job ids (or use the filters instead).
         ids: Vec<i64>,
-        /// Jobs in this state: queued, running, done, error, quarantined, cancelled.
-        #[arg(long)]
-        status: Option<String>,
-        /// Jobs of this customer.
-        #[arg(long)]
-        customer: Option<String>,
-        /// Jobs of this type (system_report, alert, veritas2hview, …).
-        #[arg(long = "type")]
-        job_type: Option<String>,
-        /// Jobs created at or after this time (RFC 3339, e.g. 2026-11-01T00:00:00Z).
-        #[arg(long)]
-        since: Option<chrono::DateTime<chrono::Utc>>,
+        #[command(flatten)]
+        filters: Filters,
         /// Stop once they are queued instead of following them to the end.
         #[arg(long)]
         no_wait: bool,
@@ -63,25 +43,52 @@ pub enum JobsCommand {
     Cancel { id: i64 },
 }
 
+/// The filters `list` and `reprocess` share.
+#[derive(clap::Args)]
+pub struct Filters {
+    /// Only jobs in this state: queued, running, done, error, quarantined, cancelled.
+    #[arg(long, value_parser = parse_status)]
+    status: Option<JobState>,
+    /// Only jobs of this customer.
+    #[arg(long)]
+    customer: Option<String>,
+    /// Only jobs of this type (system_report, alert, veritas2hview, …).
+    #[arg(long = "type")]
+    job_type: Option<String>,
+    /// Only jobs created at or after this time (RFC 3339, e.g. 2026-11-01T00:00:00Z).
+    #[arg(long)]
+    since: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl Filters {
+    fn given(&self) -> bool {
+        self.status.is_some()
+            || self.customer.is_some()
+            || self.job_type.is_some()
+            || self.since.is_some()
+    }
+
+    fn into_filter(self, limit: i64) -> JobFilter {
+        JobFilter {
+            state: self.status,
+            customer: self.customer,
+            job_type: self.job_type,
+            since: self.since,
+            limit,
+            ..Default::default()
+        }
+    }
+}
+
 pub async fn run(cmd: JobsCommand, config: &Config) -> Outcome {
     let mut c = conn(config).await?;
     match cmd {
         JobsCommand::List {
-            status,
-            customer,
-            job_type,
-            since,
+            filters,
             limit,
             json,
         } => {
-            let filter = JobFilter {
-                state: parse_status(status.as_deref())?,
-                customer,
-                job_type,
-                since,
-                limit,
-                ..Default::default()
-            };
+            let filter = filters.into_filter(limit);
             let page = list_jobs(&mut c, &filter).await?;
             if json {
                 println!(
@@ -158,14 +165,10 @@ pub async fn run(cmd: JobsCommand, config: &Config) -> Outcome {
         }
         JobsCommand::Reprocess {
             ids,
-            status,
-            customer,
-            job_type,
-            since,
+            filters,
             no_wait,
         } => {
-            let filtered =
-                status.is_some() || customer.is_some() || job_type.is_some() || since.is_some();
+            let filtered = filters.given();
             if ids.is_empty() != filtered {
                 return Err(Failure::new(
                     2,
@@ -173,41 +176,26 @@ pub async fn run(cmd: JobsCommand, config: &Config) -> Outcome {
                 ));
             }
             let ids = if filtered {
-                let filter = JobFilter {
-                    state: parse_status(status.as_deref())?,
-                    customer,
-                    job_type,
-                    since,
-                    limit: 1000,
-                    ..Default::default()
-                };
-                matching_ids(&mut c, filter).await?
+                matching_ids(&mut c, filters.into_filter(1000)).await?
             } else {
                 ids
             };
             reprocess(&mut c, &ids, !no_wait).await
         }
         JobsCommand::Retry { id } => {
-            match retry_job(&mut c, id, "retry requested with dpctl").await? {
-                None => Err(Failure::new(NOT_FOUND, format!("job {id} does not exist"))),
-                Some(Err(reason)) => Err(Failure::new(CONFLICT, format!("job {id} {reason}"))),
-                Some(Ok(job)) => {
-                    println!("job {} queued again", job.id);
-                    Ok(())
-                }
-            }
+            let job = retry_job(&mut c, id, "retry requested with dpctl")
+                .await?
+                .map_err(|refused| refused_failure(id, refused))?;
+            println!("job {} queued again", job.id);
+            Ok(())
         }
-        JobsCommand::Cancel { id } => match cancel_job(&mut c, id).await? {
-            None => Err(Failure::new(NOT_FOUND, format!("job {id} does not exist"))),
-            Some(Err(state)) => Err(Failure::new(
-                CONFLICT,
-                format!("job {id} is {state}; only queued or running jobs can be cancelled"),
-            )),
-            Some(Ok(job)) => {
-                println!("job {} cancelled", job.id);
-                Ok(())
-            }
-        },
+        JobsCommand::Cancel { id } => {
+            let job = cancel_job(&mut c, id)
+                .await?
+                .map_err(|refused| refused_failure(id, refused))?;
+            println!("job {} cancelled", job.id);
+            Ok(())
+        }
     }
 }
 
@@ -264,9 +252,8 @@ async fn reprocess(c: &mut diesel_async::AsyncPgConnection, ids: &[i64], follow:
     let mut queued = Vec::new();
     for id in ids {
         match retry_job(c, *id, "reprocess requested with dpctl").await? {
-            Some(Ok(_)) => queued.push(*id),
-            Some(Err(reason)) => refused.push(format!("{id} ({reason})")),
-            None => refused.push(format!("{id} (does not exist)")),
+            Ok(_) => queued.push(*id),
+            Err(reason) => refused.push(format!("{id} ({reason})")),
         }
         progress.step();
     }
@@ -311,11 +298,18 @@ async fn follow_to_the_end(c: &mut diesel_async::AsyncPgConnection, ids: &[i64])
     }
 }
 
-/// `--status NAME` as a state; an unknown name is a usage error.
-fn parse_status(status: Option<&str>) -> Result<Option<JobState>, Failure> {
-    status
-        .map(|s| JobState::parse(s).ok_or_else(|| Failure::new(2, format!("unknown status `{s}`"))))
-        .transpose()
+/// Exit 3 (not found) or 4 (conflict), saying why.
+fn refused_failure(id: i64, refused: Refused) -> Failure {
+    let code = match refused {
+        Refused::NotFound => NOT_FOUND,
+        _ => CONFLICT,
+    };
+    Failure::new(code, format!("job {id} {refused}"))
+}
+
+/// `--status NAME` as a state; an unknown name is a usage error (exit 2).
+fn parse_status(status: &str) -> Result<JobState, String> {
+    JobState::parse(status).ok_or_else(|| format!("unknown status `{status}`"))
 }
 
 /// JSON for people: indented, one key a line.
