@@ -6,7 +6,6 @@ use prometheus::{
     Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry,
     TextEncoder,
 };
-use std::collections::HashMap;
 use std::sync::LazyLock;
 
 const DURATION_BUCKETS: [f64; 10] = [0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0, 120.0, 600.0];
@@ -159,37 +158,38 @@ static FAMILIES: LazyLock<Families> = LazyLock::new(|| {
     }
 });
 
-/// Adds `by` to counter `name{labels}` (labels by name, in any order).
-pub fn count(name: &'static str, pairs: &[(&str, &str)], by: f64) {
+/// One job attempt ended: counted by type and outcome (`done`, `error`, `retry`,
+/// `discarded`), its duration observed by type.
+pub fn job_ran(job_type: &str, outcome: &str, seconds: f64) {
     let f = &*FAMILIES;
-    let family = match name {
-        "dataprocessor_job_runs_total" => &f.job_runs,
-        "dataprocessor_rows_upserted_total" => &f.rows_upserted,
-        "dataprocessor_bytes_downloaded_total" => &f.bytes_downloaded,
-        "dataprocessor_reaper_actions_total" => &f.reaper_actions,
-        _ => {
-            tracing::warn!(metric = name, "no such counter");
-            return;
-        }
-    };
-    let labels: HashMap<&str, &str> = pairs.iter().copied().collect();
-    match family.get_metric_with(&labels) {
-        Ok(counter) => counter.inc_by(by.max(0.0) as u64),
-        Err(e) => tracing::warn!(metric = name, error = %e, "labels do not fit the counter"),
-    }
+    f.job_runs.with_label_values(&[job_type, outcome]).inc();
+    f.job_duration
+        .with_label_values(&[job_type])
+        .observe(seconds);
 }
 
-/// Records one job attempt's duration (seconds) for its type.
-pub fn observe(name: &'static str, pairs: &[(&str, &str)], seconds: f64) {
-    if name != "dataprocessor_job_duration_seconds" {
-        tracing::warn!(metric = name, "no such histogram");
-        return;
-    }
-    let labels: HashMap<&str, &str> = pairs.iter().copied().collect();
-    match FAMILIES.job_duration.get_metric_with(&labels) {
-        Ok(histogram) => histogram.observe(seconds),
-        Err(e) => tracing::warn!(metric = name, error = %e, "labels do not fit the histogram"),
-    }
+/// Rows a job upserted into `table`.
+pub fn rows_upserted(table: &str, rows: u64) {
+    FAMILIES
+        .rows_upserted
+        .with_label_values(&[table])
+        .inc_by(rows);
+}
+
+/// Bytes an upload trigger fetched from the object store.
+pub fn bytes_downloaded(bytes: u64) {
+    FAMILIES
+        .bytes_downloaded
+        .with_label_values::<&str>(&[])
+        .inc_by(bytes);
+}
+
+/// Jobs the reaper `action`ed (`requeued`, `failed`, `timed_out`).
+pub fn reaper_acted(action: &str, jobs: u64) {
+    FAMILIES
+        .reaper_actions
+        .with_label_values(&[action])
+        .inc_by(jobs);
 }
 
 /// A reading of the queue from the database.
@@ -263,17 +263,21 @@ mod tests {
 
     #[test]
     fn every_family_has_help_and_type_and_values_render() {
-        count(
-            "dataprocessor_job_runs_total",
-            &[("type", "alert"), ("outcome", "done")],
-            2.0,
-        );
-        observe("dataprocessor_job_duration_seconds", &[("type", "x")], 0.2);
+        job_ran("alert", "done", 0.01);
+        job_ran("alert", "done", 0.01);
+        job_ran("x", "error", 0.2);
+        rows_upserted("hydrastor_alerts", 3);
+        bytes_downloaded(1024);
+        reaper_acted("requeued", 1);
         let text = render();
-        assert!(
-            text.contains("dataprocessor_job_runs_total{outcome=\"done\",type=\"alert\"} 2"),
-            "{text}"
-        );
+        for expected in [
+            "dataprocessor_job_runs_total{outcome=\"done\",type=\"alert\"} 2",
+            "dataprocessor_rows_upserted_total{table=\"hydrastor_alerts\"} 3",
+            "dataprocessor_bytes_downloaded_total 1024",
+            "dataprocessor_reaper_actions_total{action=\"requeued\"} 1",
+        ] {
+            assert!(text.contains(expected), "{expected} in {text}");
+        }
         assert!(
             text.contains("dataprocessor_job_duration_seconds_bucket{type=\"x\",le=\"0.1\"} 0"),
             "{text}"

@@ -6,6 +6,7 @@
 
 use crate::config::Config;
 use crate::jobs::{EventPhase, NewEvent, record_event};
+use crate::jobs::{Step, StepStatus};
 use crate::paths::tmp_root;
 use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Integer, Nullable, Text};
@@ -93,8 +94,8 @@ async fn remove(
             Some(id) => {
                 record_event(
                     conn,
-                    NewEvent::new(id, "retention", EventPhase::Info)
-                        .status("removed")
+                    NewEvent::new(id, Step::Retention, EventPhase::Info)
+                        .status(StepStatus::Removed)
                         .message(format!("{}: {why}", path.display())),
                 )
                 .await?

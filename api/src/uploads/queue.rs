@@ -72,7 +72,7 @@ async fn fetch_and_queue(
         .download(&valid.key, info, file)
         .await
         .map_err(store_error)?;
-    shared_modules::metrics::count("dataprocessor_bytes_downloaded_total", &[], bytes as f64);
+    shared_modules::metrics::bytes_downloaded(bytes);
     intake.set_metadata(json!({
         "uid": valid.uid,
         "bucket": state.store.bucket(),

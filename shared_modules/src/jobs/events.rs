@@ -1,3 +1,4 @@
+use super::JobState;
 use crate::db::schema::job_events;
 use crate::db::storable;
 use chrono::{DateTime, Utc};
@@ -36,12 +37,85 @@ pub struct NewEvent {
     pub worker: Option<String>,
 }
 
+/// The steps a job's trail records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// One attempt, from claim to outcome.
+    Run,
+    /// The delivery linked into `tmp/`.
+    Link,
+    /// A mail's derived files written again before the module runs.
+    Derive,
+    /// The module's own work.
+    Module,
+    /// The module's rows committed with the job's outcome.
+    Store,
+    Archive,
+    /// The job's `tmp/` copy removed.
+    Cleanup,
+    Retry,
+    Cancel,
+    /// Quarantined mail routed again as a new job.
+    Release,
+    /// Quarantined mail deleted by an operator.
+    Quarantine,
+    /// Files removed after `retention` days.
+    Retention,
+}
+
+impl Step {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::Run => "run",
+            Step::Link => "link",
+            Step::Derive => "derive",
+            Step::Module => "module",
+            Step::Store => "store",
+            Step::Archive => "archive",
+            Step::Cleanup => "cleanup",
+            Step::Retry => "retry",
+            Step::Cancel => "cancel",
+            Step::Release => "release",
+            Step::Quarantine => "quarantine",
+            Step::Retention => "retention",
+        }
+    }
+}
+
+/// How a step ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepStatus {
+    Ok,
+    Error,
+    Committed,
+    /// The attempt's outcome was dropped: the job was taken from its worker.
+    Discarded,
+    Removed,
+    Deleted,
+    /// The job is in this state now.
+    Became(JobState),
+}
+
+impl StepStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepStatus::Ok => "ok",
+            StepStatus::Error => "error",
+            StepStatus::Committed => "committed",
+            StepStatus::Discarded => "discarded",
+            StepStatus::Removed => "removed",
+            StepStatus::Deleted => "deleted",
+            StepStatus::Became(state) => state.as_str(),
+        }
+    }
+}
+
 impl NewEvent {
-    pub fn new(job_id: i64, step: &str, phase: EventPhase) -> Self {
+    pub fn new(job_id: i64, step: Step, phase: EventPhase) -> Self {
         Self {
             job_id,
             at: Utc::now(),
-            step: step.to_string(),
+            step: step.as_str().to_string(),
             phase: phase.as_str().to_string(),
             status: None,
             duration_ms: None,
@@ -50,8 +124,8 @@ impl NewEvent {
         }
     }
 
-    pub fn status(mut self, status: &str) -> Self {
-        self.status = Some(status.to_string());
+    pub fn status(mut self, status: StepStatus) -> Self {
+        self.status = Some(status.as_str().to_string());
         self
     }
 

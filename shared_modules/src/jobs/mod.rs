@@ -31,7 +31,9 @@ mod worker;
 mod workspace;
 
 pub use attempts::{Attempt, RunningAttempts};
-pub use events::{EventPhase, JobEvent, NewEvent, events_of, record_event, record_events};
+pub use events::{
+    EventPhase, JobEvent, NewEvent, Step, StepStatus, events_of, record_event, record_events,
+};
 pub use handler::{
     DuplicateHandler, DynJobHandler, HandlerFuture, JobContext, JobFailure, JobHandler, Registry,
     panic_message,

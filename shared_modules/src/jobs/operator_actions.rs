@@ -4,6 +4,7 @@
 //! fenced on the state read, so two operators never both win, and leaves an event.
 
 use super::events::{EventPhase, NewEvent, record_event};
+use super::events::{Step, StepStatus};
 use super::model::{Job, JobState};
 use super::queue::{QUARANTINED_TYPE, find_job};
 use crate::db::schema::jobs;
@@ -116,10 +117,11 @@ async fn act(
         return Ok(Err(Refused::ChangedConcurrently(job.state)));
     };
     let step = match action {
-        Action::Retry => "retry",
-        Action::Cancel => "cancel",
+        Action::Retry => Step::Retry,
+        Action::Cancel => Step::Cancel,
     };
-    let mut event = NewEvent::new(id, step, EventPhase::Info).status(changed.state.as_str());
+    let mut event =
+        NewEvent::new(id, step, EventPhase::Info).status(StepStatus::Became(changed.state));
     if let Some(why) = why {
         event = event.message(why);
     }

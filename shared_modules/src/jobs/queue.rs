@@ -2,6 +2,7 @@
 //! (`locked_by`, `attempts`): a worker whose lease was taken away cannot overwrite the outcome.
 
 use super::events::{EventPhase, NewEvent, record_event};
+use super::events::{Step, StepStatus};
 use super::model::{Job, JobState, NewJob};
 use crate::config::JobsConfig;
 use crate::db::schema::jobs;
@@ -116,8 +117,8 @@ pub async fn release_quarantined(
                 .await?;
             record_event(
                 tx,
-                NewEvent::new(quarantined, "release", EventPhase::Info)
-                    .status("cancelled")
+                NewEvent::new(quarantined, Step::Release, EventPhase::Info)
+                    .status(StepStatus::Became(JobState::Cancelled))
                     .message(format!("released as job {}", enqueued.job.id)),
             )
             .await?;
@@ -144,8 +145,8 @@ pub async fn discard_quarantined(
             if inbox.is_some() {
                 record_event(
                     tx,
-                    NewEvent::new(id, "quarantine", EventPhase::Info)
-                        .status("deleted")
+                    NewEvent::new(id, Step::Quarantine, EventPhase::Info)
+                        .status(StepStatus::Deleted)
                         .message(format!("deleted from quarantine by {by}")),
                 )
                 .await?;

@@ -93,11 +93,7 @@ pub fn spawn_reaper(
             ("failed", report.failed),
             ("timed_out", report.timed_out),
         ] {
-            crate::metrics::count(
-                "dataprocessor_reaper_actions_total",
-                &[("action", action)],
-                n as f64,
-            );
+            crate::metrics::reaper_acted(action, n as u64);
         }
         if report != ReapReport::default() {
             tracing::info!(

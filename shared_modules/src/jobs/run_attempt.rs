@@ -4,6 +4,7 @@
 //! original, record the events, and commit done or failed, fenced by the lease.
 
 use super::events::{EventPhase, NewEvent, record_events};
+use super::events::{Step, StepStatus};
 use super::handler::{JobContext, JobFailure, panic_message};
 use super::model::{Job, JobState};
 use super::queue::{mark_done, mark_failed, record_archive_path};
@@ -43,7 +44,7 @@ impl WorkerPool {
         tracing::error!(job.id = job.id, panic = %message, "running a job panicked; failing it");
         let ctx = JobContext::new(job.clone(), self.config.clone(), self.worker_id.clone());
         let failure = JobFailure::permanent(format!("the worker panicked: {message}"));
-        let exit = NewEvent::new(job.id, "run", EventPhase::Exit);
+        let exit = NewEvent::new(job.id, Step::Run, EventPhase::Exit);
         self.record_failure(&ctx, &failure, exit).await;
     }
 
@@ -58,7 +59,7 @@ impl WorkerPool {
             self.worker_id.clone(),
             running.attempt.clone(),
         );
-        ctx.event(NewEvent::new(job.id, "run", EventPhase::Enter));
+        ctx.event(NewEvent::new(job.id, Step::Run, EventPhase::Enter));
         let workspace = Workspace::plan(&self.config, &job);
         let outcome = match workspace.as_ref() {
             Err(reason) => Err(AttemptError::Failed(JobFailure::permanent(reason.clone()))),
@@ -84,26 +85,13 @@ impl WorkerPool {
             Err(AttemptError::Failed(f)) if f.is_permanent() => "error",
             Err(AttemptError::Failed(_)) => "retry",
         };
-        metrics::count(
-            "dataprocessor_job_runs_total",
-            &[("type", &job.job_type), ("outcome", outcome_name)],
-            1.0,
-        );
-        metrics::observe(
-            "dataprocessor_job_duration_seconds",
-            &[("type", &job.job_type)],
-            elapsed.as_secs_f64(),
-        );
-        let exit = NewEvent::new(job.id, "run", EventPhase::Exit).duration(elapsed);
+        metrics::job_ran(&job.job_type, outcome_name, elapsed.as_secs_f64());
+        let exit = NewEvent::new(job.id, Step::Run, EventPhase::Exit).duration(elapsed);
         match outcome {
             Ok(summary) => {
                 if let Some(rows) = summary["rows"].as_object() {
                     for (table, n) in rows {
-                        metrics::count(
-                            "dataprocessor_rows_upserted_total",
-                            &[("table", table)],
-                            n.as_f64().unwrap_or(0.0),
-                        );
+                        metrics::rows_upserted(table, n.as_u64().unwrap_or(0));
                     }
                 }
                 tracing::info!(duration_ms = elapsed.as_millis() as u64, "job done");
@@ -113,7 +101,7 @@ impl WorkerPool {
                     "job was taken from this worker (lease expired, cancelled or timed out); result discarded"
                 );
                 ctx.event(
-                    exit.status("discarded")
+                    exit.status(StepStatus::Discarded)
                         .message("lease lost; result discarded"),
                 );
                 self.write_events(&ctx).await;
@@ -153,7 +141,7 @@ impl WorkerPool {
                 .await
                 .map_err(AttemptError::Failed)?;
             let link = workspace.clone();
-            step(ctx, "link", move || link.link_to_tmp())
+            step(ctx, Step::Link, move || link.link_to_tmp())
                 .await
                 .map_err(|e| {
                     let failure = if e.kind() == std::io::ErrorKind::NotFound {
@@ -186,15 +174,19 @@ impl WorkerPool {
                                 panic_message(payload.as_ref())
                             )))
                         });
-                    let module_event = NewEvent::new(job.id, "module", EventPhase::Exit)
+                    let module_event = NewEvent::new(job.id, Step::Module, EventPhase::Exit)
                         .duration(module_started.elapsed());
                     let summary = match result {
                         Ok(summary) => {
-                            ctx.event(module_event.status("ok"));
+                            ctx.event(module_event.status(StepStatus::Ok));
                             summary
                         }
                         Err(failure) => {
-                            ctx.event(module_event.status("error").message(failure.to_string()));
+                            ctx.event(
+                                module_event
+                                    .status(StepStatus::Error)
+                                    .message(failure.to_string()),
+                            );
                             return Err(AttemptError::Failed(failure));
                         }
                     };
@@ -223,11 +215,14 @@ impl WorkerPool {
                     {
                         return Err(AttemptError::LostLease);
                     }
-                    ctx.event(NewEvent::new(job.id, "store", EventPhase::Info).status("committed"));
                     ctx.event(
-                        NewEvent::new(job.id, "run", EventPhase::Exit)
+                        NewEvent::new(job.id, Step::Store, EventPhase::Info)
+                            .status(StepStatus::Committed),
+                    );
+                    ctx.event(
+                        NewEvent::new(job.id, Step::Run, EventPhase::Exit)
                             .duration(started.elapsed())
-                            .status("done")
+                            .status(StepStatus::Became(JobState::Done))
                             .message(summary.to_string()),
                     );
                     record_events(tx, &ctx.take_events()).await?;
@@ -265,7 +260,7 @@ impl WorkerPool {
         }
         drop(conn);
         let (workspace, target) = (workspace.clone(), target.to_path_buf());
-        step(ctx, "archive", move || workspace.archive_to(&target))
+        step(ctx, Step::Archive, move || workspace.archive_to(&target))
             .await
             .map_err(|e| transient(e.to_string()))
     }
@@ -309,10 +304,10 @@ impl WorkerPool {
                                 self.settings(),
                             )
                             .await?;
-                            let name = state.map(JobState::as_str).unwrap_or("discarded");
+                            let status = state.map_or(StepStatus::Discarded, StepStatus::Became);
                             let mut trail = events.clone();
                             trail.push(
-                                exit.status(name)
+                                exit.status(status)
                                     .message(failure.to_string())
                                     .worker(&ctx.worker_id),
                             );
@@ -344,19 +339,19 @@ fn cleanup(ctx: &JobContext, workspace: &Workspace) {
     if !workspace.tmp.exists() {
         return;
     }
-    let event = NewEvent::new(ctx.job.id, "cleanup", EventPhase::Info);
+    let event = NewEvent::new(ctx.job.id, Step::Cleanup, EventPhase::Info);
     match workspace.cleanup() {
-        Ok(()) => ctx.event(event.status("ok")),
+        Ok(()) => ctx.event(event.status(StepStatus::Ok)),
         Err(e) => ctx.event(
             event
-                .status("error")
+                .status(StepStatus::Error)
                 .message(format!("cannot remove {}: {e}", workspace.tmp.display())),
         ),
     }
 }
 
 /// Runs blocking file work off the async threads and records it as an event with its duration.
-async fn step<F>(ctx: &JobContext, name: &str, work: F) -> std::io::Result<()>
+async fn step<F>(ctx: &JobContext, name: Step, work: F) -> std::io::Result<()>
 where
     F: FnOnce() -> std::io::Result<()> + Send + 'static,
 {
@@ -366,8 +361,8 @@ where
         .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
     let event = NewEvent::new(ctx.job.id, name, EventPhase::Exit).duration(started.elapsed());
     match &result {
-        Ok(()) => ctx.event(event.status("ok")),
-        Err(e) => ctx.event(event.status("error").message(e.to_string())),
+        Ok(()) => ctx.event(event.status(StepStatus::Ok)),
+        Err(e) => ctx.event(event.status(StepStatus::Error).message(e.to_string())),
     }
     result
 }

@@ -13,6 +13,7 @@ use crate::inbox::at_path;
 use crate::inbox::ticket::Ticket;
 use crate::inbox::unique_name;
 use crate::jobs::{EventPhase, JobContext, JobFailure, JobSource, JobState, NewEvent, Workspace};
+use crate::jobs::{Step, StepStatus};
 use serde_json::{Value, json};
 use std::fs;
 use std::io;
@@ -111,21 +112,22 @@ pub async fn complete_before_run(
     })
     .await
     .map_err(JobFailure::from_join)?;
-    let event = NewEvent::new(ctx.job.id, "derive", EventPhase::Exit).duration(started.elapsed());
+    let event =
+        NewEvent::new(ctx.job.id, Step::Derive, EventPhase::Exit).duration(started.elapsed());
     match derived {
         Ok(false) => Ok(()),
         Ok(true) => {
             tracing::warn!(path = %dir.display(), "a mail's derived files were missing or partial; written again from message.eml");
             ctx.event(
                 event
-                    .status("ok")
+                    .status(StepStatus::Ok)
                     .message("derived files missing or partial; written again from message.eml"),
             );
             Ok(())
         }
         Err(e) => {
             let message = format!("cannot write the mail's derived files: {e}");
-            ctx.event(event.status("error").message(message.clone()));
+            ctx.event(event.status(StepStatus::Error).message(message.clone()));
             Err(JobFailure::transient(message))
         }
     }
