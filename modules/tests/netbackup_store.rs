@@ -10,6 +10,7 @@ use diesel::sql_types::{BigInt, Nullable, Text};
 use diesel_async::RunQueryDsl;
 use modules::hydrastor::veritas2hview::bpdbjobs::Try;
 use modules::hydrastor::veritas2hview::columns::Columns;
+use modules::hydrastor::veritas2hview::spec;
 use modules::hydrastor::veritas2hview::store::{self, Owner};
 use shared_modules::testing::TestDb;
 
@@ -60,7 +61,7 @@ async fn rows_land_as_parsed_the_last_duplicate_wins_and_a_second_run_changes_no
         job_id: 1,
     };
     let batch = || {
-        let mut batch = Columns::new(&store::TRIES);
+        let mut batch = Columns::new(&spec::TRIES);
         batch.push(&attempt(1, "first \\ try", &[])).unwrap();
         batch.push(&attempt(2, "overwritten", &["gone"])).unwrap();
         batch

@@ -4,13 +4,15 @@
 //! Parsing JSON rows in Postgres (`json_to_recordset`) cost more than inserting them, and
 //! binding thousands of array elements one by one kept Postgres waiting on the client.
 
-use super::reader::BATCH_ROWS;
-use super::store::TableSpec;
+pub use super::serialize::RowError;
+use super::serialize::{RowSerializer, cell, typed};
+use super::spec::TableSpec;
 use serde::Serialize;
-use serde::ser::{self, Impossible, SerializeStruct};
 use serde_json::Value;
 use std::collections::HashMap;
-use std::fmt::Display;
+
+/// Rows per statement: larger batches spend less on round trips; memory stays a few MB.
+pub const BATCH_ROWS: usize = 5000;
 
 pub struct Columns {
     pub spec: &'static TableSpec,
@@ -19,16 +21,6 @@ pub struct Columns {
     /// Where each key has its row, so a key seen again replaces its row (the last wins, as
     /// one statement cannot update a row twice).
     rows_by_key: HashMap<Vec<Option<String>>, usize>,
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct RowError(String);
-
-impl ser::Error for RowError {
-    fn custom<T: Display>(msg: T) -> Self {
-        RowError(msg.to_string())
-    }
 }
 
 impl Columns {
@@ -171,401 +163,11 @@ impl Batch {
     }
 }
 
-/// One value as Postgres input text for a column of `sql_type`.
-fn cell(sql_type: &str, value: &impl Serialize) -> Result<Option<String>, RowError> {
-    match sql_type {
-        "jsonb" => serde_json::to_string(value)
-            .map(Some)
-            .map_err(|e| RowError(e.to_string())),
-        "text[]" => match serde_json::to_value(value).map_err(|e| RowError(e.to_string()))? {
-            Value::Null => Ok(None),
-            Value::Array(items) => Ok(Some(array_literal(&items))),
-            other => Err(RowError(format!("expected a list, got {other}"))),
-        },
-        _ => value.serialize(ScalarSerializer),
-    }
-}
-
-/// Input text read back as the JSON value it stands for (the inverse of `cell`).
-fn typed(sql_type: &str, text: &str) -> Value {
-    let number = |parsed: Option<Value>| parsed.unwrap_or_else(|| Value::String(text.into()));
-    match sql_type {
-        "bigint" | "integer" => number(text.parse::<i64>().ok().map(Value::from)),
-        "double precision" => number(text.parse::<f64>().ok().map(Value::from)),
-        "jsonb" => serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.into())),
-        "text[]" => Value::Array(array_items(text).into_iter().map(Value::String).collect()),
-        _ => Value::String(text.into()),
-    }
-}
-
-/// The elements of an array literal written by `array_literal`.
-fn array_items(literal: &str) -> Vec<String> {
-    let mut items = Vec::new();
-    let mut chars = literal.trim_start_matches('{').chars();
-    while let Some(c) = chars.next() {
-        if c != '"' {
-            continue;
-        }
-        let mut item = String::new();
-        while let Some(c) = chars.next() {
-            match c {
-                '\\' => item.extend(chars.next()),
-                '"' => break,
-                other => item.push(other),
-            }
-        }
-        items.push(item);
-    }
-    items
-}
-
-/// `{"a","b \"quoted\""}`: every element quoted, `"` and `\` escaped.
-fn array_literal(items: &[Value]) -> String {
-    let mut out = String::from("{");
-    for (i, item) in items.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        match item {
-            Value::Null => out.push_str("NULL"),
-            Value::String(s) => quoted(&mut out, s),
-            other => quoted(&mut out, &other.to_string()),
-        }
-    }
-    out.push('}');
-    out
-}
-
-fn quoted(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        if c == '"' || c == '\\' {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('"');
-}
-
-/// Walks one row struct, filling the cell of each field that has a column.
-struct RowSerializer<'a> {
-    spec: &'static TableSpec,
-    cells: &'a mut [Option<String>],
-}
-
-impl SerializeStruct for RowSerializer<'_> {
-    type Ok = ();
-    type Error = RowError;
-
-    fn serialize_field<T: ?Sized + Serialize>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), RowError> {
-        if let Some((i, (_, sql_type))) = self
-            .spec
-            .all_columns()
-            .enumerate()
-            .find(|(_, (name, _))| *name == key)
-        {
-            self.cells[i] = cell(sql_type, &value)?;
-        }
-        Ok(())
-    }
-
-    fn end(self) -> Result<(), RowError> {
-        Ok(())
-    }
-}
-
-fn not_a_struct<T>() -> Result<T, RowError> {
-    Err(RowError("a row must be a struct".into()))
-}
-
-impl<'a> ser::Serializer for RowSerializer<'a> {
-    type Ok = ();
-    type Error = RowError;
-    type SerializeSeq = Impossible<(), RowError>;
-    type SerializeTuple = Impossible<(), RowError>;
-    type SerializeTupleStruct = Impossible<(), RowError>;
-    type SerializeTupleVariant = Impossible<(), RowError>;
-    type SerializeMap = Impossible<(), RowError>;
-    type SerializeStruct = Self;
-    type SerializeStructVariant = Impossible<(), RowError>;
-
-    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self, RowError> {
-        Ok(self)
-    }
-
-    fn serialize_bool(self, _: bool) -> Result<(), RowError> {
-        not_a_struct()
-    }
-    fn serialize_i8(self, _: i8) -> Result<(), RowError> {
-        not_a_struct()
-    }
-    fn serialize_i16(self, _: i16) -> Result<(), RowError> {
-        not_a_struct()
-    }
-    fn serialize_i32(self, _: i32) -> Result<(), RowError> {
-        not_a_struct()
-    }
-    fn serialize_i64(self, _: i64) -> Result<(), RowError> {
-        not_a_struct()
-    }
-    fn serialize_u8(self, _: u8) -> Result<(), RowError> {
-        not_a_struct()
-    }
-    fn serialize_u16(self, _: u16) -> Result<(), RowError> {
-        not_a_struct()
-    }
-    fn serialize_u32(self, _: u32) -> Result<(), RowError> {
-        not_a_struct()
-    }
-    fn serialize_u64(self, _: u64) -> Result<(), RowError> {
-        not_a_struct()
-    }
-    fn serialize_f32(self, _: f32) -> Result<(), RowError> {
-        not_a_struct()
-    }
-    fn serialize_f64(self, _: f64) -> Result<(), RowError> {
-        not_a_struct()
-    }
-    fn serialize_char(self, _: char) -> Result<(), RowError> {
-        not_a_struct()
-    }
-    fn serialize_str(self, _: &str) -> Result<(), RowError> {
-        not_a_struct()
-    }
-    fn serialize_bytes(self, _: &[u8]) -> Result<(), RowError> {
-        not_a_struct()
-    }
-    fn serialize_none(self) -> Result<(), RowError> {
-        not_a_struct()
-    }
-    fn serialize_some<T: ?Sized + Serialize>(self, _: &T) -> Result<(), RowError> {
-        not_a_struct()
-    }
-    fn serialize_unit(self) -> Result<(), RowError> {
-        not_a_struct()
-    }
-    fn serialize_unit_struct(self, _: &'static str) -> Result<(), RowError> {
-        not_a_struct()
-    }
-    fn serialize_unit_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-    ) -> Result<(), RowError> {
-        not_a_struct()
-    }
-    fn serialize_newtype_struct<T: ?Sized + Serialize>(
-        self,
-        _: &'static str,
-        _: &T,
-    ) -> Result<(), RowError> {
-        not_a_struct()
-    }
-    fn serialize_newtype_variant<T: ?Sized + Serialize>(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: &T,
-    ) -> Result<(), RowError> {
-        not_a_struct()
-    }
-    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, RowError> {
-        not_a_struct()
-    }
-    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, RowError> {
-        not_a_struct()
-    }
-    fn serialize_tuple_struct(
-        self,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleStruct, RowError> {
-        not_a_struct()
-    }
-    fn serialize_tuple_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleVariant, RowError> {
-        not_a_struct()
-    }
-    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, RowError> {
-        not_a_struct()
-    }
-    fn serialize_struct_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeStructVariant, RowError> {
-        not_a_struct()
-    }
-}
-
-/// One scalar (number, text, time, or none) as its input text.
-struct ScalarSerializer;
-
-fn not_a_scalar<T>() -> Result<T, RowError> {
-    Err(RowError(
-        "a column value must be a number, a text or empty".into(),
-    ))
-}
-
-fn text(value: impl Display) -> Result<Option<String>, RowError> {
-    Ok(Some(value.to_string()))
-}
-
-impl ser::Serializer for ScalarSerializer {
-    type Ok = Option<String>;
-    type Error = RowError;
-    type SerializeSeq = Impossible<Option<String>, RowError>;
-    type SerializeTuple = Impossible<Option<String>, RowError>;
-    type SerializeTupleStruct = Impossible<Option<String>, RowError>;
-    type SerializeTupleVariant = Impossible<Option<String>, RowError>;
-    type SerializeMap = Impossible<Option<String>, RowError>;
-    type SerializeStruct = Impossible<Option<String>, RowError>;
-    type SerializeStructVariant = Impossible<Option<String>, RowError>;
-
-    fn serialize_bool(self, v: bool) -> Result<Option<String>, RowError> {
-        text(v)
-    }
-    fn serialize_i8(self, v: i8) -> Result<Option<String>, RowError> {
-        text(v)
-    }
-    fn serialize_i16(self, v: i16) -> Result<Option<String>, RowError> {
-        text(v)
-    }
-    fn serialize_i32(self, v: i32) -> Result<Option<String>, RowError> {
-        text(v)
-    }
-    fn serialize_i64(self, v: i64) -> Result<Option<String>, RowError> {
-        text(v)
-    }
-    fn serialize_u8(self, v: u8) -> Result<Option<String>, RowError> {
-        text(v)
-    }
-    fn serialize_u16(self, v: u16) -> Result<Option<String>, RowError> {
-        text(v)
-    }
-    fn serialize_u32(self, v: u32) -> Result<Option<String>, RowError> {
-        text(v)
-    }
-    fn serialize_u64(self, v: u64) -> Result<Option<String>, RowError> {
-        text(v)
-    }
-    fn serialize_f32(self, v: f32) -> Result<Option<String>, RowError> {
-        self.serialize_f64(f64::from(v))
-    }
-    fn serialize_f64(self, v: f64) -> Result<Option<String>, RowError> {
-        // Postgres reads `NaN` and `Infinity`, not Rust's `inf`.
-        if v.is_infinite() {
-            text(if v > 0.0 { "Infinity" } else { "-Infinity" })
-        } else {
-            text(v)
-        }
-    }
-    fn serialize_char(self, v: char) -> Result<Option<String>, RowError> {
-        text(v)
-    }
-    fn serialize_str(self, v: &str) -> Result<Option<String>, RowError> {
-        Ok(Some(v.to_string()))
-    }
-    fn serialize_bytes(self, _: &[u8]) -> Result<Option<String>, RowError> {
-        not_a_scalar()
-    }
-    fn serialize_none(self) -> Result<Option<String>, RowError> {
-        Ok(None)
-    }
-    fn serialize_some<T: ?Sized + Serialize>(self, v: &T) -> Result<Option<String>, RowError> {
-        v.serialize(self)
-    }
-    fn serialize_unit(self) -> Result<Option<String>, RowError> {
-        Ok(None)
-    }
-    fn serialize_unit_struct(self, _: &'static str) -> Result<Option<String>, RowError> {
-        Ok(None)
-    }
-    fn serialize_unit_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        variant: &'static str,
-    ) -> Result<Option<String>, RowError> {
-        text(variant)
-    }
-    fn serialize_newtype_struct<T: ?Sized + Serialize>(
-        self,
-        _: &'static str,
-        v: &T,
-    ) -> Result<Option<String>, RowError> {
-        v.serialize(self)
-    }
-    fn serialize_newtype_variant<T: ?Sized + Serialize>(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: &T,
-    ) -> Result<Option<String>, RowError> {
-        not_a_scalar()
-    }
-    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, RowError> {
-        not_a_scalar()
-    }
-    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, RowError> {
-        not_a_scalar()
-    }
-    fn serialize_tuple_struct(
-        self,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleStruct, RowError> {
-        not_a_scalar()
-    }
-    fn serialize_tuple_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleVariant, RowError> {
-        not_a_scalar()
-    }
-    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, RowError> {
-        not_a_scalar()
-    }
-    fn serialize_struct(
-        self,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeStruct, RowError> {
-        not_a_scalar()
-    }
-    fn serialize_struct_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeStructVariant, RowError> {
-        not_a_scalar()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::hydrastor::veritas2hview::store;
+    use crate::hydrastor::veritas2hview::spec;
     use serde_json::json;
 
     #[derive(Serialize)]
@@ -584,7 +186,7 @@ mod tests {
 
     #[test]
     fn a_struct_fills_its_columns_and_leaves_the_others_null() {
-        let mut c = Columns::new(&store::IMAGES);
+        let mut c = Columns::new(&spec::IMAGES);
         c.push(&Row {
             backup_id: "b1".into(),
             client: Some("cl \"x\"".into()),
@@ -603,7 +205,7 @@ mod tests {
 
     #[test]
     fn a_key_seen_again_replaces_its_row() {
-        let mut c = Columns::new(&store::IMAGES);
+        let mut c = Columns::new(&spec::IMAGES);
         for (id, kb) in [("a", 1), ("b", 2), ("a", 3)] {
             c.push(&Row {
                 backup_id: id.into(),
@@ -626,7 +228,7 @@ mod tests {
 
     #[test]
     fn lists_become_array_literals_and_json_stays_json() {
-        let mut c = Columns::new(&store::STORAGE_SERVERS);
+        let mut c = Columns::new(&spec::STORAGE_SERVERS);
         c.push_object(&json!({ "storage_server": "s", "flags": ["a b", "q\"\\", "{x}"] }))
             .unwrap();
         assert_eq!(
@@ -637,7 +239,7 @@ mod tests {
             c.finish().rows()[0]["flags"],
             json!(["a b", "q\"\\", "{x}"])
         );
-        let mut jobs = Columns::new(&store::JOBS);
+        let mut jobs = Columns::new(&spec::JOBS);
         jobs.push_object(&json!({ "master_server": "m", "job_id": 7, "extra": { "k": [1, "v"] }, "dedup_ratio": 89.5 }))
             .unwrap();
         assert_eq!(
@@ -650,7 +252,7 @@ mod tests {
 
     #[test]
     fn a_finished_batch_keeps_nulls_empty_texts_and_replaces_separators() {
-        let mut c = Columns::new(&store::IMAGES);
+        let mut c = Columns::new(&spec::IMAGES);
         let odd = format!("x{VALUE}y{NULL}z\0");
         c.push_object(&json!({ "backup_id": "a", "client": "", "policy": odd }))
             .unwrap();
@@ -667,7 +269,7 @@ mod tests {
 
     #[test]
     fn a_value_that_does_not_fit_its_column_is_an_error_naming_what_it_is() {
-        let mut c = Columns::new(&store::IMAGES);
+        let mut c = Columns::new(&spec::IMAGES);
         let err = c
             .push_object(&json!({ "backup_id": "a", "client": { "nested": 1 } }))
             .unwrap_err();

@@ -6,7 +6,9 @@ mod bperror;
 mod bpimagelist;
 pub mod columns;
 pub mod reader;
+mod serialize;
 pub mod sniff;
+pub mod spec;
 pub mod store;
 
 use columns::Batch;

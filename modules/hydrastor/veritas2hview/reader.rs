@@ -1,16 +1,14 @@
 //! Reading one recognised export file as a stream of row batches (bounded memory: a few
 //! thousand rows at a time), counting the records that cannot be read.
 
-use super::columns::{Batch, Columns};
+use super::columns::{BATCH_ROWS, Batch, Columns};
 use super::sniff::Format;
-use super::store::{self, TableSpec};
+use super::spec::{self, TableSpec};
 use super::{blocks, bpdbjobs, bperror, bpimagelist};
 use serde_json::{Value, json};
 use std::io::BufRead;
 use tokio::sync::mpsc::Sender;
 
-/// Rows per statement: larger batches spend less on round trips; memory stays a few MB.
-pub const BATCH_ROWS: usize = 5000;
 const SHOWN_BAD_RECORDS: usize = 5;
 
 /// What reading one file gave.
@@ -228,9 +226,9 @@ fn jobs(reader: impl BufRead, report: &mut FileReport, out: &mut Out) -> Option<
             Ok(job) => {
                 report.records += 1;
                 for t in &job.tries {
-                    out.push(&store::TRIES, t)?;
+                    out.push(&spec::TRIES, t)?;
                 }
-                out.push(&store::JOBS, &job)
+                out.push(&spec::JOBS, &job)
             }
             Err(bpdbjobs::WalkError::Incomplete) => {
                 report.bad(
@@ -294,7 +292,7 @@ fn images(reader: impl BufRead, report: &mut FileReport, out: &mut Out) -> Optio
                 Ok(image) => {
                     report.records += 1;
                     current = Some(image.backup_id.clone());
-                    out.push(&store::IMAGES, &image)?;
+                    out.push(&spec::IMAGES, &image)?;
                 }
                 Err(e) => {
                     current = None;
@@ -305,7 +303,7 @@ fn images(reader: impl BufRead, report: &mut FileReport, out: &mut Out) -> Optio
                 .as_deref()
                 .map(|id| bpimagelist::fragment(&line, id))
             {
-                Some(Ok(fragment)) => out.push(&store::FRAGMENTS, &fragment)?,
+                Some(Ok(fragment)) => out.push(&spec::FRAGMENTS, &fragment)?,
                 Some(Err(e)) => report.bad(number, e),
                 None => report.bad(number, "FRAG line without a readable IMAGE line before it"),
             },
@@ -331,7 +329,7 @@ fn backstat(reader: impl BufRead, report: &mut FileReport, out: &mut Out) -> Opt
         match bperror::row(&line) {
             Ok(Some(row)) => {
                 if let Some(previous) = last.replace(row) {
-                    out.push(&store::BACKSTAT, &previous)?;
+                    out.push(&spec::BACKSTAT, &previous)?;
                 }
                 report.records += 1;
             }
@@ -340,7 +338,7 @@ fn backstat(reader: impl BufRead, report: &mut FileReport, out: &mut Out) -> Opt
         }
     }
     if let Some(row) = last {
-        out.push(&store::BACKSTAT, &row)?;
+        out.push(&spec::BACKSTAT, &row)?;
     }
     Some(())
 }
@@ -393,7 +391,7 @@ fn block_row(b: &blocks::Block, format: Format) -> Result<(&'static TableSpec, V
     };
     match format {
         Format::NbdevqueryDisk if b.get("disk volume name").is_some() => Ok((
-            &store::DISK_VOLUMES,
+            &spec::DISK_VOLUMES,
             json!({
                 "disk_pool": b.get("disk pool name").ok_or("no Disk Pool Name")?,
                 "volume_name": b.get("disk volume name"),
@@ -405,7 +403,7 @@ fn block_row(b: &blocks::Block, format: Format) -> Result<(&'static TableSpec, V
             }),
         )),
         Format::NbdevqueryDisk => Ok((
-            &store::DISK_POOLS,
+            &spec::DISK_POOLS,
             json!({
                 "disk_pool": b.get("disk pool name").ok_or("no Disk Pool Name")?,
                 "disk_type": b.get("disk type"),
@@ -418,7 +416,7 @@ fn block_row(b: &blocks::Block, format: Format) -> Result<(&'static TableSpec, V
             }),
         )),
         Format::NbdevqueryStorageServer => Ok((
-            &store::STORAGE_SERVERS,
+            &spec::STORAGE_SERVERS,
             json!({
                 "storage_server": b.get("storage server").ok_or("no Storage Server")?,
                 "server_type": b.get("storage server type"),
@@ -428,7 +426,7 @@ fn block_row(b: &blocks::Block, format: Format) -> Result<(&'static TableSpec, V
             }),
         )),
         _ => Ok((
-            &store::STORAGE_UNITS,
+            &spec::STORAGE_UNITS,
             json!({
                 "label": b.get("label").ok_or("no Label")?,
                 "unit_type": b.any(&["storage unit type", "stu type"]),
