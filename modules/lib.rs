@@ -4,5 +4,6 @@
 
 pub mod hydrastor;
 mod registry;
+pub mod upsert;
 
 pub use registry::registry;

@@ -4,6 +4,7 @@
 //! so processing the same report again changes nothing).
 
 use super::parse::{FileSystem, Node, SystemReport};
+use crate::upsert::Upsert;
 use chrono::{DateTime, Utc};
 use diesel::sql_types::{BigInt, Double, Jsonb, Nullable, Text, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -18,47 +19,22 @@ pub struct Complete<'a> {
     pub job_id: i64,
 }
 
-const FIGURES: &str = "serial_number, model, software_version, status, physical_capacity_bytes, physical_used_bytes, \
-                       physical_free_bytes, logical_used_bytes, dedup_ratio";
+/// The figures a report gives about its grid, in the order they are bound.
+const FIGURES: [&str; 9] = [
+    "serial_number",
+    "model",
+    "software_version",
+    "status",
+    "physical_capacity_bytes",
+    "physical_used_bytes",
+    "physical_free_bytes",
+    "logical_used_bytes",
+    "dedup_ratio",
+];
 
-/// The columns of `FIGURES`.
-fn figures() -> Vec<&'static str> {
-    FIGURES.split(',').map(str::trim).collect()
-}
-
-/// `a = EXCLUDED.a, b = EXCLUDED.b, …`
-fn set_from_new(columns: &[&str]) -> String {
-    columns
-        .iter()
-        .map(|c| format!("{c} = EXCLUDED.{c}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// Whether the new row differs from the stored one in any of `columns`.
-fn changed(table: &str, columns: &[&str]) -> String {
-    let ours = columns
-        .iter()
-        .map(|c| format!("{table}.{c}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let theirs = columns
-        .iter()
-        .map(|c| format!("EXCLUDED.{c}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    format!("({ours}) IS DISTINCT FROM ({theirs})")
-}
-
-/// The rule of the latest-state tables: take the new row only when its report is newer, or
-/// as new and different; an older report never turns the state back, and the same report
-/// again changes nothing.
-fn newer_or_changed(table: &str, columns: &[&str]) -> String {
-    format!(
-        "{table}.last_report_at < EXCLUDED.last_report_at
-            OR ({table}.last_report_at = EXCLUDED.last_report_at AND {})",
-        changed(table, columns)
-    )
+/// `first`, then the figures, then `last`: a statement's columns.
+fn around_figures<'a>(first: &[&'a str], last: &[&'a str]) -> Vec<&'a str> {
+    first.iter().chain(&FIGURES).chain(last).copied().collect()
 }
 
 macro_rules! bind_figures {
@@ -79,14 +55,17 @@ macro_rules! bind_figures {
 /// Writes everything; returns the rows written per table.
 pub async fn store(conn: &mut AsyncPgConnection, c: &Complete<'_>) -> diesel::QueryResult<Value> {
     let r = c.report;
-    let report_sql = format!(
-        "INSERT INTO hydrastor_system_reports (customer, grid_name, report_time, {FIGURES}, extra, job_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-         ON CONFLICT (customer, grid_name, report_time) DO UPDATE SET {}, extra = EXCLUDED.extra, job_id = EXCLUDED.job_id
-         WHERE {} OR hydrastor_system_reports.extra IS DISTINCT FROM EXCLUDED.extra",
-        set_from_new(&figures()),
-        changed("hydrastor_system_reports", &figures())
-    );
+    let report_sql = Upsert::into(
+        "hydrastor_system_reports",
+        &around_figures(
+            &["customer", "grid_name", "report_time"],
+            &["extra", "job_id"],
+        ),
+    )
+    .key(&["customer", "grid_name", "report_time"])
+    .compared(&around_figures(&[], &["extra"]))
+    .carried(&["job_id"])
+    .values();
     let query = diesel::sql_query(report_sql)
         .bind::<Text, _>(c.customer)
         .bind::<Text, _>(c.grid_name)
@@ -97,14 +76,16 @@ pub async fn store(conn: &mut AsyncPgConnection, c: &Complete<'_>) -> diesel::Qu
         .execute(conn)
         .await?;
 
-    let grid_sql = format!(
-        "INSERT INTO hydrastor_grids (customer, grid_name, last_report_at, {FIGURES})
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-         ON CONFLICT (customer, grid_name) DO UPDATE SET {}, last_report_at = EXCLUDED.last_report_at, updated_at = now()
-         WHERE {}",
-        set_from_new(&figures()),
-        newer_or_changed("hydrastor_grids", &figures())
-    );
+    let grid_sql = Upsert::into(
+        "hydrastor_grids",
+        &around_figures(&["customer", "grid_name", "last_report_at"], &[]),
+    )
+    .key(&["customer", "grid_name"])
+    .compared(&FIGURES)
+    .carried(&["last_report_at"])
+    .also_set("updated_at = now()")
+    .newer_by("last_report_at")
+    .values();
     let query = diesel::sql_query(grid_sql)
         .bind::<Text, _>(c.customer)
         .bind::<Text, _>(c.grid_name)
@@ -138,24 +119,30 @@ async fn store_node(
         "physical_capacity_bytes",
         "physical_used_bytes",
     ];
-    diesel::sql_query(format!(
-        "INSERT INTO hydrastor_nodes (customer, grid_name, node_name, role, status, physical_capacity_bytes, physical_used_bytes, last_report_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-         ON CONFLICT (customer, grid_name, node_name) DO UPDATE SET {}, last_report_at = EXCLUDED.last_report_at
-         WHERE {}",
-        set_from_new(&COLUMNS),
-        newer_or_changed("hydrastor_nodes", &COLUMNS)
-    ))
-    .bind::<Text, _>(c.customer)
-    .bind::<Text, _>(c.grid_name)
-    .bind::<Text, _>(&n.name)
-    .bind::<Nullable<Text>, _>(&n.role)
-    .bind::<Nullable<Text>, _>(&n.status)
-    .bind::<Nullable<BigInt>, _>(n.physical_capacity_bytes)
-    .bind::<Nullable<BigInt>, _>(n.physical_used_bytes)
-    .bind::<Timestamptz, _>(c.report_time)
-    .execute(conn)
-    .await
+    let key = ["customer", "grid_name", "node_name"];
+    let columns: Vec<&str> = key
+        .iter()
+        .chain(&COLUMNS)
+        .chain(&["last_report_at"])
+        .copied()
+        .collect();
+    let sql = Upsert::into("hydrastor_nodes", &columns)
+        .key(&key)
+        .compared(&COLUMNS)
+        .carried(&["last_report_at"])
+        .newer_by("last_report_at")
+        .values();
+    diesel::sql_query(sql)
+        .bind::<Text, _>(c.customer)
+        .bind::<Text, _>(c.grid_name)
+        .bind::<Text, _>(&n.name)
+        .bind::<Nullable<Text>, _>(&n.role)
+        .bind::<Nullable<Text>, _>(&n.status)
+        .bind::<Nullable<BigInt>, _>(n.physical_capacity_bytes)
+        .bind::<Nullable<BigInt>, _>(n.physical_used_bytes)
+        .bind::<Timestamptz, _>(c.report_time)
+        .execute(conn)
+        .await
 }
 
 async fn store_filesystem(
@@ -164,22 +151,28 @@ async fn store_filesystem(
     f: &FileSystem,
 ) -> diesel::QueryResult<usize> {
     const COLUMNS: [&str; 4] = ["fs_type", "status", "logical_used_bytes", "dedup_ratio"];
-    diesel::sql_query(format!(
-        "INSERT INTO hydrastor_filesystems (customer, grid_name, fs_name, fs_type, status, logical_used_bytes, dedup_ratio, last_report_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-         ON CONFLICT (customer, grid_name, fs_name) DO UPDATE SET {}, last_report_at = EXCLUDED.last_report_at
-         WHERE {}",
-        set_from_new(&COLUMNS),
-        newer_or_changed("hydrastor_filesystems", &COLUMNS)
-    ))
-    .bind::<Text, _>(c.customer)
-    .bind::<Text, _>(c.grid_name)
-    .bind::<Text, _>(&f.name)
-    .bind::<Nullable<Text>, _>(&f.fs_type)
-    .bind::<Nullable<Text>, _>(&f.status)
-    .bind::<Nullable<BigInt>, _>(f.logical_used_bytes)
-    .bind::<Nullable<Double>, _>(f.dedup_ratio)
-    .bind::<Timestamptz, _>(c.report_time)
-    .execute(conn)
-    .await
+    let key = ["customer", "grid_name", "fs_name"];
+    let columns: Vec<&str> = key
+        .iter()
+        .chain(&COLUMNS)
+        .chain(&["last_report_at"])
+        .copied()
+        .collect();
+    let sql = Upsert::into("hydrastor_filesystems", &columns)
+        .key(&key)
+        .compared(&COLUMNS)
+        .carried(&["last_report_at"])
+        .newer_by("last_report_at")
+        .values();
+    diesel::sql_query(sql)
+        .bind::<Text, _>(c.customer)
+        .bind::<Text, _>(c.grid_name)
+        .bind::<Text, _>(&f.name)
+        .bind::<Nullable<Text>, _>(&f.fs_type)
+        .bind::<Nullable<Text>, _>(&f.status)
+        .bind::<Nullable<BigInt>, _>(f.logical_used_bytes)
+        .bind::<Nullable<Double>, _>(f.dedup_ratio)
+        .bind::<Timestamptz, _>(c.report_time)
+        .execute(conn)
+        .await
 }

@@ -4,60 +4,47 @@
 
 use super::columns::Batch;
 use super::spec::TableSpec;
+use crate::upsert::Upsert;
 use diesel::pg::Pg;
 use diesel::sql_types::{BigInt, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-impl TableSpec {
-    /// Parameters: $1 customer, $2 grid, $3 job id, then one joined text per column (see
-    /// `columns`), split and cast here. Rows arrive without duplicate keys (`Columns` keeps
-    /// the last).
-    fn sql(&self) -> String {
-        let key: Vec<&str> = self.key.iter().map(|(n, _)| *n).collect();
-        let data: Vec<&str> = self
-            .columns
-            .iter()
-            .map(|(n, _)| *n)
-            .chain(["grid_name"])
-            .collect();
-        let names = self
-            .all_columns()
-            .map(|(n, _)| n)
-            .collect::<Vec<_>>()
-            .join(", ");
-        let arrays = (0..self.all_columns().count())
-            .map(|i| format!("(string_to_array(${}, E'\\x1f', E'\\x1e'))[2:]", i + 4))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let casts = self
-            .all_columns()
-            .map(|(n, t)| format!("{n}::{t}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let table = self.table;
-        let set = data
-            .iter()
-            .map(|c| format!("{c} = EXCLUDED.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let ours = data
-            .iter()
-            .map(|c| format!("{table}.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let theirs = data
-            .iter()
-            .map(|c| format!("EXCLUDED.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let key_list = key.join(", ");
-        format!(
-            "INSERT INTO {table} (customer, grid_name, job_id_of_upload, {names})
-             SELECT $1, $2, $3, {casts} FROM unnest({arrays}) AS r({names})
-             ON CONFLICT (customer, {key_list}) DO UPDATE SET {set}, job_id_of_upload = EXCLUDED.job_id_of_upload
-             WHERE ({ours}) IS DISTINCT FROM ({theirs})"
-        )
-    }
+/// Parameters: $1 customer, $2 grid, $3 job id, then one joined text per column (see
+/// `columns`), split and cast here. Rows arrive without duplicate keys (`Columns` keeps the
+/// last).
+fn upsert_sql(spec: &TableSpec) -> String {
+    let names: Vec<&str> = spec.all_columns().map(|(n, _)| n).collect();
+    let key: Vec<&str> = ["customer"]
+        .into_iter()
+        .chain(spec.key.iter().map(|(n, _)| *n))
+        .collect();
+    let data: Vec<&str> = spec
+        .columns
+        .iter()
+        .map(|(n, _)| *n)
+        .chain(["grid_name"])
+        .collect();
+    let columns: Vec<&str> = ["customer", "grid_name", "job_id_of_upload"]
+        .into_iter()
+        .chain(names.iter().copied())
+        .collect();
+    let arrays = (0..names.len())
+        .map(|i| format!("(string_to_array(${}, E'\\x1f', E'\\x1e'))[2:]", i + 4))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let casts = spec
+        .all_columns()
+        .map(|(n, t)| format!("{n}::{t}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let names = names.join(", ");
+    Upsert::into(spec.table, &columns)
+        .key(&key)
+        .compared(&data)
+        .carried(&["job_id_of_upload"])
+        .with_rows_from(&format!(
+            "SELECT $1, $2, $3, {casts} FROM unnest({arrays}) AS r({names})"
+        ))
 }
 
 /// Who the rows belong to.
@@ -76,7 +63,7 @@ pub async fn upsert(
     if batch.len == 0 {
         return Ok(0);
     }
-    let query = diesel::sql_query(batch.spec.sql())
+    let query = diesel::sql_query(upsert_sql(batch.spec))
         .into_boxed::<Pg>()
         .bind::<Text, _>(owner.customer)
         .bind::<Text, _>(owner.grid)
