@@ -75,7 +75,7 @@ async fn rows_land_as_parsed_the_last_duplicate_wins_and_a_second_run_changes_no
     };
     assert_eq!(batch().len, 2, "the second try 1 replaced the first");
     let written = store::upsert(&mut conn, &owner, batch()).await.unwrap();
-    assert_eq!(written, 2);
+    assert_eq!(written.written, 2);
 
     let stored: Vec<Stored> = diesel::sql_query(
         "SELECT try_number::bigint, server, status_description, array_to_json(status_lines)::text AS status_lines,
@@ -102,5 +102,12 @@ async fn rows_land_as_parsed_the_last_duplicate_wins_and_a_second_run_changes_no
     assert_eq!(stored.len(), 2);
 
     let again = store::upsert(&mut conn, &owner, batch()).await.unwrap();
-    assert_eq!(again, 0, "the same rows again change nothing");
+    assert_eq!(
+        again,
+        store::Stored {
+            written: 0,
+            unchanged: 2
+        },
+        "the same rows again change nothing"
+    );
 }

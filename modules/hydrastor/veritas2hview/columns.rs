@@ -1,14 +1,16 @@
-//! A batch of rows held column by column, each value as Postgres input text (or NULL).
-//! `finish` joins each column into one text (values after a unit separator, NULL as a record
-//! separator), so a batch is a few large parameters that Postgres splits, casts and inserts.
-//! Parsing JSON rows in Postgres (`json_to_recordset`) cost more than inserting them, and
-//! binding thousands of array elements one by one kept Postgres waiting on the client.
+//! A batch of rows held column by column, each value as Postgres input text (or NULL), and a
+//! digest of each row. The store sends a column as one text (values after a unit separator,
+//! NULL as a record separator), so a batch is a few large parameters that Postgres splits,
+//! casts and inserts. Parsing JSON rows in Postgres (`json_to_recordset`) cost more than
+//! inserting them, and binding thousands of array elements one by one kept Postgres waiting
+//! on the client.
 
 pub use super::serialize::RowError;
 use super::serialize::{RowSerializer, cell, typed};
 use super::spec::TableSpec;
 use serde::Serialize;
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 
 /// Rows per statement: larger batches spend less on round trips; memory stays a few MB.
@@ -64,29 +66,17 @@ impl Columns {
         Ok(())
     }
 
-    /// The batch as the store sends it: one text per column.
+    /// The finished batch, each row's digest taken.
     pub fn finish(self) -> Batch {
         let len = self.len();
-        let columns = self
-            .values
-            .into_iter()
-            .map(|column| {
-                let size = column.iter().flatten().map(|v| v.len() + 1).sum::<usize>() + len;
-                let mut joined = String::with_capacity(size);
-                for value in column {
-                    joined.push(VALUE);
-                    match value {
-                        Some(text) => joined.push_str(&text),
-                        None => joined.push(NULL),
-                    }
-                }
-                joined
-            })
+        let digests = (0..len)
+            .map(|row| digest(self.values.iter().map(|column| column[row].as_deref())))
             .collect();
         Batch {
             spec: self.spec,
             len,
-            columns,
+            values: self.values,
+            digests,
         }
     }
 
@@ -120,37 +110,61 @@ pub const VALUE: char = '\u{1f}';
 /// A value that is only this is NULL.
 pub const NULL: char = '\u{1e}';
 
-/// A finished batch: `columns[i]` holds the values of `spec.all_columns()`'s i-th column,
-/// each after a `VALUE` separator.
+/// The digest of a row's values (its key included), as hex: two rows with the same digest
+/// hold the same values. 128 bits of SHA-256: a changed record taken for unchanged by
+/// chance is not a risk worth a thought.
+fn digest<'a>(cells: impl Iterator<Item = Option<&'a str>>) -> String {
+    let mut hasher = Sha256::new();
+    for cell in cells {
+        match cell {
+            // The length first: the cells `ab`,`c` and `a`,`bc` must differ.
+            Some(text) => {
+                hasher.update([1]);
+                hasher.update((text.len() as u64).to_le_bytes());
+                hasher.update(text.as_bytes());
+            }
+            None => hasher.update([0]),
+        }
+    }
+    hasher.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A finished batch: `values[i]` holds the values of `spec.all_columns()`'s i-th column,
+/// `digests` each row's digest.
 pub struct Batch {
     pub spec: &'static TableSpec,
     pub len: usize,
-    pub columns: Vec<String>,
+    values: Vec<Vec<Option<String>>>,
+    digests: Vec<String>,
 }
 
 impl Batch {
+    /// The values of column `column` (of `spec.all_columns()`) in `rows`, as one text: each
+    /// after a `VALUE` separator, NULL as `NULL`.
+    pub fn joined(&self, column: usize, rows: &[usize]) -> String {
+        let values = &self.values[column];
+        join(rows.iter().map(|&row| values[row].as_deref()))
+    }
+
+    /// The digests of `rows`, joined as `joined` does.
+    pub fn joined_digests(&self, rows: &[usize]) -> String {
+        join(rows.iter().map(|&row| Some(self.digests[row].as_str())))
+    }
+
     /// The rows as the table gets them, typed back as JSON (numbers, lists, JSON, text;
     /// NULL as null): what the golden tests compare.
     pub fn rows(&self) -> Vec<Value> {
-        let null = NULL.to_string();
-        let split: Vec<Vec<Option<&str>>> = self
-            .columns
-            .iter()
-            .map(|c| {
-                c.split(VALUE)
-                    .skip(1)
-                    .map(|v| (v != null).then_some(v))
-                    .collect()
-            })
-            .collect();
         (0..self.len)
             .map(|row| {
                 let object = self
                     .spec
                     .all_columns()
-                    .zip(&split)
+                    .zip(&self.values)
                     .map(|((name, sql_type), column)| {
-                        let value = match column[row] {
+                        let value = match column[row].as_deref() {
                             None => Value::Null,
                             Some(text) => typed(sql_type, text),
                         };
@@ -162,6 +176,17 @@ impl Batch {
             .collect()
     }
 }
+
+fn join<'a>(values: impl Iterator<Item = Option<&'a str>>) -> String {
+    let mut joined = String::new();
+    for value in values {
+        joined.push(VALUE);
+        joined.push_str(value.unwrap_or(NULL_TEXT));
+    }
+    joined
+}
+
+const NULL_TEXT: &str = "\u{1e}";
 
 #[cfg(test)]
 mod tests {
@@ -279,5 +304,24 @@ mod tests {
             "{err}"
         );
         assert!(c.is_empty(), "nothing half-added");
+    }
+
+    #[test]
+    fn a_digest_changes_with_any_value_and_only_then() {
+        let d = |cells: &[Option<&str>]| digest(cells.iter().copied());
+        let base = d(&[Some("ab"), Some("c"), None]);
+        assert_eq!(base, d(&[Some("ab"), Some("c"), None]));
+        assert_eq!(base.len(), 32);
+        assert_ne!(
+            base,
+            d(&[Some("a"), Some("bc"), None]),
+            "cells are not run together"
+        );
+        assert_ne!(
+            base,
+            d(&[Some("ab"), Some("c"), Some("")]),
+            "NULL is not empty"
+        );
+        assert_ne!(base, d(&[Some("ab"), Some("d"), None]));
     }
 }

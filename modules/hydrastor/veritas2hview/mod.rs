@@ -116,7 +116,7 @@ impl JobHandler for Veritas2HviewModule {
         }
         let bad: u64 = reports.iter().map(|r| r.bad_records).sum();
         Ok(
-            json!({ "files": reports, "skipped": skipped, "bad_records": bad, "rows": progress.rows }),
+            json!({ "files": reports, "skipped": skipped, "bad_records": bad, "rows": progress.rows, "unchanged": progress.unchanged }),
         )
     }
 }
@@ -170,11 +170,18 @@ fn nothing_recognised(skipped: &[Skipped]) -> String {
     )
 }
 
-/// What the job reports while it runs, and the rows it wrote per table.
+/// What the job reports while it runs: the rows it wrote per table, and those it found
+/// stored as they are (not written).
 #[derive(Default)]
 struct Progress {
     rows: Map<String, Value>,
+    unchanged: Map<String, Value>,
     files_done: u64,
+}
+
+fn add(counts: &mut Map<String, Value>, table: &str, n: usize) {
+    let entry = counts.entry(table).or_insert(json!(0));
+    *entry = json!(entry.as_u64().unwrap_or(0) + n as u64);
 }
 
 /// Parses `file` on a blocking thread and upserts its batches here as they come: at most a
@@ -202,9 +209,9 @@ async fn read_and_store(
     while let Some(batch) = rx.recv().await {
         ctx.check_cancelled()?;
         let table = batch.spec.table;
-        let written = store::upsert(conn, owner, batch).await?;
-        let entry = progress.rows.entry(table).or_insert(json!(0));
-        *entry = json!(entry.as_u64().unwrap_or(0) + written as u64);
+        let stored = store::upsert(conn, owner, batch).await?;
+        add(&mut progress.rows, table, stored.written);
+        add(&mut progress.unchanged, table, stored.unchanged);
         ctx.progress(json!({
             "step": "storing",
             "file": file.original,
@@ -212,6 +219,7 @@ async fn read_and_store(
             "bytes_total": file.bytes,
             "files_done": progress.files_done,
             "rows": progress.rows,
+            "unchanged": progress.unchanged,
         }));
     }
     progress.files_done += 1;

@@ -1,17 +1,53 @@
-//! Batched upserts: each batch of rows (one text array per column) is one `INSERT … SELECT
-//! FROM unnest(…) ON CONFLICT (natural key) DO UPDATE … WHERE something differs`, so a
-//! re-upload of the same export changes nothing, and a newer one updates what changed.
+//! Batched upserts that skip what has not changed. A daily export repeats most of the day
+//! before, so each batch is first checked: one statement sends only the keys and each row's
+//! digest and gets back the rows whose key is new or whose stored digest differs. Only those
+//! go to the upsert, one `INSERT … SELECT FROM unnest(…) ON CONFLICT (natural key) DO UPDATE
+//! … WHERE something differs`. An unchanged record is neither parsed into its columns, nor
+//! cast, nor locked, nor written. Everything runs in the job's transaction, so the rows and
+//! `done` commit together; the same export again changes nothing; a newer one updates what
+//! changed.
 
 use super::columns::Batch;
 use super::spec::TableSpec;
 use crate::upsert::Upsert;
+use diesel::QueryableByName;
 use diesel::pg::Pg;
-use diesel::sql_types::{BigInt, Text};
+use diesel::sql_types::{Array, BigInt, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-/// Parameters: $1 customer, $2 grid, $3 job id, then one joined text per column (see
-/// `columns`), split and cast here. Rows arrive without duplicate keys (`Columns` keeps the
-/// last).
+/// One parameter per column: its values joined (see `Batch::joined`), split here.
+fn split(parameter: usize) -> String {
+    format!("(string_to_array(${parameter}, E'\\x1f', E'\\x1e'))[2:]")
+}
+
+/// Parameters: $1 customer, $2 grid, then the joined key columns and the joined digests.
+/// Gives the (1-based) numbers of the rows that must be written: a key not stored for the
+/// customer, or stored with another grid or digest (or none, as rows written before the
+/// digests were).
+fn changed_sql(spec: &TableSpec) -> String {
+    let keys: Vec<&str> = spec.key.iter().map(|(n, _)| *n).collect();
+    let arrays = (0..=keys.len())
+        .map(|i| split(i + 3))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let matched = spec
+        .key
+        .iter()
+        .map(|(n, t)| format!(" AND t.{n} = r.{n}::{t}"))
+        .collect::<String>();
+    let table = spec.table;
+    let names = keys.join(", ");
+    format!(
+        "SELECT coalesce(array_agg(r.n ORDER BY r.n), '{{}}') AS rows
+         FROM unnest({arrays}) WITH ORDINALITY AS r({names}, row_digest, n)
+         WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE t.customer = $1{matched}
+                           AND t.grid_name = $2 AND t.row_digest = decode(r.row_digest, 'hex'))"
+    )
+}
+
+/// Parameters: $1 customer, $2 grid, $3 job id, then one joined text per column and the
+/// joined digests, split and cast here. Rows arrive without duplicate keys (`Columns` keeps
+/// the last).
 fn upsert_sql(spec: &TableSpec) -> String {
     let names: Vec<&str> = spec.all_columns().map(|(n, _)| n).collect();
     let key: Vec<&str> = ["customer"]
@@ -22,14 +58,15 @@ fn upsert_sql(spec: &TableSpec) -> String {
         .columns
         .iter()
         .map(|(n, _)| *n)
-        .chain(["grid_name"])
+        .chain(["grid_name", "row_digest"])
         .collect();
     let columns: Vec<&str> = ["customer", "grid_name", "job_id_of_upload"]
         .into_iter()
         .chain(names.iter().copied())
+        .chain(["row_digest"])
         .collect();
-    let arrays = (0..names.len())
-        .map(|i| format!("(string_to_array(${}, E'\\x1f', E'\\x1e'))[2:]", i + 4))
+    let arrays = (0..=names.len())
+        .map(|i| split(i + 4))
         .collect::<Vec<_>>()
         .join(", ");
     let casts = spec
@@ -43,7 +80,7 @@ fn upsert_sql(spec: &TableSpec) -> String {
         .compared(&data)
         .carried(&["job_id_of_upload"])
         .with_rows_from(&format!(
-            "SELECT $1, $2, $3, {casts} FROM unnest({arrays}) AS r({names})"
+            "SELECT $1, $2, $3, {casts}, decode(row_digest, 'hex') FROM unnest({arrays}) AS r({names}, row_digest)"
         ))
 }
 
@@ -54,24 +91,66 @@ pub struct Owner<'a> {
     pub job_id: i64,
 }
 
-/// Upserts a batch; returns how many rows were inserted or changed.
+/// What storing a batch did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Stored {
+    /// Rows inserted or changed.
+    pub written: usize,
+    /// Rows whose record was already stored as it is: not written.
+    pub unchanged: usize,
+}
+
+#[derive(QueryableByName)]
+struct Changed {
+    #[diesel(sql_type = Array<BigInt>)]
+    rows: Vec<i64>,
+}
+
+/// Stores a batch: the rows that are new or changed, and only those.
 pub async fn upsert(
     conn: &mut AsyncPgConnection,
     owner: &Owner<'_>,
     batch: Batch,
-) -> diesel::QueryResult<usize> {
+) -> diesel::QueryResult<Stored> {
     if batch.len == 0 {
-        return Ok(0);
+        return Ok(Stored::default());
     }
-    let query = diesel::sql_query(upsert_sql(batch.spec))
+    let spec = batch.spec;
+    let all: Vec<usize> = (0..batch.len).collect();
+    let check = diesel::sql_query(changed_sql(spec))
+        .into_boxed::<Pg>()
+        .bind::<Text, _>(owner.customer)
+        .bind::<Text, _>(owner.grid);
+    let check = (0..spec.key.len())
+        .fold(check, |query, column| {
+            query.bind::<Text, _>(batch.joined(column, &all))
+        })
+        .bind::<Text, _>(batch.joined_digests(&all));
+    let changed: Vec<usize> = check
+        .get_result::<Changed>(conn)
+        .await?
+        .rows
+        .into_iter()
+        .filter_map(|n| usize::try_from(n - 1).ok())
+        .collect();
+    let unchanged = batch.len - changed.len();
+    if changed.is_empty() {
+        return Ok(Stored {
+            written: 0,
+            unchanged,
+        });
+    }
+    let query = diesel::sql_query(upsert_sql(spec))
         .into_boxed::<Pg>()
         .bind::<Text, _>(owner.customer)
         .bind::<Text, _>(owner.grid)
         .bind::<BigInt, _>(owner.job_id);
-    batch
-        .columns
-        .into_iter()
-        .fold(query, |query, column| query.bind::<Text, _>(column))
+    let written = (0..spec.all_columns().count())
+        .fold(query, |query, column| {
+            query.bind::<Text, _>(batch.joined(column, &changed))
+        })
+        .bind::<Text, _>(batch.joined_digests(&changed))
         .execute(conn)
-        .await
+        .await?;
+    Ok(Stored { written, unchanged })
 }

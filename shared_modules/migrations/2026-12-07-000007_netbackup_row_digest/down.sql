@@ -1,0 +1,9 @@
+ALTER TABLE netbackup_jobs DROP COLUMN row_digest;
+ALTER TABLE netbackup_job_tries DROP COLUMN row_digest;
+ALTER TABLE netbackup_images DROP COLUMN row_digest;
+ALTER TABLE netbackup_image_fragments DROP COLUMN row_digest;
+ALTER TABLE netbackup_storage_units DROP COLUMN row_digest;
+ALTER TABLE netbackup_disk_pools DROP COLUMN row_digest;
+ALTER TABLE netbackup_disk_volumes DROP COLUMN row_digest;
+ALTER TABLE netbackup_storage_servers DROP COLUMN row_digest;
+ALTER TABLE netbackup_backstat DROP COLUMN row_digest;
