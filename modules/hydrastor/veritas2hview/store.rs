@@ -37,11 +37,13 @@ fn changed_sql(spec: &TableSpec) -> String {
         .collect::<String>();
     let table = spec.table;
     let names = keys.join(", ");
+    // A correlated scalar subquery is one primary-key probe per row; `NOT EXISTS` let the
+    // planner (which takes `unnest` for 100 rows) hash the whole table for every batch.
     format!(
         "SELECT coalesce(array_agg(r.n ORDER BY r.n), '{{}}') AS rows
          FROM unnest({arrays}) WITH ORDINALITY AS r({names}, row_digest, n)
-         WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE t.customer = $1{matched}
-                           AND t.grid_name = $2 AND t.row_digest = decode(r.row_digest, 'hex'))"
+         WHERE NOT coalesce((SELECT t.grid_name = $2 AND t.row_digest = decode(r.row_digest, 'hex')
+                             FROM {table} t WHERE t.customer = $1{matched}), false)"
     )
 }
 
