@@ -1,7 +1,7 @@
 //! Daily re-exports against the real Postgres: an unchanged record is not written (not even
 //! locked: its row keeps `xmax` 0), a changed one is updated and only it, rows and their
-//! digests roll back together, and rows stored before the digests existed get theirs
-//! without a value changing.
+//! digests roll back together, a row an older binary changed is written again, and rows
+//! stored before the digests existed get theirs without a value changing.
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on any unexpected error
 
@@ -190,6 +190,37 @@ async fn rows_and_their_digests_roll_back_together() {
         "a rolled-back attempt leaves no digest that would skip the retry's rows"
     );
     assert_eq!(rows(&mut conn).await.len(), 3);
+}
+
+/// A binary of the same release that predates the digests changes values and leaves
+/// row_digest alone: the row must not be taken for unchanged by the next export.
+#[tokio::test]
+async fn a_row_changed_by_an_older_binary_is_written_again() {
+    let db = TestDb::new().await;
+    let mut conn = db.pool().get().await.unwrap();
+    store::upsert(&mut conn, &owner(1), export(None))
+        .await
+        .unwrap();
+    diesel::sql_query(
+        "UPDATE netbackup_job_tries SET status_description = 'as an older binary wrote it' WHERE try_number = 2",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let next = store::upsert(&mut conn, &owner(2), export(None))
+        .await
+        .unwrap();
+    assert_eq!(
+        next,
+        Stored {
+            written: 1,
+            unchanged: 2
+        }
+    );
+    assert_eq!(
+        rows(&mut conn).await[1].status_description,
+        "the requested operation was successfully completed"
+    );
 }
 
 #[tokio::test]

@@ -1,3 +1,13 @@
+DROP TRIGGER netbackup_jobs_digest ON netbackup_jobs;
+DROP TRIGGER netbackup_job_tries_digest ON netbackup_job_tries;
+DROP TRIGGER netbackup_images_digest ON netbackup_images;
+DROP TRIGGER netbackup_image_fragments_digest ON netbackup_image_fragments;
+DROP TRIGGER netbackup_storage_units_digest ON netbackup_storage_units;
+DROP TRIGGER netbackup_disk_pools_digest ON netbackup_disk_pools;
+DROP TRIGGER netbackup_disk_volumes_digest ON netbackup_disk_volumes;
+DROP TRIGGER netbackup_storage_servers_digest ON netbackup_storage_servers;
+DROP TRIGGER netbackup_backstat_digest ON netbackup_backstat;
+DROP FUNCTION netbackup_digest_follows_values();
 ALTER TABLE netbackup_jobs DROP COLUMN row_digest;
 ALTER TABLE netbackup_job_tries DROP COLUMN row_digest;
 ALTER TABLE netbackup_images DROP COLUMN row_digest;
