@@ -8,8 +8,8 @@ import subprocess
 from common import KEY, Env, log
 
 
-def wrk(url, seconds):
-    out = subprocess.run(["wrk", "-t2", "-c32", f"-d{seconds}s", "--latency", "-H", f"X-Api-Key: {KEY}", url],
+def wrk(url, seconds, connections=32):
+    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-H", f"X-Api-Key: {KEY}", url],
                          capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
 

@@ -30,7 +30,7 @@ def row(name, ours, base=None, target="", met=None, digits=1):
 
 SECTIONS = {"## Mail ingest": "ingest", "## End to end": "e2e", "## Crashes": "crash",
             "## Upload": "upload", "## S3 endpoint": "s3", "## API": "api", "## Recovery": "recovery",
-            "## Under abuse": "abuse"}
+            "## Under abuse": "abuse", "## Daily re-export": "reexport", "## Job listing filters": "listing"}
 
 
 def with_run_dates(lines, results):
@@ -193,6 +193,46 @@ def write(results, notes):
                 row("seconds to try them all", r["uploads_seconds"], None, digits=2), "",
                 f"Refused uploads: {refused}. The store held {r['store_kb']:,} KB afterwards. Opening the "
                 f"connections took {r['connections_opened_s']} s.", ""]
+    if "reexport" in results:
+        r = results["reexport"]
+        floor = r["floor_records_per_s"]
+        out += [f"## Daily re-export (`bpdbjobs -all_columns`, {r['records']:,} records, then the next day's with "
+                f"{r['changed']:,} changed)", "",
+                "Uploaded with the real `aws s3 cp` to the embedded endpoint, triggered with curl; records/s over "
+                "the job's run (download, extraction, parsing, storing, commit). Day 2 is the same records "
+                "under a new key, 5 % of them with another try status text. Baseline (the floor): `COPY` of the "
+                "typed rows the jobs wrote into empty `LIKE … INCLUDING ALL` copies of `netbackup_jobs` and "
+                "`netbackup_job_tries` (indexes included), one transaction, fastest of 3, same run.", "", HEADER,
+                row("day 1 records/s", r["day1_records_per_s"], floor, "≥ 0.8× floor",
+                    r["day1_records_per_s"] >= 0.8 * floor),
+                row("day 2 records/s (5 % changed)", r["day2_records_per_s"], floor, "≥ 1.5× floor",
+                    r["day2_records_per_s"] >= 1.5 * floor),
+                row("day 1 job run (s)", r["day1"]["job_seconds"], r["floor_seconds"], digits=2),
+                row("day 2 job run (s)", r["day2"]["job_seconds"], r["floor_seconds"], digits=2),
+                row("day 1 CPU: serve / Postgres (s)", r["day1"]["serve_cpu_seconds"], r["day1"]["postgres_cpu_seconds"], digits=2),
+                row("day 2 CPU: serve / Postgres (s)", r["day2"]["serve_cpu_seconds"], r["day2"]["postgres_cpu_seconds"], digits=2),
+                row("peak RSS of `dataprocessor serve` through both (MB)", r["peak_rss_mb"], None, "< 256",
+                    r["peak_rss_mb"] < 256), "",
+                f"Rows written: day 1 {r['day1']['rows']}, day 2 {r['day2']['rows']}.", ""]
+    if "listing" in results:
+        r = results["listing"]
+        out += [f"## Job listing filters (`GET /api/1.0/jobs?limit=50&…`, {r['jobs']:,} jobs, wrk 2 threads × 16 "
+                f"connections, {r['seconds']} s, listing cache off)", "",
+                "50 customers; 96 % done, 3 % error, 1 % queued; types alert 90 %, system_report 9.9 %, "
+                "veritas2hview 0.1 %. Each filter against the unfiltered page of the same round (ratio of "
+                "requests/s); the round without the listing indexes (migration `2026-12-07-000008` undone) "
+                "and the round with them, same run. Plans: docs/benchmark-notes.md.", "",
+                "| filter | without: req/s | ratio | p99 (ms) | with: req/s | ratio | p99 (ms) | target | met |",
+                "|---|---|---|---|---|---|---|---|---|"]
+        b0, a0 = r["before"]["unfiltered"]["requests_per_s"], r["after"]["unfiltered"]["requests_per_s"]
+        for name, a in r["after"].items():
+            b = r["before"][name]
+            ok = a["requests_per_s"] >= 0.8 * a0 and a["p99_ms"] < 25
+            out.append(f"| {name} | {f(b['requests_per_s'])} | {b['requests_per_s'] / b0:.2f}× | {f(b['p99_ms'], 2)} | "
+                       f"{f(a['requests_per_s'])} | {a['requests_per_s'] / a0:.2f}× | {f(a['p99_ms'], 2)} | "
+                       f"≥ 0.8×, p99 < 25 | {'yes' if ok else '**no**'} |")
+        errors = sum(x["errors"] for x in list(r["before"].values()) + list(r["after"].values()))
+        out += ["", f"Non-2xx answers: {errors}.", ""]
     if notes:
         out += ["## Notes", "", notes, ""]
     out = with_run_dates(out, results)

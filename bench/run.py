@@ -9,13 +9,15 @@ import abuse
 import api
 import crash
 import mail
+import listing
 import recovery
+import reexport
 import report
 import s3_endpoint
 import upload
 from common import REPO, log
 
-CASES = ["ingest", "e2e", "crash", "upload", "s3", "api", "recovery", "abuse"]
+CASES = ["ingest", "e2e", "crash", "upload", "reexport", "s3", "api", "listing", "recovery", "abuse"]
 
 
 def main():
@@ -33,6 +35,8 @@ def main():
         "upload": lambda: upload.upload(5_000_000 if q else 1_000_000_000),
         "s3": lambda: s3_endpoint.s3_endpoint(20 if q else 512),
         "api": lambda: api.api(20_000 if q else 1_000_000, 3 if q else 15),
+        "reexport": lambda: reexport.reexport(5_000 if q else 300_000),
+        "listing": lambda: listing.listing(20_000 if q else 1_000_000, 2 if q else 8),
         "recovery": lambda: recovery.recovery(300 if q else 5_000),
         "abuse": lambda: abuse.abuse(1_000 if q else 10_000, 100 if q else 1_000, 300 if q else 3_000),
     }
