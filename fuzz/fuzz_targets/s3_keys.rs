@@ -37,7 +37,7 @@ fuzz_target!(|bytes: &[u8]| {
     let Ok(mut blob) = store.new_blob() else { return };
     let _ = blob.write(key.as_bytes());
     if let Ok(blob) = blob.finish() {
-        let _ = store.commit(key, blob, None);
+        let _ = store.commit(key, blob, Default::default());
     }
     let _ = store.list(prefix);
     let _ = store.delete(key);

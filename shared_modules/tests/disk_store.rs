@@ -19,7 +19,7 @@ use std::time::Duration;
 fn put(store: &DiskStore, key: &str, bytes: &[u8]) -> Result<ObjectMeta, CommitError> {
     let mut blob = store.new_blob().unwrap();
     blob.write(bytes).unwrap();
-    store.commit(key, blob.finish().unwrap(), None)
+    store.commit(key, blob.finish().unwrap(), Default::default())
 }
 
 fn count(dir: &Path) -> usize {
@@ -317,9 +317,11 @@ fn a_sweep_removes_leftovers_but_never_a_blob_still_being_written() {
 
     slow.write(b"second half").unwrap();
     store
-        .commit("c/g/slow", slow.finish().unwrap(), None)
+        .commit("c/g/slow", slow.finish().unwrap(), Default::default())
         .unwrap();
-    store.commit("c/g/received", received, None).unwrap();
+    store
+        .commit("c/g/received", received, Default::default())
+        .unwrap();
     assert_eq!(store.meta("c/g/slow").unwrap().unwrap().size, 22);
     assert_eq!(store.meta("c/g/received").unwrap().unwrap().size, 8);
     assert_eq!(store.sweep(&ages()).unwrap().total(), 0);

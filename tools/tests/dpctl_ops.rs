@@ -226,7 +226,9 @@ async fn uploads_pending_lists_objects_without_a_job() {
     let key = "bobs_burgers/fryer_grid/forgotten.tar.gz";
     let mut blob = store.new_blob().unwrap();
     blob.write(b"an export").unwrap();
-    let meta = store.commit(key, blob.finish().unwrap(), None).unwrap();
+    let meta = store
+        .commit(key, blob.finish().unwrap(), Default::default())
+        .unwrap();
     let (code, out, err) = dpctl(&path, &["uploads", "pending"]);
     assert_eq!(code, 1, "overdue uploads fail the command: {out}{err}");
     assert!(

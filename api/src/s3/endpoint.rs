@@ -2,14 +2,16 @@
 //! aws CLI and SDKs use to upload, read back, list and delete (multipart uploads'
 //! operations are `multipart`'s). One bucket exists.
 
+use super::conditions::{ReadConditions, for_delete, for_put, refused};
 use super::digest::{Expected, Hashing, sent};
 use super::keys::S3Keys;
+use super::stored::sent_headers;
 use crate::uploads::Uploaded;
 use s3s::dto::*;
 use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 use shared_modules::object_store::DiskStore;
 use shared_modules::object_store::disk::{
-    BlobWriter, CommitError, FillError, FinishedBlob, KeyError, fill_from,
+    BlobWriter, CommitError, FillError, FinishedBlob, KeyError, ObjectMeta, Precondition, fill_from,
 };
 use std::io::SeekFrom;
 use std::sync::Arc;
@@ -107,6 +109,7 @@ pub(super) fn key_error(e: KeyError) -> S3Error {
 pub(super) fn commit_error(e: CommitError) -> S3Error {
     match e {
         CommitError::Key(e) => key_error(e),
+        CommitError::Precondition(e) => refused(e),
         CommitError::Io(e) => io_error(e),
     }
 }
@@ -118,7 +121,7 @@ fn fill_error(e: FillError) -> S3Error {
     }
 }
 
-fn timestamp(at: chrono::DateTime<chrono::Utc>) -> Timestamp {
+pub(super) fn timestamp(at: chrono::DateTime<chrono::Utc>) -> Timestamp {
     Timestamp::from(std::time::SystemTime::from(at))
 }
 
@@ -206,6 +209,17 @@ impl S3 for Endpoint {
         let input = req.input;
         self.may_write(&input.bucket, &req.credentials, &input.key)?;
         let expected = Expected::from_request(&sent!(input, req.headers))?;
+        let headers = sent_headers!(input).into_stored()?;
+        let precondition = for_put(input.if_match.as_ref(), input.if_none_match.as_ref())?;
+        if precondition != Precondition::Always {
+            // Refused before the body is read when it is clear already; the store checks
+            // again as it commits.
+            let key = input.key.clone();
+            let now = self
+                .blocking(move |store| store.meta(&key).map_err(io_error))
+                .await?;
+            precondition.check(now.as_ref()).map_err(refused)?;
+        }
         let body = input
             .body
             .ok_or_else(|| s3_error!(IncompleteBody, "no body"))?;
@@ -218,9 +232,13 @@ impl S3 for Endpoint {
             req.trailing_headers.as_ref(),
         )
         .await?;
-        let (key, content_type) = (input.key.clone(), input.content_type.clone());
+        let key = input.key.clone();
         let meta = self
-            .blocking(move |store| store.commit(&key, blob, content_type).map_err(commit_error))
+            .blocking(move |store| {
+                store
+                    .commit_if(&key, blob, headers, &precondition)
+                    .map_err(commit_error)
+            })
             .await?;
         self.announce(&input.key, &meta.etag, meta.size);
         Ok(S3Response::new(PutObjectOutput {
@@ -245,31 +263,56 @@ impl S3 for Endpoint {
             .blocking(move |store| store.open_object(&key).map_err(io_error))
             .await?
             .ok_or_else(|| s3_error!(NoSuchKey))?;
-        if let Some(ETagCondition::ETag(want)) = &input.if_match
-            && want.value() != meta.etag
-        {
-            return Err(s3_error!(
-                PreconditionFailed,
-                "the object's ETag is not the one asked for"
-            ));
+        ReadConditions {
+            if_match: input.if_match.as_ref(),
+            if_none_match: input.if_none_match.as_ref(),
+            if_modified_since: input.if_modified_since.as_ref(),
+            if_unmodified_since: input.if_unmodified_since.as_ref(),
         }
-        let (start, length, content_range) = match input.range {
-            None => (0, meta.size, None),
-            Some(range) => {
+        .check(&meta)?;
+        let (start, length, content_range) = match (input.range, input.part_number) {
+            (Some(_), Some(_)) => {
+                return Err(s3_error!(
+                    InvalidRequest,
+                    "Range and partNumber cannot be asked together"
+                ));
+            }
+            (None, None) => (0, meta.size, None),
+            (Some(range), None) => {
                 let span = range.check(meta.size)?;
                 let range = format!("bytes {}-{}/{}", span.start, span.end - 1, meta.size);
                 (span.start, span.end - span.start, Some(range))
+            }
+            (None, Some(number)) => {
+                let (start, length) = part_span(&meta, number)?;
+                let range = (length > 0)
+                    .then(|| format!("bytes {start}-{}/{}", start + length - 1, meta.size));
+                (start, length, range)
             }
         };
         let mut file = tokio::fs::File::from_std(file);
         file.seek(SeekFrom::Start(start)).await.map_err(io_error)?;
         let body = tokio_util::io::ReaderStream::with_capacity(file.take(length), 256 * 1024);
+        let h = &meta.headers;
         Ok(S3Response::new(GetObjectOutput {
             body: Some(StreamingBlob::wrap(body)),
             content_length: Some(length as i64),
             content_range,
-            content_type: meta.content_type,
-            e_tag: Some(ETag::Strong(meta.etag)),
+            content_type: input.response_content_type.or(h.content_type.clone()),
+            cache_control: input.response_cache_control.or(h.cache_control.clone()),
+            content_disposition: input
+                .response_content_disposition
+                .or(h.content_disposition.clone()),
+            content_encoding: input
+                .response_content_encoding
+                .or(h.content_encoding.clone()),
+            content_language: input
+                .response_content_language
+                .or(h.content_language.clone()),
+            expires: input.response_expires.or(super::stored::expires(h)),
+            metadata: super::stored::metadata(h),
+            parts_count: parts_count(&meta, input.part_number),
+            e_tag: Some(ETag::Strong(meta.etag.clone())),
             last_modified: Some(timestamp(meta.last_modified)),
             accept_ranges: Some("bytes".into()),
             ..Default::default()
@@ -287,10 +330,29 @@ impl S3 for Endpoint {
             .blocking(move |store| store.meta(&key).map_err(io_error))
             .await?
             .ok_or_else(|| s3_error!(NoSuchKey))?;
+        ReadConditions {
+            if_match: input.if_match.as_ref(),
+            if_none_match: input.if_none_match.as_ref(),
+            if_modified_since: input.if_modified_since.as_ref(),
+            if_unmodified_since: input.if_unmodified_since.as_ref(),
+        }
+        .check(&meta)?;
+        let length = match input.part_number {
+            Some(number) => part_span(&meta, number)?.1,
+            None => meta.size,
+        };
+        let h = &meta.headers;
         Ok(S3Response::new(HeadObjectOutput {
-            content_length: Some(meta.size as i64),
-            content_type: meta.content_type,
-            e_tag: Some(ETag::Strong(meta.etag)),
+            content_length: Some(length as i64),
+            content_type: h.content_type.clone(),
+            cache_control: h.cache_control.clone(),
+            content_disposition: h.content_disposition.clone(),
+            content_encoding: h.content_encoding.clone(),
+            content_language: h.content_language.clone(),
+            expires: super::stored::expires(h),
+            metadata: super::stored::metadata(h),
+            parts_count: parts_count(&meta, input.part_number),
+            e_tag: Some(ETag::Strong(meta.etag.clone())),
             last_modified: Some(timestamp(meta.last_modified)),
             accept_ranges: Some("bytes".into()),
             ..Default::default()
@@ -304,8 +366,9 @@ impl S3 for Endpoint {
         let input = req.input;
         self.may_use(&input.bucket, &req.credentials, &input.key)?;
         let key = input.key.clone();
+        let precondition = for_delete(input.if_match.as_ref());
         // S3 answers 204 whether or not the key existed.
-        self.blocking(move |store| store.delete(&key).map_err(io_error))
+        self.blocking(move |store| store.delete_if(&key, &precondition).map_err(commit_error))
             .await?;
         Ok(S3Response::new(DeleteObjectOutput::default()))
     }
@@ -317,6 +380,13 @@ impl S3 for Endpoint {
     ) -> S3Result<S3Response<DeleteObjectsOutput>> {
         let input = req.input;
         self.bucket(&input.bucket)?;
+        if input.delete.objects.len() > 1000 {
+            return Err(s3_error!(
+                MalformedXML,
+                "a DeleteObjects request names at most 1000 keys; it named {}",
+                input.delete.objects.len()
+            ));
+        }
         let refused = |key: String, e: S3Error| Error {
             code: Some(e.code().as_str().to_string()),
             key: Some(key),
@@ -373,6 +443,13 @@ impl S3 for Endpoint {
         Ok(S3Response::new(super::listing::v1(&all, &input, &prefix)))
     }
 
+    async fn copy_object(
+        &self,
+        req: S3Request<CopyObjectInput>,
+    ) -> S3Result<S3Response<CopyObjectOutput>> {
+        self.copy(req).await
+    }
+
     async fn create_multipart_upload(
         &self,
         req: S3Request<CreateMultipartUploadInput>,
@@ -414,6 +491,41 @@ impl S3 for Endpoint {
     ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
         self.abort_upload(req).await
     }
+}
+
+/// Where part `number` of `meta` lies: (start, length). An object not uploaded in parts is
+/// its own part 1, as in S3.
+fn part_span(meta: &ObjectMeta, number: i32) -> S3Result<(u64, u64)> {
+    let whole = [meta.size];
+    let sizes: &[u64] = if meta.part_sizes.is_empty() {
+        &whole
+    } else {
+        &meta.part_sizes
+    };
+    let index = usize::try_from(number)
+        .ok()
+        .filter(|n| (1..=sizes.len()).contains(n))
+        .ok_or_else(|| {
+            let mut e = S3Error::with_message(
+                "InvalidPartNumber"
+                    .parse()
+                    .unwrap_or(S3ErrorCode::InvalidArgument),
+                format!(
+                    "the object has {} part(s); part {number} was asked",
+                    sizes.len()
+                ),
+            );
+            e.set_status_code(http::StatusCode::RANGE_NOT_SATISFIABLE);
+            e
+        })?;
+    let start = sizes[..index - 1].iter().sum();
+    Ok((start, sizes[index - 1]))
+}
+
+/// `PartsCount` when a part was asked of an object uploaded in parts.
+fn parts_count(meta: &ObjectMeta, asked: Option<i32>) -> Option<i32> {
+    asked?;
+    (!meta.part_sizes.is_empty()).then_some(meta.part_sizes.len() as i32)
 }
 
 impl Endpoint {

@@ -4,6 +4,8 @@
 
 mod access;
 pub mod bridge;
+mod conditions;
+mod copy;
 mod digest;
 mod endpoint;
 mod keys;
@@ -11,6 +13,7 @@ mod listing;
 mod multipart;
 mod recognise;
 mod refusals;
+mod stored;
 mod sweeper;
 mod upload_contract;
 mod uploads_listing;

@@ -23,7 +23,7 @@ impl Endpoint {
                 .as_ref()
                 .map(|c| c.access_key.clone())
                 .unwrap_or_default(),
-            content_type: input.content_type.clone(),
+            headers: super::stored::sent_headers!(input).into_stored()?,
             initiated: None,
         };
         let max_open = self.max_open_uploads;

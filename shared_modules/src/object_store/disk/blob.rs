@@ -32,6 +32,8 @@ pub struct FinishedBlob {
     /// Hex MD5 (single-part ETag); `commit` of a multipart object overrides it.
     pub etag: String,
     pub size: u64,
+    /// The parts' sizes when it joins a multipart upload's parts; empty otherwise.
+    pub part_sizes: Vec<u64>,
     /// Only held (released when the blob drops, after its file is kept or removed).
     _live: Option<Live>,
     kept: bool,
@@ -102,9 +104,32 @@ impl BlobWriter {
             path: std::mem::take(&mut self.path),
             etag: hex::encode(std::mem::take(&mut self.md5).finalize()),
             size: self.size,
+            part_sizes: Vec::new(),
             _live: self.live.take(),
             kept: false,
         })
+    }
+}
+
+impl FinishedBlob {
+    /// A blob made whole at `path` another way (a link to an object's blob), held by `live`.
+    pub(super) fn made(
+        path: PathBuf,
+        name: String,
+        live: Live,
+        etag: String,
+        size: u64,
+        part_sizes: Vec<u64>,
+    ) -> Self {
+        Self {
+            name,
+            path,
+            etag,
+            size,
+            part_sizes,
+            _live: Some(live),
+            kept: false,
+        }
     }
 }
 

@@ -1,7 +1,8 @@
 //! The embedded object store's files: one bucket under `<root>/s3/<bucket>/`.
 //!
 //! - `blobs/<unique>`: an object's bytes, written once, fsynced, never changed;
-//! - `keys/<key>`: the object's metadata (JSON: blob, ETag, size, time). Renaming it into
+//! - `keys/<key>`: the object's metadata (JSON: blob, ETag, size, time, the headers and user
+//!   metadata it was stored with, its parts' sizes when it was uploaded in parts). Renaming it into
 //!   place is the commit point of a PUT: readers see the old object or the new one, never
 //!   a part. The blob it replaced is removed after;
 //! - `uploads/<id>/`: a multipart upload's parts until it completes or is aborted;
@@ -14,12 +15,15 @@
 //! separators). What crashes and abandoned uploads leave is removed by `sweep`.
 
 mod blob;
+mod copy;
+mod headers;
 mod live;
 mod multipart;
 mod open_uploads;
 mod sweep;
 
 pub use blob::{BlobWriter, FillError, FinishedBlob, fill_from};
+pub use headers::{MAX_METADATA_BYTES, StoredHeaders};
 pub use multipart::{
     CompleteError, Completed, CreateUploadError, MIN_PART_SIZE, PartInfo, UploadInfo,
     valid_upload_id,
@@ -45,8 +49,53 @@ pub struct ObjectMeta {
     pub etag: String,
     pub size: u64,
     pub last_modified: DateTime<Utc>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub content_type: Option<String>,
+    /// Content-Type and the other stored headers, user metadata (flattened: 1.0.0 wrote
+    /// only `content_type`, at the same place).
+    #[serde(flatten)]
+    pub headers: StoredHeaders,
+    /// The sizes of the parts of a multipart upload, in order (GET `partNumber`,
+    /// `PartsCount`); empty for a single PUT.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub part_sizes: Vec<u64>,
+}
+
+/// What must hold of the key's object for a write to happen (`If-Match`, `If-None-Match: *`),
+/// checked under the store's commit lock, so that two writers cannot both pass.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Precondition {
+    #[default]
+    Always,
+    /// `If-None-Match: *`: no object at the key.
+    Absent,
+    /// `If-Match`: an object at the key with this ETag (`*`: any object).
+    ETag(Option<String>),
+}
+
+impl Precondition {
+    /// Ok, or why not: the object at the key is `now`.
+    pub fn check(&self, now: Option<&ObjectMeta>) -> Result<(), PreconditionError> {
+        match (self, now) {
+            (Self::Always, _) => Ok(()),
+            (Self::Absent, None) => Ok(()),
+            (Self::Absent, Some(_)) => Err(PreconditionError::Exists),
+            (Self::ETag(_), None) => Err(PreconditionError::Missing),
+            (Self::ETag(None), Some(_)) => Ok(()),
+            (Self::ETag(Some(want)), Some(meta)) if *want == meta.etag => Ok(()),
+            (Self::ETag(Some(_)), Some(_)) => Err(PreconditionError::Changed),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PreconditionError {
+    #[error("an object exists at this key already (If-None-Match: *)")]
+    Exists,
+    #[error("no object at this key (If-Match)")]
+    Missing,
+    #[error("the object's ETag is not the one given (If-Match)")]
+    Changed,
+    #[error("the source object does not meet the copy's x-amz-copy-source-if-* conditions")]
+    SourceRefused,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -151,7 +200,19 @@ impl DiskStore {
         &self,
         key: &str,
         blob: FinishedBlob,
-        content_type: Option<String>,
+        headers: StoredHeaders,
+    ) -> Result<ObjectMeta, CommitError> {
+        self.commit_if(key, blob, headers, &Precondition::Always)
+    }
+
+    /// `commit`, when `precondition` holds of the object at `key` at the moment of the
+    /// commit (else the blob is removed and nothing changes).
+    pub fn commit_if(
+        &self,
+        key: &str,
+        blob: FinishedBlob,
+        headers: StoredHeaders,
+        precondition: &Precondition,
     ) -> Result<ObjectMeta, CommitError> {
         let path = self.meta_path(key)?;
         let meta = ObjectMeta {
@@ -159,7 +220,8 @@ impl DiskStore {
             etag: blob.etag.clone(),
             size: blob.size,
             last_modified: Utc::now(),
-            content_type,
+            headers,
+            part_sizes: blob.part_sizes.clone(),
         };
         let staged = self.dir.join("tmp").join(unique_name());
         let write = || -> io::Result<()> {
@@ -173,6 +235,11 @@ impl DiskStore {
         }
         let _one_at_a_time = self.commits.lock().unwrap_or_else(|p| p.into_inner());
         let replaced = read_meta(&path).ok().flatten();
+        if let Err(e) = precondition.check(replaced.as_ref()) {
+            let _ = std::fs::remove_file(&staged);
+            blob.discard();
+            return Err(CommitError::Precondition(e));
+        }
         let parent = path.parent().unwrap_or(&path).to_path_buf();
         // Held by this process, the blob cannot have been swept; this guards against a
         // sweep in another process sharing the volume (whose grace a stalled writer outlived).
@@ -197,16 +264,32 @@ impl DiskStore {
 
     /// Removes the object at `key`; false when there was none.
     pub fn delete(&self, key: &str) -> io::Result<bool> {
+        match self.delete_if(key, &Precondition::Always) {
+            Ok(deleted) => Ok(deleted),
+            Err(CommitError::Io(e)) => Err(e),
+            Err(_) => Ok(false),
+        }
+    }
+
+    /// `delete`, when `precondition` holds of the object at the moment of the delete.
+    pub fn delete_if(&self, key: &str, precondition: &Precondition) -> Result<bool, CommitError> {
         let Ok(path) = self.meta_path(key) else {
-            return Ok(false);
+            return precondition
+                .check(None)
+                .map(|()| false)
+                .map_err(CommitError::Precondition);
         };
         let _one_at_a_time = self.commits.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(meta) = read_meta(&path)? else {
+        let now = read_meta(&path).map_err(CommitError::Io)?;
+        precondition
+            .check(now.as_ref())
+            .map_err(CommitError::Precondition)?;
+        let Some(meta) = now else {
             return Ok(false);
         };
-        std::fs::remove_file(&path)?;
+        std::fs::remove_file(&path).map_err(CommitError::Io)?;
         let parent = path.parent().unwrap_or(&path);
-        fsync_dir(parent)?;
+        fsync_dir(parent).map_err(CommitError::Io)?;
         let _ = std::fs::remove_file(self.blob_path(&meta.blob));
         self.remove_empty_folders(parent);
         Ok(true)
@@ -274,6 +357,8 @@ impl DiskStore {
 pub enum CommitError {
     #[error(transparent)]
     Key(#[from] KeyError),
+    #[error(transparent)]
+    Precondition(PreconditionError),
     #[error(transparent)]
     Io(io::Error),
 }

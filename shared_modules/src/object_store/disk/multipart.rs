@@ -5,8 +5,14 @@
 //! bytes) and commits it like a single PUT. A multi-GB upload is never held in memory.
 //! An access key may have a limited number of uploads open at once; a completed upload
 //! leaves `uploads/<id>.completed` so that a repeated completion answers as the first did.
+//! A part sent again with other bytes (a client that gave up waiting on the first copy)
+//! is kept beside the first: completion takes the one whose ETag the client lists, whichever
+//! copy finished last.
 
-use super::{BlobWriter, CommitError, DiskStore, FinishedBlob, KeyError, ObjectMeta, check_key};
+use super::{
+    BlobWriter, CommitError, DiskStore, FinishedBlob, KeyError, ObjectMeta, StoredHeaders,
+    check_key,
+};
 use crate::inbox::{fsync_dir, unique_name};
 use chrono::{DateTime, Utc};
 use md5::{Digest, Md5};
@@ -22,8 +28,10 @@ pub struct UploadInfo {
     pub key: String,
     /// The access key that started it: only it may add parts, complete or abort.
     pub owner: String,
-    #[serde(default)]
-    pub content_type: Option<String>,
+    /// The headers and user metadata the object will have (flattened: 1.0.0 wrote only
+    /// `content_type`, at the same place).
+    #[serde(flatten)]
+    pub headers: StoredHeaders,
     /// When it was started (set by `create_upload`; None for uploads started before it was
     /// recorded: then the folder's time stands in).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -160,20 +168,19 @@ impl DiskStore {
         BlobWriter::create(path, name, live)
     }
 
-    /// Makes a written part part `number` (replacing an earlier one with that number).
+    /// Makes a written part part `number`. Earlier copies with other bytes stay until the
+    /// upload ends: completion picks the copy by its ETag, and a copy still in flight must
+    /// not remove the one the client heard back about.
     pub fn commit_part(&self, id: &str, number: i32, part: FinishedBlob) -> io::Result<()> {
         let dir = self
             .upload_dir(id)
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such upload"))?;
-        let earlier = parts_in(&dir)?.remove(&number);
+        if !dir.is_dir() {
+            return Err(io::Error::new(io::ErrorKind::NotFound, "no such upload"));
+        }
         let name = format!("{}-{}", part_name(number), part.etag);
         std::fs::rename(&part.path, dir.join(&name))?;
         part.keep();
-        if let Some((old, _)) = earlier
-            && old != name
-        {
-            let _ = std::fs::remove_file(dir.join(old));
-        }
         fsync_dir(&dir)
     }
 
@@ -204,6 +211,7 @@ impl DiskStore {
         let mut digests = Md5::new();
         let mut previous = 0;
         let mut files = Vec::with_capacity(parts.len());
+        let mut sizes = Vec::with_capacity(parts.len());
         for (i, (number, etag)) in parts.iter().enumerate() {
             if *number <= previous {
                 return Err(CompleteError::InvalidPart(
@@ -211,14 +219,20 @@ impl DiskStore {
                 ));
             }
             previous = *number;
-            let (name, md5) = stored.get(number).ok_or_else(|| {
+            let copies = stored.get(number).ok_or_else(|| {
                 CompleteError::InvalidPart(format!("part {number} was never uploaded"))
             })?;
-            if !etag.trim_matches('"').eq_ignore_ascii_case(md5) {
+            let want = etag.trim_matches('"');
+            let Some((name, md5)) = copies
+                .iter()
+                .find(|(_, md5)| want.eq_ignore_ascii_case(md5))
+            else {
+                let have: Vec<&str> = copies.iter().map(|(_, md5)| md5.as_str()).collect();
                 return Err(CompleteError::InvalidPart(format!(
-                    "part {number}'s ETag {etag} is not the part's (MD5 {md5})"
+                    "part {number}'s ETag {etag} is not the part's (MD5 {})",
+                    have.join(" or ")
                 )));
-            }
+            };
             let path = dir.join(name);
             let size = std::fs::metadata(&path)?.len();
             if i + 1 < parts.len() && size < MIN_PART_SIZE {
@@ -231,6 +245,7 @@ impl DiskStore {
                 hex::decode(md5).map_err(|e| io::Error::other(format!("part {number}: {e}")))?;
             digests.update(&digest);
             files.push(path);
+            sizes.push(size);
         }
         let mut blob = self.new_blob()?;
         for path in &files {
@@ -238,7 +253,8 @@ impl DiskStore {
         }
         let mut finished = blob.finish()?;
         finished.etag = format!("{}-{}", hex::encode(digests.finalize()), parts.len());
-        let meta = self.commit(key, finished, info.content_type)?;
+        finished.part_sizes = sizes;
+        let meta = self.commit(key, finished, info.headers)?;
         // Best effort: without it a repeated completion is NoSuchUpload, as in MinIO.
         if let Some(path) = self.completed_path(id) {
             let completed = Completed {
@@ -320,9 +336,17 @@ impl DiskStore {
             Err(e) => return Err(e),
         };
         let mut parts = Vec::with_capacity(stored.len());
-        for (number, (name, md5)) in stored {
-            // Replaced or dropped since the folder was read: not a part any more.
-            let Ok(meta) = std::fs::metadata(dir.join(&name)) else {
+        for (number, copies) in stored {
+            // Of copies sent again, the newest is the one listed.
+            let newest = copies
+                .into_iter()
+                .filter_map(|(name, md5)| {
+                    let meta = std::fs::metadata(dir.join(&name)).ok()?;
+                    Some((meta.modified().ok(), md5, meta))
+                })
+                .max_by_key(|(modified, _, _)| *modified);
+            // Dropped since the folder was read: not a part any more.
+            let Some((_, md5, meta)) = newest else {
                 continue;
             };
             parts.push(PartInfo {
@@ -344,8 +368,10 @@ fn part_name(number: i32) -> String {
     format!("part-{number:05}")
 }
 
-/// The committed parts of an upload: number → (file name, hex MD5).
-fn parts_in(dir: &std::path::Path) -> io::Result<std::collections::HashMap<i32, (String, String)>> {
+/// The committed parts of an upload: number → its copies' (file name, hex MD5).
+type StoredParts = std::collections::HashMap<i32, Vec<(String, String)>>;
+
+fn parts_in(dir: &std::path::Path) -> io::Result<StoredParts> {
     let mut found = std::collections::HashMap::new();
     for entry in std::fs::read_dir(dir)? {
         let name = entry?.file_name().to_string_lossy().to_string();
@@ -355,7 +381,10 @@ fn parts_in(dir: &std::path::Path) -> io::Result<std::collections::HashMap<i32, 
         if let Some((number, md5)) = rest.split_once('-')
             && let Ok(number) = number.parse::<i32>()
         {
-            found.insert(number, (name.clone(), md5.to_string()));
+            found
+                .entry(number)
+                .or_insert_with(Vec::new)
+                .push((name.clone(), md5.to_string()));
         }
     }
     Ok(found)
