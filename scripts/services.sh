@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs (if absent) and starts the local services the DataProcessor and its tests use:
 # PostgreSQL on 127.0.0.1:5432 (user postgres, trust on loopback), plus the tools given as
-# arguments: `s3` (awscli + moto), `postfix` (postfix + swaks), `podman` (podman,
+# arguments: `s3` (awscli + moto, boto3, Debian's rclone), `postfix` (postfix + swaks), `podman` (podman,
 # debootstrap, runc, podman-compose), `promtool` (into .local/bin). Idempotent; safe to rerun.
 set -euo pipefail
 
@@ -43,6 +43,15 @@ ensure_s3_tools() {
   if ! command -v aws >/dev/null 2>&1 || ! command -v moto_server >/dev/null 2>&1; then
     log "installing awscli and moto"
     python3 -m pip install -q "awscli" "moto[server]"
+  fi
+  # The S3 clients customers use, run by api/tests/s3_clients.rs against the embedded store.
+  if ! python3 -c "import boto3" >/dev/null 2>&1; then
+    log "installing boto3"
+    python3 -m pip install -q "boto3"
+  fi
+  if ! command -v rclone >/dev/null 2>&1; then
+    log "installing rclone"
+    apt_install rclone
   fi
 }
 

@@ -1,12 +1,14 @@
 //! Object keys as the embedded S3 endpoint receives them (untrusted: any client with a key):
-//! a key accepted by `check_key` is only ever a path below the bucket's folder, and storing,
-//! listing (with any prefix) and deleting it never panics.
+//! an accepted key's metadata is only ever a path below the bucket's folder (whatever the
+//! key: `..`, `a//b`, `folder/`), it reads back as itself, and storing, listing (with any
+//! prefix) and deleting it never panics.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use shared_modules::object_store::DiskStore;
 use shared_modules::object_store::disk::check_key;
-use std::path::{Component, Path};
+use shared_modules::object_store::disk::layout::object_path;
+use std::path::Component;
 use std::sync::OnceLock;
 
 fn store() -> &'static DiskStore {
@@ -28,7 +30,7 @@ fuzz_target!(|bytes: &[u8]| {
         return;
     }
     assert!(
-        Path::new(key)
+        object_path(key)
             .components()
             .all(|c| matches!(c, Component::Normal(_))),
         "an accepted key escapes its folder: {key:?}"
@@ -36,8 +38,11 @@ fuzz_target!(|bytes: &[u8]| {
     let store = store();
     let Ok(mut blob) = store.new_blob() else { return };
     let _ = blob.write(key.as_bytes());
-    if let Ok(blob) = blob.finish() {
-        let _ = store.commit(key, blob, Default::default());
+    if let Ok(blob) = blob.finish()
+        && store.commit(key, blob, Default::default()).is_ok()
+    {
+        let meta = store.meta(key).ok().flatten();
+        assert_eq!(meta.map(|m| m.key), Some(key.to_string()), "{key:?} reads back");
     }
     let _ = store.list(prefix);
     let _ = store.delete(key);

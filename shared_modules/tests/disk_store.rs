@@ -1,6 +1,6 @@
 //! The embedded S3 store's files: a replaced object leaves no blob behind, a delete leaves
-//! no folder, keys that cannot be paths, that clash or that would display as another name
-//! are refused, multipart ETags are S3's, a wrong part ETag or a part under 5 MiB is
+//! no folder, keys as S3 has them are taken (`a` beside `a/b`, `folder/`, `..` parts) and
+//! keys that would display as another name are refused, multipart ETags are S3's, a wrong part ETag or a part under 5 MiB is
 //! refused, an access key's open uploads are limited and listed, and what a crash, a
 //! killed upload or an abandoned upload leaves is cleared, periodically and never while it
 //! is being written.
@@ -71,45 +71,73 @@ fn objects_are_replaced_read_listed_and_deleted_without_leftovers() {
     assert!(!store.delete("c/g/dump.tar.gz").unwrap());
     assert!(store.meta("c/g/dump.tar.gz").unwrap().is_none());
     assert!(
-        !store.dir().join("keys/c/g").exists(),
+        !store.dir().join("objects/dc/dg").exists(),
         "the emptied folder is gone"
     );
-    assert!(store.dir().join("keys/c/h").exists());
+    assert!(store.dir().join("objects/dc/dh").exists());
     assert_eq!(count(&store.dir().join("blobs")), 2);
 }
 
 #[test]
-fn keys_that_are_not_safe_paths_or_that_clash_are_refused() {
-    for bad in [
-        "",
+fn keys_as_s3_has_them_are_taken_whatever_they_look_like_as_paths() {
+    for bad in ["", "back\\slash", "nul\0", &"a".repeat(1025)] {
+        assert!(check_key(bad).is_err(), "{bad:?} accepted");
+    }
+    let (_dir, store) = store();
+    let keys = [
+        "a/b",
+        "a",
+        "a/b/c",
+        "a/",
+        "a/b/",
         "/abs",
         "a//b",
         "a/./b",
         "../x",
         "a/..",
-        "trailing/",
-        "back\\slash",
-        "nul\0",
-    ] {
-        assert!(check_key(bad).is_err(), "{bad:?} accepted");
+        "bobs_burgers/fryer grid/dump (1).tar.gz",
+    ];
+    let long = format!("{}/{}", "l".repeat(300), "f".repeat(600));
+    for (i, key) in keys.iter().copied().chain([long.as_str()]).enumerate() {
+        put(&store, key, format!("{i}").as_bytes()).unwrap();
     }
-    assert!(check_key(&"a".repeat(256)).is_err());
-    assert!(check_key("bobs_burgers/fryer grid/dump (1).tar.gz").is_ok());
-    let (_dir, store) = store();
-    put(&store, "a/b", b"1").unwrap();
-    assert!(matches!(
-        put(&store, "a", b"2"),
-        Err(CommitError::Key(KeyError::Clash(_)))
-    ));
-    assert!(matches!(
-        put(&store, "a/b/c", b"3"),
-        Err(CommitError::Key(KeyError::Clash(_)))
-    ));
+    for (i, key) in keys.iter().copied().chain([long.as_str()]).enumerate() {
+        let (meta, mut file) = store.open_object(key).unwrap().expect(key);
+        let mut read = String::new();
+        std::io::Read::read_to_string(&mut file, &mut read).unwrap();
+        assert_eq!((meta.key.as_str(), read), (key, i.to_string()));
+    }
+    let mut sorted: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+    sorted.push(long.clone());
+    sorted.sort();
+    let listed: Vec<String> = store
+        .list("")
+        .unwrap()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(listed, sorted);
+    let under_a: Vec<String> = store
+        .list("a/")
+        .unwrap()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
     assert_eq!(
-        count(&store.dir().join("blobs")),
-        1,
-        "refused blobs are removed"
+        under_a,
+        ["a/", "a/..", "a/./b", "a//b", "a/b", "a/b/", "a/b/c"]
     );
+    // Everything is inside the bucket's folder, nothing beside it.
+    let beside: Vec<_> = std::fs::read_dir(store.dir().parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(beside, [std::ffi::OsString::from("veritas2hview")]);
+    for key in keys.iter().copied().chain([long.as_str()]) {
+        assert!(store.delete(key).unwrap(), "{key}");
+    }
+    assert_eq!(count(&store.dir().join("objects")), 0, "no folder left");
+    assert_eq!(count(&store.dir().join("blobs")), 0);
 }
 
 #[test]

@@ -49,7 +49,7 @@ fn blobs(store: &DiskStore) -> usize {
 }
 
 #[test]
-fn headers_and_metadata_are_kept_and_a_released_stores_metadata_still_reads() {
+fn headers_and_metadata_are_kept_with_the_object() {
     let (_dir, store) = store();
     let meta = put_with(
         &store,
@@ -61,24 +61,72 @@ fn headers_and_metadata_are_kept_and_a_released_stores_metadata_still_reads() {
     .unwrap();
     assert_eq!(store.meta("c/g/a.tgz").unwrap().unwrap(), meta);
     assert_eq!(meta.headers, headers("1700000000"));
+}
 
-    // What 1.0.0 wrote for a key: no headers but the content type, no parts.
-    let old_blob = store.dir().join("blobs").join("released-blob");
-    std::fs::write(&old_blob, b"old").unwrap();
-    std::fs::create_dir_all(store.dir().join("keys/c/g")).unwrap();
-    std::fs::write(
-        store.dir().join("keys/c/g/old.tgz"),
-        r#"{"blob":"released-blob","etag":"149603e6c03516362a8da23f624db945","size":3,"last_modified":"2026-11-01T10:00:00Z","content_type":"application/x-tar"}"#,
-    )
-    .unwrap();
+#[test]
+fn a_store_written_by_1_0_0_is_read_after_the_upgrade() {
+    // What 1.0.0 left: metadata at keys/<key> (no key inside, only the content type),
+    // blobs as today, and an empty folder a delete left.
+    let dir = tempfile::tempdir().unwrap();
+    let bucket = dir.path().join("s3/veritas2hview");
+    for sub in ["keys/c/g/sub", "keys/c/empty", "blobs", "uploads", "tmp"] {
+        std::fs::create_dir_all(bucket.join(sub)).unwrap();
+    }
+    let released = |key: &str, blob: &str, bytes: &[u8]| {
+        std::fs::write(bucket.join("blobs").join(blob), bytes).unwrap();
+        let etag = hex::encode(Md5::digest(bytes));
+        std::fs::write(
+            bucket.join("keys").join(key),
+            format!(r#"{{"blob":"{blob}","etag":"{etag}","size":{},"last_modified":"2026-11-01T10:00:00Z","content_type":"application/x-tar"}}"#, bytes.len()),
+        )
+        .unwrap();
+    };
+    released("c/g/old.tgz", "1-1-1", b"old");
+    released("c/g/sub/deep.tgz", "1-1-2", b"deeper");
+    released("top", "1-1-3", b"t");
+    let store = DiskStore::new(dir.path(), "veritas2hview");
+    assert!(!store.create().unwrap(), "not a new bucket");
+    assert!(!bucket.join("keys").exists(), "moved, the old tree gone");
+    let listed: Vec<String> = store
+        .list("")
+        .unwrap()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(listed, ["c/g/old.tgz", "c/g/sub/deep.tgz", "top"]);
     let old = store.meta("c/g/old.tgz").unwrap().unwrap();
+    assert_eq!(old.key, "c/g/old.tgz");
     assert_eq!(
         old.headers.content_type.as_deref(),
         Some("application/x-tar")
     );
     assert!(old.headers.metadata.is_empty() && old.part_sizes.is_empty());
-    let (_, file) = store.open_object("c/g/old.tgz").unwrap().unwrap();
-    assert_eq!(file.metadata().unwrap().len(), 3);
+    let (_, file) = store.open_object("c/g/sub/deep.tgz").unwrap().unwrap();
+    assert_eq!(file.metadata().unwrap().len(), 6);
+    // Now `c/g/old.tgz/x` may be beside `c/g/old.tgz`, which 1.0.0 refused.
+    let mut blob = store.new_blob().unwrap();
+    blob.write(b"x").unwrap();
+    store
+        .commit(
+            "c/g/old.tgz/x",
+            blob.finish().unwrap(),
+            StoredHeaders::default(),
+        )
+        .unwrap();
+    assert_eq!(store.list("c/g/old").unwrap().len(), 2);
+
+    // A start cut short after moving one file: the next start moves the rest.
+    std::fs::create_dir_all(bucket.join("keys/again")).unwrap();
+    released("again/one", "1-1-4", b"1");
+    released("again/two", "1-1-5", b"2");
+    std::fs::remove_file(bucket.join("keys/again/one")).unwrap();
+    let one = serde_json::json!({"key": "again/one", "blob": "1-1-4", "etag": hex::encode(Md5::digest(b"1")), "size": 1, "last_modified": "2026-11-01T10:00:00Z"});
+    std::fs::create_dir_all(bucket.join("objects/dagain")).unwrap();
+    std::fs::write(bucket.join("objects/dagain/oone"), one.to_string()).unwrap();
+    let restarted = DiskStore::new(dir.path(), "veritas2hview");
+    restarted.create().unwrap();
+    assert_eq!(restarted.list("again/").unwrap().len(), 2);
+    assert!(!bucket.join("keys").exists());
 }
 
 #[test]

@@ -107,6 +107,7 @@ mod tests {
 
     fn meta() -> ObjectMeta {
         ObjectMeta {
+            key: "k".into(),
             blob: "b".into(),
             etag: "abc".into(),
             size: 1,

@@ -77,7 +77,11 @@ impl Endpoint {
             .map_err(|e| s3_error!(InternalError, "the store's worker stopped: {e}"))?
     }
 
+    /// Tells the auto trigger of a completed object; a folder marker is never a job.
     pub(super) fn announce(&self, key: &str, etag: &str, size: u64) {
+        if shared_modules::object_store::is_folder_marker(key) {
+            return;
+        }
         if let Some(tx) = &self.uploaded {
             let _ = tx.send(Uploaded {
                 key: key.to_string(),

@@ -241,6 +241,7 @@ mod tests {
         keys.iter()
             .map(|k| {
                 let meta = ObjectMeta {
+                    key: k.to_string(),
                     blob: "b".into(),
                     etag: "e".into(),
                     size: 1,

@@ -2,6 +2,8 @@
 //! configured customer. Anything else would be stored with a 200 and never become a job, so
 //! the endpoint refuses it at once, saying the shape and the customers the signer may use
 //! (`s3.contract_keys_only`, on by default; off for a bucket that also holds other files).
+//! A folder a desktop tool makes in a customer's folder (`customer/`, `customer/grid/`) is
+//! taken: it is stored, and never becomes a job.
 
 use s3s::{S3Result, s3_error};
 use shared_modules::config::Config;
@@ -44,6 +46,10 @@ impl UploadContract {
     }
 
     fn follows(&self, key: &str) -> bool {
+        if shared_modules::object_store::is_folder_marker(key) {
+            let customer = key.split('/').next().unwrap_or("");
+            return self.customers.iter().any(|c| c == customer);
+        }
         let mut parts = key.splitn(3, '/');
         let (Some(customer), Some(grid), Some(file)) = (parts.next(), parts.next(), parts.next())
         else {
@@ -76,11 +82,15 @@ mod tests {
                 .is_ok()
         );
         assert!(contract.check("alice/g/sub/dir/x.zip", None).is_ok());
+        for folder in ["alice/", "alice/g/", "bobs_burgers/fryer_grid/sub/"] {
+            assert!(contract.check(folder, None).is_ok(), "{folder}");
+        }
         for key in [
             "dump.tar.gz",
             "bobs_burgers/dump.tar.gz",
             "carol/g/x.tgz",
-            "alice/g/",
+            "carol/",
+            "folder/",
             "alice//x",
         ] {
             let refusal = contract.check(key, None).expect_err(key).to_string();

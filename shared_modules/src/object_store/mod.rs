@@ -8,7 +8,7 @@ mod untriggered;
 
 pub use disk::DiskStore;
 pub use external::ExternalStore;
-pub use untriggered::{ReconcileError, Untriggered, dedupe_key, untriggered};
+pub use untriggered::{ReconcileError, Untriggered, dedupe_key, is_folder_marker, untriggered};
 
 use crate::config::{Config, S3Mode};
 use chrono::{DateTime, Utc};
@@ -98,7 +98,7 @@ impl ObjectStore {
     pub async fn check_bucket(&self) -> Result<(), StoreError> {
         match self {
             Self::External(store) => store.check_bucket().await,
-            Self::Embedded(store) => match std::fs::metadata(store.dir().join("keys")) {
+            Self::Embedded(store) => match std::fs::metadata(store.objects_dir()) {
                 Ok(_) => Ok(()),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(self.unavailable(
                     "",

@@ -28,13 +28,20 @@ pub enum ReconcileError {
     Database(#[from] diesel::result::Error),
 }
 
-/// Objects without a job, oldest first.
+/// A folder as desktop tools make one (S3 Browser, Cyberduck, WinSCP: `customer/` or
+/// `customer/grid/`, a key ending in `/`): an object, never an upload to make a job of.
+pub fn is_folder_marker(key: &str) -> bool {
+    key.ends_with('/')
+}
+
+/// Objects without a job (folder markers aside: they are never jobs), oldest first.
 pub async fn untriggered(
     store: &ObjectStore,
     conn: &mut AsyncPgConnection,
     now: DateTime<Utc>,
 ) -> Result<Vec<Untriggered>, ReconcileError> {
-    let objects = store.list().await?;
+    let mut objects = store.list().await?;
+    objects.retain(|o| !is_folder_marker(&o.key));
     let mut triggered = HashSet::new();
     for chunk in objects.chunks(1000) {
         let keys: Vec<String> = chunk

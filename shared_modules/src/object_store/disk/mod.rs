@@ -1,22 +1,24 @@
 //! The embedded object store's files: one bucket under `<root>/s3/<bucket>/`.
 //!
 //! - `blobs/<unique>`: an object's bytes, written once, fsynced, never changed;
-//! - `keys/<key>`: the object's metadata (JSON: blob, ETag, size, time, the headers and user
-//!   metadata it was stored with, its parts' sizes when it was uploaded in parts). Renaming it into
+//! - `objects/…`: each object's metadata (JSON: key, blob, ETag, size, time, the headers and
+//!   user metadata it was stored with, its parts' sizes when it was uploaded in parts), at a
+//!   path `layout` makes of the key (1.0.0's `keys/<key>` is moved there at start). Renaming it into
 //!   place is the commit point of a PUT: readers see the old object or the new one, never
 //!   a part. The blob it replaced is removed after;
 //! - `uploads/<id>/`: a multipart upload's parts until it completes or is aborted;
 //!   `uploads/<id>.completed`: what a completed upload became, for a repeated completion;
 //! - `tmp/`: metadata being written.
 //!
-//! Keys are paths: a key with an empty, `.` or `..` segment is refused, and so is a key
-//! that is also the folder of another (`a` beside `a/b`), or one with characters that
-//! make a name read differently from what it is (controls, bidi overrides, line
-//! separators). What crashes and abandoned uploads leave is removed by `sweep`.
+//! Keys are S3's (1 to 1024 bytes: `a` beside `a/b`, `folder/`, `a//b` alike), but for
+//! characters that make a name read differently from what it is (controls, backslashes,
+//! bidi overrides, line separators). What crashes and abandoned uploads leave is removed
+//! by `sweep`.
 
 mod blob;
 mod copy;
 mod headers;
+pub mod layout;
 mod live;
 mod multipart;
 mod open_uploads;
@@ -42,6 +44,10 @@ use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectMeta {
+    /// The object's key (1.0.0 did not write it: its path was the key; `upgrade_layout`
+    /// adds it).
+    #[serde(default)]
+    pub key: String,
     /// File name under `blobs/`.
     pub blob: String,
     /// As S3 computes it, without quotes: the MD5 of the bytes, or for a multipart upload
@@ -102,8 +108,6 @@ pub enum PreconditionError {
 pub enum KeyError {
     #[error("the key `{0}` is not usable here: {1}")]
     Invalid(String, &'static str),
-    #[error("the key `{0}` clashes with another key that uses it as a folder (or is inside one)")]
-    Clash(String),
 }
 
 /// `recover` (serve's start) drops a multipart upload untouched this long; the periodic
@@ -133,12 +137,14 @@ impl DiskStore {
         }
     }
 
-    /// Creates the bucket's folders when missing; true when they were created now.
+    /// Creates the bucket's folders when missing (and moves a 1.0.0 store's metadata to
+    /// today's layout); true when they were created now.
     pub fn create(&self) -> io::Result<bool> {
-        let existed = self.dir.join("keys").is_dir();
-        for sub in ["keys", "blobs", "uploads", "tmp"] {
+        let existed = self.objects_dir().is_dir() || self.dir.join("keys").is_dir();
+        for sub in ["objects", "blobs", "uploads", "tmp"] {
             std::fs::create_dir_all(self.dir.join(sub))?;
         }
+        self.upgrade_layout()?;
         Ok(!existed)
     }
 
@@ -146,8 +152,9 @@ impl DiskStore {
         &self.dir
     }
 
-    fn keys_dir(&self) -> PathBuf {
-        self.dir.join("keys")
+    /// Where the objects' metadata lives (`layout`).
+    pub fn objects_dir(&self) -> PathBuf {
+        self.dir.join("objects")
     }
 
     fn blob_path(&self, blob: &str) -> PathBuf {
@@ -157,7 +164,7 @@ impl DiskStore {
     /// Where a key's metadata lives, once the key is known to be usable.
     fn meta_path(&self, key: &str) -> Result<PathBuf, KeyError> {
         check_key(key)?;
-        Ok(self.keys_dir().join(key))
+        Ok(self.objects_dir().join(layout::object_path(key)))
     }
 
     /// A new blob's writer; the blob stays invisible until `commit`.
@@ -216,6 +223,7 @@ impl DiskStore {
     ) -> Result<ObjectMeta, CommitError> {
         let path = self.meta_path(key)?;
         let meta = ObjectMeta {
+            key: key.to_string(),
             blob: blob.name.clone(),
             etag: blob.etag.clone(),
             size: blob.size,
@@ -250,7 +258,7 @@ impl DiskStore {
         if let Err(e) = placed {
             let _ = std::fs::remove_file(&staged);
             blob.discard();
-            return Err(clash_or_io(key, e));
+            return Err(CommitError::Io(e));
         }
         blob.keep();
         fsync_dir(&parent).map_err(CommitError::Io)?;
@@ -295,9 +303,9 @@ impl DiskStore {
         Ok(true)
     }
 
-    /// Folders a delete left empty, up to `keys/` (a key's folder is not an object).
+    /// Folders a delete left empty, up to `objects/` (a key's folder is not an object).
     fn remove_empty_folders(&self, mut dir: &Path) {
-        let top = self.keys_dir();
+        let top = self.objects_dir();
         while dir != top && dir.starts_with(&top) {
             if std::fs::remove_dir(dir).is_err() {
                 return;
@@ -311,12 +319,10 @@ impl DiskStore {
 
     /// Every object whose key starts with `prefix`, sorted by key.
     pub fn list(&self, prefix: &str) -> io::Result<Vec<(String, ObjectMeta)>> {
-        let top = self.keys_dir();
-        // Walk only the folder the prefix names, not the whole bucket.
-        let folder = match prefix.rfind('/') {
-            Some(i) if check_key(&prefix[..i]).is_ok() => top.join(&prefix[..i]),
-            _ => top.clone(),
-        };
+        let top = self.objects_dir();
+        // Walk only the folder the prefix's whole parts name, not the whole bucket.
+        let whole: Vec<&str> = prefix.split('/').collect();
+        let folder = top.join(layout::folder_path(&whole[..whole.len() - 1]));
         let mut found = Vec::new();
         let mut pending = vec![folder];
         while let Some(dir) = pending.pop() {
@@ -332,19 +338,13 @@ impl DiskStore {
                     pending.push(path);
                     continue;
                 }
-                let Some(key) = path
-                    .strip_prefix(&top)
-                    .ok()
-                    .and_then(|p| p.to_str())
-                    .map(str::to_string)
-                else {
-                    continue;
-                };
-                if !key.starts_with(prefix) {
+                if !layout::is_object_file(&entry.file_name().to_string_lossy()) {
                     continue;
                 }
-                if let Some(meta) = read_meta(&path)? {
-                    found.push((key, meta));
+                if let Some(meta) = read_meta(&path)?
+                    && meta.key.starts_with(prefix)
+                {
+                    found.push((meta.key.clone(), meta));
                 }
             }
         }
@@ -361,15 +361,6 @@ pub enum CommitError {
     Precondition(PreconditionError),
     #[error(transparent)]
     Io(io::Error),
-}
-
-fn clash_or_io(key: &str, e: io::Error) -> CommitError {
-    // ENOTDIR or EEXIST (making the folders): a folder of the key is an object; EISDIR: the
-    // key is another key's folder.
-    match e.raw_os_error() {
-        Some(17 | 20 | 21) => CommitError::Key(KeyError::Clash(key.to_string())),
-        _ => CommitError::Io(e),
-    }
 }
 
 fn read_meta(path: &Path) -> io::Result<Option<ObjectMeta>> {
@@ -390,7 +381,8 @@ fn read_meta(path: &Path) -> io::Result<Option<ObjectMeta>> {
     }
 }
 
-/// Keys become paths: refuse what a path cannot safely be.
+/// A key this store takes: S3's (1 to 1024 bytes), without characters that make it read as
+/// another name (`layout` makes any of them a safe path).
 pub fn check_key(key: &str) -> Result<(), KeyError> {
     let invalid = |why| Err(KeyError::Invalid(key.chars().take(200).collect(), why));
     if key.is_empty() || key.len() > 1024 {
@@ -403,14 +395,6 @@ pub fn check_key(key: &str) -> Result<(), KeyError> {
         return invalid(
             "no bidirectional controls (U+200E, U+200F, U+061C, U+202A to U+202E, U+2066 to U+2069) or line and paragraph separators (U+2028, U+2029)",
         );
-    }
-    for part in key.split('/') {
-        if part.is_empty() || part == "." || part == ".." {
-            return invalid("no leading, trailing or double `/`, no `.` or `..` parts");
-        }
-        if part.len() > 255 {
-            return invalid("each part between `/` has at most 255 bytes");
-        }
     }
     Ok(())
 }

@@ -1,0 +1,195 @@
+//! Keys as S3 has them (issue 28, item 4), through the aws CLI against the real `serve`:
+//! a folder made the way desktop tools make one (S3 Browser, Cyberduck, WinSCP: a zero-byte
+//! object whose key ends in `/`) is stored and listed but never becomes a job nor a
+//! reconciliation warning; `foo` and `foo/bar` live side by side, as do `a//b` keys.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly on any unexpected error
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use shared_modules::testing::{TestDb, wait_for};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+const BUCKET: &str = "veritas2hview";
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn json(out: Output) -> Value {
+    assert!(out.status.success(), "{}", text(&out));
+    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+}
+
+/// `put-object` of `body` (a file; None: no body, as a folder is made) to `key`.
+fn put(s3: &str, key: &str, body: Option<&std::path::Path>) -> Output {
+    let mut args = vec!["s3api", "put-object", "--bucket", BUCKET, "--key", key];
+    if let Some(body) = body {
+        args.extend(["--body", body.to_str().unwrap()]);
+    }
+    aws(s3, &args)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn folders_made_by_desktop_tools_are_objects_never_jobs_and_keys_may_nest() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = embedded_config(&db.url, dir.path());
+    // Every object without a job is overdue at once, and looked for every second: a
+    // folder marker taken for an upload would be warned about within a second.
+    config.s3.untriggered_after_minutes = 0;
+    config.s3.reconcile_interval_seconds = 1;
+    config.api.metrics_public = true;
+    config.logging.directory = Some(dir.path().join("logs"));
+    let _serve = start_serve(dir.path(), &config).await;
+    let (s3, api) = (s3_url(&config), api_url(&config));
+
+    for folder in [
+        "bobs_burgers/",
+        "bobs_burgers/fryer_grid/",
+        "bobs_burgers/fryer_grid/2026/",
+    ] {
+        json(put(&s3, folder, None));
+    }
+    // A folder of a customer not configured is no more taken than a file there.
+    let other = put(&s3, "carol/", None);
+    assert!(text(&other).contains("InvalidArgument"), "{}", text(&other));
+
+    // `foo` beside `foo/bar`, in either order, and an empty part.
+    let small = dir.path().join("small.txt");
+    std::fs::write(&small, "x").unwrap();
+    for key in [
+        "bobs_burgers/fryer_grid/foo/bar",
+        "bobs_burgers/fryer_grid/foo",
+        "bobs_burgers/fryer_grid/baz",
+        "bobs_burgers/fryer_grid/baz/qux",
+        "bobs_burgers/fryer_grid//x",
+    ] {
+        json(put(&s3, key, Some(&small)));
+    }
+    let listed = json(aws(
+        &s3,
+        &[
+            "s3api",
+            "list-objects-v2",
+            "--bucket",
+            BUCKET,
+            "--prefix",
+            "bobs_burgers/fryer_grid/",
+            "--delimiter",
+            "/",
+        ],
+    ));
+    let keys: Vec<&str> = listed["Contents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["Key"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "bobs_burgers/fryer_grid/",
+            "bobs_burgers/fryer_grid/baz",
+            "bobs_burgers/fryer_grid/foo"
+        ],
+        "{listed}"
+    );
+    let prefixes: Vec<&str> = listed["CommonPrefixes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["Prefix"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        prefixes,
+        [
+            "bobs_burgers/fryer_grid//",
+            "bobs_burgers/fryer_grid/2026/",
+            "bobs_burgers/fryer_grid/baz/",
+            "bobs_burgers/fryer_grid/foo/"
+        ],
+        "{listed}"
+    );
+    let folder = json(aws(
+        &s3,
+        &[
+            "s3api",
+            "head-object",
+            "--bucket",
+            BUCKET,
+            "--key",
+            "bobs_burgers/fryer_grid/",
+        ],
+    ));
+    assert_eq!(folder["ContentLength"], 0, "{folder}");
+    let out = dir.path().join("out");
+    json(aws(
+        &s3,
+        &[
+            "s3api",
+            "get-object",
+            "--bucket",
+            BUCKET,
+            "--key",
+            "bobs_burgers/fryer_grid/foo/bar",
+            out.to_str().unwrap(),
+        ],
+    ));
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "x");
+
+    // An object no trigger can make a job of (as a 1.0.0 store may hold: put beside serve,
+    // announced to nobody), and a contract key whose empty part the trigger refuses: the
+    // two are reported, each once. Folders counted too would make the gauge 5.
+    let store = shared_modules::object_store::DiskStore::new(&config.paths.root, BUCKET);
+    let mut blob = store.new_blob().unwrap();
+    blob.write(b"loose").unwrap();
+    store
+        .commit("loose.txt", blob.finish().unwrap(), Default::default())
+        .unwrap();
+    let metrics = format!("http://{}/metrics", config.api.listen);
+    wait_for(
+        "reconciliation to count the two objects without a job",
+        Duration::from_secs(30),
+        || async {
+            let out = Command::new("curl").args(["-s", &metrics]).output().ok()?;
+            String::from_utf8_lossy(&out.stdout)
+                .contains("dataprocessor_uploads_untriggered 2")
+                .then_some(())
+        },
+    )
+    .await;
+    let logs = dir.path().join("logs");
+    logged(&logs, "upload never triggered", "loose.txt").await;
+    let log_file = std::fs::read_dir(&logs)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let log = std::fs::read_to_string(log_file).unwrap();
+    for line in log.lines().filter(|l| l.contains("WARN")) {
+        assert!(
+            !line.contains("bobs_burgers/ ")
+                && !line.contains("fryer_grid/ ")
+                && !line.contains("2026/"),
+            "a folder warned about: {line}"
+        );
+    }
+    let jobs = api_get(&format!("{api}/jobs?type=veritas2hview"));
+    let paths: Vec<&str> = jobs["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|j| j["metadata"]["key"].as_str())
+        .collect();
+    assert!(paths.contains(&"bobs_burgers/fryer_grid/foo/bar"), "{jobs}");
+    assert!(paths.iter().all(|p| !p.ends_with('/')), "{jobs}");
+}
