@@ -31,6 +31,10 @@ pub async fn handle(
     req: HttpRequest,
     mut payload: web::Payload,
 ) -> HttpResponse {
+    let id = super::request_id::next();
+    if let Some(refused) = negative_expiry(&req, &id) {
+        return refused;
+    }
     let mut builder = http::Request::builder()
         .method(req.method().as_str())
         .uri(req.uri().to_string());
@@ -72,6 +76,7 @@ pub async fn handle(
     match response {
         Ok(response) => {
             // The path only: the query of a presigned URL carries its signature.
+            let response = with_request_id(response, &id);
             super::refusals::log_answer(
                 req.method().as_str(),
                 req.path(),
@@ -85,6 +90,58 @@ pub async fn handle(
             HttpResponse::InternalServerError().finish()
         }
     }
+}
+
+/// The answer with `x-amz-request-id`, and the id in its error document when it is one.
+fn with_request_id(response: http::Response<s3s::Body>, id: &str) -> http::Response<s3s::Body> {
+    let (mut parts, body) = response.into_parts();
+    if let Ok(value) = http::HeaderValue::from_str(id) {
+        parts.headers.insert("x-amz-request-id", value);
+    }
+    let failed = parts.status.is_client_error() || parts.status.is_server_error();
+    let named = failed
+        .then(|| body.bytes())
+        .flatten()
+        .and_then(|xml| super::request_id::into_error(&xml, id));
+    match named {
+        Some(xml) => {
+            parts.headers.insert(
+                http::header::CONTENT_LENGTH,
+                http::HeaderValue::from(xml.len()),
+            );
+            http::Response::from_parts(parts, s3s::Body::from(xml))
+        }
+        None => http::Response::from_parts(parts, body),
+    }
+}
+
+/// A presigned URL whose `X-Amz-Expires` is negative was never valid: S3's AccessDenied
+/// (s3s would answer 400, its query parser failing on the sign).
+fn negative_expiry(req: &HttpRequest, id: &str) -> Option<HttpResponse> {
+    let query = req.uri().query()?;
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
+    let negative = pairs
+        .iter()
+        .any(|(name, value)| name == "X-Amz-Expires" && value.trim_start().starts_with('-'));
+    if !negative {
+        return None;
+    }
+    let message = "Request has expired: X-Amz-Expires is negative";
+    let xml = super::request_id::error_document("AccessDenied", message, id);
+    tracing::info!(
+        method = req.method().as_str(),
+        path = req.path(),
+        status = 403,
+        code = "AccessDenied",
+        reason = message,
+        "S3 request refused"
+    );
+    Some(
+        HttpResponse::Forbidden()
+            .insert_header(("x-amz-request-id", id))
+            .content_type("application/xml")
+            .body(xml),
+    )
 }
 
 fn to_actix(response: http::Response<s3s::Body>) -> HttpResponse {

@@ -13,6 +13,7 @@ mod listing;
 mod multipart;
 mod recognise;
 mod refusals;
+mod request_id;
 mod stored;
 mod sweeper;
 mod upload_contract;

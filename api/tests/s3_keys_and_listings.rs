@@ -1,7 +1,8 @@
-//! Keys as S3 has them (issue 28, item 4), through the aws CLI against the real `serve`:
-//! a folder made the way desktop tools make one (S3 Browser, Cyberduck, WinSCP: a zero-byte
-//! object whose key ends in `/`) is stored and listed but never becomes a job nor a
-//! reconciliation warning; `foo` and `foo/bar` live side by side, as do `a//b` keys.
+//! Keys and listings as S3 has them (issue 28, items 4, 5 and 6), through the aws CLI
+//! against the real `serve`: a folder made the way desktop tools make one (S3 Browser,
+//! Cyberduck, WinSCP: a zero-byte object whose key ends in `/`) is stored and listed but
+//! never becomes a job nor a reconciliation warning; `foo` and `foo/bar` live side by side,
+//! as do `a//b` keys; listings encode and page as S3's; errors name their request.
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on any unexpected error
 
@@ -14,6 +15,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 const BUCKET: &str = "veritas2hview";
+const FOLDER: &str = "bobs_burgers/fryer_grid";
 
 fn text(out: &Output) -> String {
     format!(
@@ -26,6 +28,18 @@ fn text(out: &Output) -> String {
 fn json(out: Output) -> Value {
     assert!(out.status.success(), "{}", text(&out));
     serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+}
+
+fn s3api(endpoint: &str, args: &[&str]) -> Output {
+    let mut all = vec!["s3api"];
+    all.extend_from_slice(args);
+    aws(endpoint, &all)
+}
+
+/// The aws CLI's refusal: it failed, naming `code`.
+fn refused(out: Output, code: &str) {
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains(code), "wanted {code}: {}", text(&out));
 }
 
 /// `put-object` of `body` (a file; None: no body, as a folder is made) to `key`.
@@ -192,4 +206,129 @@ async fn folders_made_by_desktop_tools_are_objects_never_jobs_and_keys_may_nest(
         .collect();
     assert!(paths.contains(&"bobs_burgers/fryer_grid/foo/bar"), "{jobs}");
     assert!(paths.iter().all(|p| !p.ends_with('/')), "{jobs}");
+}
+
+/// Listings as the aws CLI reads them (it asks `encoding-type=url` and decodes: a key with
+/// `+` and a space comes back as itself only when the server encoded it; paging one entry
+/// at a time through v1 folds each folder once); errors name their request in the XML and
+/// in `x-amz-request-id`; DeleteObjects of more than 1,000 keys is MalformedXML; a
+/// presigned URL with a negative expiry is AccessDenied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listings_errors_and_limits_as_s3_gives_them() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = embedded_config(&db.url, dir.path());
+    let _serve = start_serve(dir.path(), &config).await;
+    let s3 = s3_url(&config);
+    let file = dir.path().join("f");
+    std::fs::write(&file, "f").unwrap();
+    for name in ["a", "b/1", "b/2", "c", "plus+and space"] {
+        aws_put(&s3, &file, &format!("{FOLDER}/{name}"));
+    }
+    let listed = json(s3api(
+        &s3,
+        &[
+            "list-objects",
+            "--bucket",
+            BUCKET,
+            "--prefix",
+            &format!("{FOLDER}/"),
+            "--delimiter",
+            "/",
+            "--page-size",
+            "1",
+        ],
+    ));
+    let keys: Vec<&str> = listed["Contents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["Key"].as_str().unwrap())
+        .collect();
+    let names: Vec<String> = ["a", "c", "plus+and space"]
+        .iter()
+        .map(|n| format!("{FOLDER}/{n}"))
+        .collect();
+    assert_eq!(keys, names, "{listed}");
+    assert_eq!(
+        listed["CommonPrefixes"],
+        serde_json::json!([{"Prefix": format!("{FOLDER}/b/")}]),
+        "{listed}"
+    );
+    let v2 = json(s3api(
+        &s3,
+        &[
+            "list-objects-v2",
+            "--bucket",
+            BUCKET,
+            "--prefix",
+            &format!("{FOLDER}/plus"),
+            "--fetch-owner",
+        ],
+    ));
+    assert_eq!(v2["Contents"][0]["Key"], names[2].as_str(), "{v2}");
+    assert_eq!(v2["Contents"][0]["Owner"]["ID"], "hview", "{v2}");
+
+    // An error's RequestId is the header's.
+    let missing = Command::new("curl")
+        .args(["-s", "-i", "--aws-sigv4", "aws:amz:us-east-1:s3"])
+        .args(["--user", "accessKey1:verySecretKey1"])
+        .args(["-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD"])
+        .arg(format!("{s3}/{BUCKET}/{FOLDER}/missing"))
+        .output()
+        .expect("curl is required");
+    let answer = String::from_utf8_lossy(&missing.stdout).to_string();
+    assert!(answer.contains("<Code>NoSuchKey</Code>"), "{answer}");
+    let header = answer
+        .lines()
+        .find_map(|l| l.strip_prefix("x-amz-request-id: "))
+        .unwrap_or_else(|| panic!("no x-amz-request-id: {answer}"))
+        .trim();
+    assert!(
+        answer.contains(&format!("<RequestId>{header}</RequestId>")),
+        "{answer}"
+    );
+
+    let many: Vec<Value> = (0..1001)
+        .map(|i| serde_json::json!({"Key": format!("{FOLDER}/k{i}")}))
+        .collect();
+    let request = dir.path().join("delete.json");
+    std::fs::write(&request, serde_json::json!({"Objects": many}).to_string()).unwrap();
+    refused(
+        s3api(
+            &s3,
+            &[
+                "delete-objects",
+                "--bucket",
+                BUCKET,
+                "--delete",
+                &format!("file://{}", request.display()),
+            ],
+        ),
+        "MalformedXML",
+    );
+
+    // SigV4, as boto3 presigns.
+    let script = format!(
+        "import boto3, botocore.config\n\
+         c = boto3.client('s3', endpoint_url='{s3}', region_name='us-east-1', aws_access_key_id='accessKey1', \
+         aws_secret_access_key='verySecretKey1', config=botocore.config.Config(signature_version='s3v4'))\n\
+         print(c.generate_presigned_url('get_object', Params={{'Bucket': '{BUCKET}', 'Key': '{FOLDER}/a'}}, ExpiresIn=60))"
+    );
+    let presigned = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    let url = String::from_utf8_lossy(&presigned.stdout)
+        .trim()
+        .to_string();
+    assert!(url.contains("X-Amz-Expires=60"), "{url}");
+    let negative = url.replace("X-Amz-Expires=60", "X-Amz-Expires=-60");
+    let out = Command::new("curl")
+        .args(["-s", "-o", "-", "-w", "\n%{http_code}", &negative])
+        .output()
+        .unwrap();
+    let answer = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(answer.ends_with("\n403"), "{answer}");
+    assert!(answer.contains("<Code>AccessDenied</Code>"), "{answer}");
 }
