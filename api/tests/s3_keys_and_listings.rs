@@ -269,15 +269,29 @@ async fn listings_errors_and_limits_as_s3_gives_them() {
     assert_eq!(v2["Contents"][0]["Key"], names[2].as_str(), "{v2}");
     assert_eq!(v2["Contents"][0]["Owner"]["ID"], "hview", "{v2}");
 
+    // The XML as sent: names encoded when asked (botocore decodes only what is marked
+    // encoded), v1's Marker even when empty, no empty delimiter echoed.
+    let v2 = signed_get(
+        &s3,
+        &format!("{BUCKET}?encoding-type=url&list-type=2&prefix=bobs_burgers%2Ffryer_grid%2Fplus"),
+    );
+    assert!(
+        v2.contains("<Key>bobs_burgers/fryer_grid/plus%2Band%20space</Key>"),
+        "{v2}"
+    );
+    assert!(v2.contains("<EncodingType>url</EncodingType>"), "{v2}");
+    let v1 = signed_get(
+        &s3,
+        &format!("{BUCKET}?delimiter=&prefix=bobs_burgers%2Ffryer_grid%2Fa"),
+    );
+    assert!(
+        v1.contains("<Marker></Marker>") || v1.contains("<Marker/>"),
+        "{v1}"
+    );
+    assert!(!v1.contains("<Delimiter>"), "{v1}");
+
     // An error's RequestId is the header's.
-    let missing = Command::new("curl")
-        .args(["-s", "-i", "--aws-sigv4", "aws:amz:us-east-1:s3"])
-        .args(["--user", "accessKey1:verySecretKey1"])
-        .args(["-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD"])
-        .arg(format!("{s3}/{BUCKET}/{FOLDER}/missing"))
-        .output()
-        .expect("curl is required");
-    let answer = String::from_utf8_lossy(&missing.stdout).to_string();
+    let answer = signed_get(&s3, &format!("{BUCKET}/{FOLDER}/missing"));
     assert!(answer.contains("<Code>NoSuchKey</Code>"), "{answer}");
     let header = answer
         .lines()
@@ -331,4 +345,17 @@ async fn listings_errors_and_limits_as_s3_gives_them() {
     let answer = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(answer.ends_with("\n403"), "{answer}");
     assert!(answer.contains("<Code>AccessDenied</Code>"), "{answer}");
+}
+
+/// A GET of `path` (below the endpoint) signed by curl itself: the answer as sent, headers
+/// and body.
+fn signed_get(s3: &str, path: &str) -> String {
+    let out = Command::new("curl")
+        .args(["-s", "-i", "--aws-sigv4", "aws:amz:us-east-1:s3"])
+        .args(["--user", "accessKey1:verySecretKey1"])
+        .args(["-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD"])
+        .arg(format!("{s3}/{path}"))
+        .output()
+        .expect("curl is required");
+    String::from_utf8_lossy(&out.stdout).to_string()
 }
