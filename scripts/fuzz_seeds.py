@@ -76,6 +76,15 @@ s3_requests = [
     (1, b"GET /veritas2hview?list-type=2&prefix=bob/&delimiter=/\n\n"),
     (0, b"GET /veritas2hview/bob/g/a.tgz?X-Amz-Expires=999999999\n\n"),
     (2, "PUT /veritas2hview/bob/g/\u202eevil.tgz\n\nx".encode()),
+    # Issue 28: metadata, copies, conditions, parts, keys as S3 has them, listing encodings.
+    (2, b"PUT /veritas2hview/bob/g/m.tgz\nx-amz-meta-mtime: 1700000000.5\ncontent-type: text/csv\nexpires: Wed, 21 Oct 2037 07:28:00 GMT\n\nm"),
+    (2, b"PUT /veritas2hview/bob/g/copy.tgz\nx-amz-copy-source: veritas2hview/bob/g/m.tgz\nx-amz-metadata-directive: REPLACE\nx-amz-copy-source-if-match: \"x\"\n\n"),
+    (2, b"PUT /veritas2hview/bob/g/m.tgz\nif-none-match: *\n\nn"),
+    (2, b"GET /veritas2hview/bob/g/m.tgz?partNumber=2\nif-modified-since: Wed, 21 Oct 2037 07:28:00 GMT\nif-none-match: \"abc\"\n\n"),
+    (2, b"DELETE /veritas2hview/bob/g/m.tgz\nif-match: *\n\n"),
+    (2, b"PUT /veritas2hview/bob/g/\n\n"),
+    (2, b"PUT /veritas2hview/bob/g/a/../b//c\n\nx"),
+    (1, b"GET /veritas2hview?prefix=bob/&delimiter=/&encoding-type=url&marker=bob/g/\n\n"),
 ]
 for i, (signer, request) in enumerate(s3_requests):
     put("s3_requests", f"{i}", bytes([signer]) + request)
