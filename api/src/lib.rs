@@ -1,5 +1,7 @@
-//! The `dataprocessor` binary's library: the REST API and `serve`, which runs the API, the
-//! worker pool and the reaper in one process.
+//! The `dataprocessor` binary's library: `serve` runs, in one process, the REST API
+//! (`http`), the console (`console`), the embedded S3 endpoint (`s3`), the upload triggers
+//! (`uploads`), and from `shared_modules` the ticket ingester, the worker pool and the
+//! reaper. `state` is what they share, `error` the JSON error envelope.
 
 pub mod console;
 pub mod error;

@@ -55,7 +55,7 @@ impl World {
         add_job(
             &self.pool,
             NewJob {
-                source: "upload".into(),
+                source: shared_modules::jobs::JobSource::Upload,
                 customer: "bobs_burgers".into(),
                 category: "hydrastor".into(),
                 job_type: "veritas2hview".into(),

@@ -51,7 +51,7 @@ impl World {
             std::fs::write(path, part.bytes).unwrap();
         }
         let new = NewJob {
-            source: "email".into(),
+            source: shared_modules::jobs::JobSource::Email,
             customer: "bobs_burgers".into(),
             category: "hydrastor".into(),
             job_type: job_type.into(),

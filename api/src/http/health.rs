@@ -1,7 +1,7 @@
 use super::AppState;
 use actix_web::{HttpResponse, web};
-use diesel_async::RunQueryDsl;
 use serde_json::json;
+use shared_modules::health::{check_database, check_storage};
 use std::time::Duration;
 
 /// How long each check may take before health answers that it timed out.
@@ -12,7 +12,7 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
 pub async fn health(state: web::Data<AppState>) -> HttpResponse {
     let root = state.config.paths.root.clone();
     let (database, storage) = tokio::join!(
-        check_database(&state),
+        database_check(&state),
         off_the_event_loop(CHECK_TIMEOUT, move || check_storage(&root))
     );
     let ok = database.is_ok() && storage.is_ok();
@@ -33,18 +33,14 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-async fn check_database(state: &AppState) -> Result<(), String> {
+async fn database_check(state: &AppState) -> Result<(), String> {
     let check = async {
         let mut conn = state
             .pool
             .get()
             .await
             .map_err(|e| shared_modules::db::pool_error_text(&e))?;
-        diesel::sql_query("SELECT 1")
-            .execute(&mut conn)
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok::<(), String>(())
+        check_database(&mut conn).await
     };
     tokio::time::timeout(CHECK_TIMEOUT, check)
         .await
@@ -73,21 +69,9 @@ async fn off_the_event_loop(
     }
 }
 
-fn check_storage(root: &std::path::Path) -> Result<(), String> {
-    // One name per check: concurrent checks must not remove each other's probe.
-    static CHECKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = CHECKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let probe = root
-        .join("tmp")
-        .join(format!(".health-{}-{n}", std::process::id()));
-    std::fs::write(&probe, b"ok")
-        .map_err(|e| format!("{} is not writable: {e}", probe.display()))?;
-    std::fs::remove_file(&probe).map_err(|e| format!("cannot remove {}: {e}", probe.display()))
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{check_storage, off_the_event_loop};
+    use super::off_the_event_loop;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU32, Ordering};
     use std::time::Duration;
@@ -137,20 +121,5 @@ mod tests {
         runtime.shutdown_background();
         let error = result.unwrap_err();
         assert!(error.contains("did not finish within 0.1 s"), "{error}");
-    }
-
-    #[test]
-    fn concurrent_storage_checks_do_not_trip_over_each_other() {
-        let root = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(root.path().join("tmp")).unwrap();
-        std::thread::scope(|s| {
-            for _ in 0..8 {
-                s.spawn(|| {
-                    for _ in 0..200 {
-                        check_storage(root.path()).unwrap();
-                    }
-                });
-            }
-        });
     }
 }

@@ -24,7 +24,7 @@ pub fn new_job(
     error: Option<String>,
 ) -> NewJob {
     NewJob {
-        source: source.as_str().into(),
+        source,
         customer: location.customer.clone(),
         category: location.category.clone(),
         job_type: location.job_type.clone(),

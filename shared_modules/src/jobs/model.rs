@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 #[diesel(table_name = jobs, check_for_backend(diesel::pg::Pg))]
 pub struct Job {
     pub id: i64,
-    pub source: String,
+    pub source: JobSource,
     pub customer: String,
     pub category: String,
     #[serde(rename = "type")]
@@ -47,7 +47,7 @@ pub struct Job {
 #[derive(Debug, Clone, Insertable, Serialize, Deserialize)]
 #[diesel(table_name = jobs)]
 pub struct NewJob {
-    pub source: String,
+    pub source: JobSource,
     pub customer: String,
     pub category: String,
     pub job_type: String,
@@ -132,7 +132,12 @@ impl FromSql<Text, Pg> for JobState {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The `source` column, as a type: how the job's delivery arrived.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, AsExpression, FromSqlRow, Serialize, Deserialize,
+)]
+#[diesel(sql_type = Text)]
+#[serde(rename_all = "lowercase")]
 pub enum JobSource {
     Email,
     Upload,
@@ -146,5 +151,32 @@ impl JobSource {
             JobSource::Upload => "upload",
             JobSource::Manual => "manual",
         }
+    }
+}
+
+impl JobSource {
+    const ALL: [JobSource; 3] = [JobSource::Email, JobSource::Upload, JobSource::Manual];
+
+    pub fn parse(text: &str) -> Option<JobSource> {
+        JobSource::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for JobSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl ToSql<Text, Pg> for JobSource {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> diesel::serialize::Result {
+        <str as ToSql<Text, Pg>>::to_sql(self.as_str(), out)
+    }
+}
+
+impl FromSql<Text, Pg> for JobSource {
+    fn from_sql(bytes: PgValue<'_>) -> diesel::deserialize::Result<Self> {
+        let text = <String as FromSql<Text, Pg>>::from_sql(bytes)?;
+        JobSource::parse(&text).ok_or_else(|| format!("unknown job source `{text}`").into())
     }
 }

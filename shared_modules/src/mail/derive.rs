@@ -94,7 +94,7 @@ pub async fn complete_before_run(
     ctx: &JobContext,
     workspace: &Workspace,
 ) -> Result<(), JobFailure> {
-    if ctx.job.source != JobSource::Email.as_str() {
+    if ctx.job.source != JobSource::Email {
         return Ok(());
     }
     // A missing directory is for the link step to report.

@@ -61,7 +61,7 @@ impl crate::jobs::JobHandler for SleepHandler {
 /// A queued job of type `test/sleep` with the given metadata.
 pub fn sleep_job(metadata: serde_json::Value) -> crate::jobs::NewJob {
     crate::jobs::NewJob {
-        source: "manual".into(),
+        source: crate::jobs::JobSource::Manual,
         customer: "test_customer".into(),
         category: "test".into(),
         job_type: "sleep".into(),
