@@ -3,6 +3,7 @@
 //! operations are `multipart`'s). One bucket exists.
 
 use super::conditions::{ReadConditions, for_delete, for_put, refused};
+use super::declared_length::{AtMost, declared_length};
 use super::digest::{Expected, Hashing, sent};
 use super::keys::S3Keys;
 use super::stored::sent_headers;
@@ -139,21 +140,24 @@ pub(super) async fn receive(
     writer: BlobWriter,
     body: StreamingBlob,
     expected: &Expected,
-    length: Option<i64>,
+    length: Option<u64>,
     trailers: Option<&s3s::TrailingHeaders>,
 ) -> S3Result<(FinishedBlob, Checksum)> {
     let mut hasher = expected.hasher();
     let blob = fill_from(
         writer,
         Hashing {
-            inner: body,
+            inner: AtMost {
+                inner: body,
+                left: length,
+            },
             hasher: &mut hasher,
         },
     )
     .await
     .map_err(fill_error)?;
     if let Some(want) = length
-        && u64::try_from(want).ok() != Some(blob.size)
+        && want != blob.size
     {
         blob.discard();
         return Err(s3_error!(IncompleteBody, "the body was cut short"));
@@ -227,12 +231,13 @@ impl S3 for Endpoint {
         let body = input
             .body
             .ok_or_else(|| s3_error!(IncompleteBody, "no body"))?;
+        let length = declared_length(input.content_length, &req.headers)?;
         let writer = self.store.new_blob().map_err(io_error)?;
         let (blob, checksums) = receive(
             writer,
             body,
             &expected,
-            input.content_length,
+            length,
             req.trailing_headers.as_ref(),
         )
         .await?;

@@ -6,6 +6,7 @@ mod access;
 pub mod bridge;
 mod conditions;
 mod copy;
+mod declared_length;
 mod digest;
 mod endpoint;
 mod keys;

@@ -3,6 +3,7 @@
 //! as the first), abort, and the two listings (within the signer's prefix). Only the
 //! signer that started an upload may add to, complete or abort it.
 
+use super::declared_length::declared_length;
 use super::digest::{Expected, sent};
 use super::endpoint::{Endpoint, MAX_PART_SIZE, commit_error, io_error, key_error, receive};
 use s3s::dto::*;
@@ -55,10 +56,8 @@ impl Endpoint {
         if !(1..=10_000).contains(&input.part_number) {
             return Err(s3_error!(InvalidArgument, "part numbers are 1 to 10000"));
         }
-        if input
-            .content_length
-            .is_some_and(|n| n > MAX_PART_SIZE as i64)
-        {
+        let length = declared_length(input.content_length, &req.headers)?;
+        if length.is_some_and(|n| n > MAX_PART_SIZE) {
             return Err(s3_error!(
                 EntityTooLarge,
                 "a part has at most 5 GiB ({MAX_PART_SIZE} bytes)"
@@ -82,7 +81,7 @@ impl Endpoint {
             writer,
             body,
             &expected,
-            input.content_length,
+            length,
             req.trailing_headers.as_ref(),
         )
         .await?;
