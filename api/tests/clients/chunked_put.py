@@ -2,7 +2,9 @@
 uploads of unknown size: SigV4 signing written out here (no SDK to hide what goes on the
 wire), sent over a raw socket so every header and chunk is exactly as written.
 
-    chunked_put.py HOST:PORT BUCKET KEY FILE MODE ACCESS_KEY SECRET
+    chunked_put.py HOST:PORT BUCKET KEY FILE MODE ACCESS_KEY SECRET [QUERY]
+
+QUERY (`partNumber=2&uploadId=…`) makes it an UploadPart.
 
 MODE:
   streaming  signed with STREAMING-AWS4-HMAC-SHA256-PAYLOAD, the body aws-chunked with a
@@ -39,13 +41,19 @@ def signing_key(secret, day):
     return key
 
 
-def seed_signature(key, stamp, scope, method, path, headers, payload):
+def canonical_query(query):
+    pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
+    quote = lambda v: urllib.parse.quote(v, safe="-_.~")
+    return "&".join(f"{quote(k)}={quote(v)}" for k, v in sorted(pairs))
+
+
+def seed_signature(key, stamp, scope, method, path, query, headers, payload):
     names = sorted(headers)
     canonical = "\n".join(
         [
             method,
             path,
-            "",
+            canonical_query(query),
             "".join(f"{n}:{headers[n].strip()}\n" for n in names),
             ";".join(names),
             payload,
@@ -89,6 +97,7 @@ def http_chunked(body):
 
 def main():
     host, bucket, key_name, file, mode, access, secret = sys.argv[1:8]
+    query = sys.argv[8] if len(sys.argv) > 8 else ""
     data = open(file, "rb").read()
     now = datetime.datetime.now(datetime.timezone.utc)
     stamp, day = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
@@ -106,7 +115,7 @@ def main():
     else:
         sys.exit(f"unknown mode {mode}")
     headers["x-amz-content-sha256"] = payload
-    signed, signature = seed_signature(key, stamp, scope, "PUT", path, headers, payload)
+    signed, signature = seed_signature(key, stamp, scope, "PUT", path, query, headers, payload)
     if payload.startswith("STREAMING"):
         body = aws_chunks(key, stamp, scope, signature, data)
     else:
@@ -115,7 +124,8 @@ def main():
         f"AWS4-HMAC-SHA256 Credential={access}/{scope}, "
         f"SignedHeaders={signed}, Signature={signature}"
     )
-    head = f"PUT {path} HTTP/1.1\r\n"
+    target = path + ("?" + canonical_query(query) if query else "")
+    head = f"PUT {target} HTTP/1.1\r\n"
     for name, value in headers.items():
         head += f"{name}: {value}\r\n"
     head += f"authorization: {authorization}\r\n"
