@@ -16,14 +16,6 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 fn md5sum(path: &Path) -> String {
     let out = Command::new("md5sum").arg(path).output().unwrap();
     String::from_utf8_lossy(&out.stdout)

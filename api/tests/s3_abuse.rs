@@ -23,14 +23,6 @@ use std::time::Duration;
 const BUCKET: &str = "veritas2hview";
 const HOUR: Duration = Duration::from_secs(3600);
 
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 /// `aws s3api …` as `who` (the operator `accessKey1` or the customer `bobkey`), one
 /// attempt (no retries of a 503).
 fn s3api(endpoint: &str, who: &str, args: &[&str]) -> Output {

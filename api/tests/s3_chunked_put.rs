@@ -13,7 +13,7 @@ mod common;
 use common::*;
 use shared_modules::testing::TestDb;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
 use serde_json::Value;
 
@@ -40,14 +40,6 @@ fn chunked_upload(host: &str, key: &str, file: &Path, mode: &str, query: &str) -
     );
     let (status, body) = stdout.split_once('\n').unwrap();
     (status.parse().unwrap(), body.to_string())
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// The key is not in the bucket (the aws CLI's head-object answers 404).

@@ -19,14 +19,6 @@ use std::process::{Command, Output};
 const BUCKET: &str = "veritas2hview";
 const FOLDER: &str = "bobs_burgers/fryer_grid";
 
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 /// Debian's rclone (`apt-get install rclone`, scripts/services.sh s3) with a remote `hv`
 /// at `endpoint`, configured by environment only; `-v` so that each file it copies, or
 /// whose time it changes, is a line.

@@ -17,14 +17,6 @@ use std::time::Duration;
 const BUCKET: &str = "veritas2hview";
 const FOLDER: &str = "bobs_burgers/fryer_grid";
 
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 fn json(out: Output) -> Value {
     assert!(out.status.success(), "{}", text(&out));
     serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)

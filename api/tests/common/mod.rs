@@ -12,6 +12,15 @@ use std::time::Duration;
 pub const BIN: &str = env!("CARGO_BIN_EXE_dataprocessor");
 pub const KEY: &str = "test-key-0123456789abcdef";
 
+/// What a client command printed, stdout then stderr, for assertion messages.
+pub fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
