@@ -7,6 +7,7 @@
 pub mod api_keys;
 pub mod archive;
 pub mod config;
+pub mod customers;
 pub mod db;
 pub mod health;
 pub mod inbox;

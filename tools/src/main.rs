@@ -31,6 +31,9 @@ enum Command {
     /// Feed mail in as Postfix would.
     #[command(subcommand)]
     Mail(commands::mail::MailCommand),
+    /// Customers' credentials: add, list, rotate, revoke.
+    #[command(subcommand)]
+    Customers(commands::customers::CustomersCommand),
     /// Quarantined mail: list, release after fixing the config.
     #[command(subcommand)]
     Quarantine(commands::quarantine::QuarantineCommand),
@@ -112,6 +115,7 @@ async fn run(cli: Cli, config: shared_modules::config::Config) -> ExitCode {
     let outcome = match cli.command {
         Command::Jobs(cmd) => commands::jobs::run(cmd, &config).await,
         Command::Mail(cmd) => commands::mail::run(cmd, &config).await,
+        Command::Customers(cmd) => commands::customers::run(cmd, &config).await,
         Command::Quarantine(cmd) => commands::quarantine::run(cmd, &config).await,
         Command::Uploads(cmd) => commands::uploads::run(cmd, &config).await,
         Command::Db(cmd) => commands::db::run(cmd, &config).await,

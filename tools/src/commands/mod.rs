@@ -3,6 +3,7 @@
 
 pub mod cleanup;
 pub mod config;
+pub mod customers;
 pub mod db;
 pub mod health;
 pub mod jobs;
