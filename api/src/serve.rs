@@ -69,7 +69,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(worker = %workers.worker_id, concurrency = config.workers.concurrency, "workers starting");
     let workers_task = tokio::spawn(workers.run(stop.clone()));
 
-    let state = http::AppState::new(config.clone(), pool);
+    let state = http::AppState::new(config.clone(), pool, server_key(&config)?);
     if let Some(store) = state.store.embedded() {
         embedded_store_ready(store, &config)?;
     }
@@ -257,4 +257,24 @@ async fn ensure_bucket(
         }
         delay = (delay * 2).min(Duration::from_secs(60));
     }
+}
+
+/// The server key (`customers::ServerKey`), saying where it came from: a key made now is
+/// announced, as the operator may want to copy it to other nodes or a secret store.
+fn server_key(config: &Config) -> anyhow::Result<shared_modules::customers::ServerKey> {
+    use shared_modules::customers::{KeySource, ServerKey};
+    let (key, source) = ServerKey::load(&config.paths.root)?;
+    match source {
+        KeySource::Environment => {
+            tracing::info!("server key: from DATAPROCESSOR_SERVER_KEY")
+        }
+        KeySource::File(path) => {
+            tracing::info!(path = %path.display(), "server key: from its file")
+        }
+        KeySource::Made(path) => tracing::warn!(
+            path = %path.display(),
+            "server key: none was given, so a new one was made (it seals customers' S3 secrets; every node needs this same key: keep the file, or set DATAPROCESSOR_SERVER_KEY)"
+        ),
+    }
+    Ok(key)
 }

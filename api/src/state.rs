@@ -5,6 +5,7 @@
 use crate::error::ApiError;
 use shared_modules::api_keys::ApiKeys;
 use shared_modules::config::Config;
+use shared_modules::customers::ServerKey;
 use shared_modules::db::DbPool;
 use shared_modules::object_store::ObjectStore;
 use std::sync::Arc;
@@ -14,6 +15,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub pool: DbPool,
     pub keys: ApiKeys,
+    /// Seals customers' S3 secrets and signs the upload API's part URLs.
+    pub server_key: ServerKey,
     pub store: Arc<ObjectStore>,
     pub listing: Arc<crate::http::listing_cache::ListingCache>,
     /// Objects being downloaded by a trigger: one download per object at a time.
@@ -35,7 +38,7 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(config: Arc<Config>, pool: DbPool) -> Self {
+    pub fn new(config: Arc<Config>, pool: DbPool, server_key: ServerKey) -> Self {
         let keys = ApiKeys::from_config(&config.api.keys);
         let store = Arc::new(ObjectStore::new(&config));
         let sessions = Arc::new(crate::console::session::Sessions::new(
@@ -52,6 +55,7 @@ impl AppState {
             config,
             pool,
             keys,
+            server_key,
             store,
             listing,
             downloads: Arc::default(),
@@ -75,6 +79,7 @@ impl AppState {
             self.s3 = Some(Arc::new(crate::s3::service(
                 &self.config,
                 store.clone(),
+                (self.pool.clone(), self.server_key.clone()),
                 uploaded,
             )));
         }

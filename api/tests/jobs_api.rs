@@ -45,7 +45,11 @@ async fn state_with_jobs(n: usize) -> (TestDb, AppState, Vec<i64>, tempfile::Tem
         };
         ids.push(enqueue(&mut conn, &job).await.unwrap().job.id);
     }
-    let state = AppState::new(Arc::new(test_config(&db.url, dir.path())), pool);
+    let state = AppState::new(
+        Arc::new(test_config(&db.url, dir.path())),
+        pool,
+        shared_modules::customers::ServerKey::random(),
+    );
     (db, state, ids, dir)
 }
 
@@ -211,7 +215,11 @@ async fn the_listing_is_shared_for_its_period_and_cleared_by_the_apis_own_change
     let with_cache = |ms: u64| {
         let mut config = test_config(&db.url, dir.path());
         config.api.listing_cache_ms = ms;
-        AppState::new(Arc::new(config), pool.clone())
+        AppState::new(
+            Arc::new(config),
+            pool.clone(),
+            shared_modules::customers::ServerKey::random(),
+        )
     };
     let change_behind_the_api = |id: i64, to: &'static str| {
         let pool = pool.clone();
@@ -315,7 +323,11 @@ async fn a_database_that_is_down_answers_503() {
     let mut config = test_config(url, dir.path());
     config.database.connect_timeout_seconds = 1;
     let pool = shared_modules::db::connect_pool(url, 2, std::time::Duration::from_secs(1)).unwrap();
-    let state = AppState::new(Arc::new(config), pool);
+    let state = AppState::new(
+        Arc::new(config),
+        pool,
+        shared_modules::customers::ServerKey::random(),
+    );
     let (status, body) = call(state.clone(), "GET", "/api/1.0/jobs", true).await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),

@@ -36,7 +36,11 @@ async fn every_documented_operation_answers_and_the_document_is_served() {
     let db = TestDb::new().await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("tmp")).unwrap();
-    let state = AppState::new(Arc::new(test_config(&db.url, dir.path())), db.pool());
+    let state = AppState::new(
+        Arc::new(test_config(&db.url, dir.path())),
+        db.pool(),
+        shared_modules::customers::ServerKey::random(),
+    );
     let app = web_test::init_service(App::new().configure(configure(state))).await;
     for (method, path) in documented() {
         let uri = path.replace("{id}", "1");

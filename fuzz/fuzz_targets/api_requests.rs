@@ -3,9 +3,6 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-mod shipped_config;
-
-use shipped_config::CONFIG;
 
 fuzz_target!(|bytes: &[u8]| {
     let Some((&split, rest)) = bytes.split_first() else {
@@ -14,5 +11,5 @@ fuzz_target!(|bytes: &[u8]| {
     let at = usize::from(split).min(rest.len());
     let (query, body) = rest.split_at(at);
     let _ = api::http::jobs::list_filter(&String::from_utf8_lossy(query));
-    let _ = api::uploads::parse_request(&CONFIG, body);
+    let _ = api::uploads::parse_request(body);
 });

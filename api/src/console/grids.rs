@@ -23,7 +23,10 @@ pub async fn show(state: web::Data<AppState>, signed: SignedIn) -> HttpResponse 
         })
         .await;
     let grids = match found {
-        Ok(grids) => grids,
+        Ok(grids) => grids
+            .into_iter()
+            .filter(|g| signed.sees(&g.customer))
+            .collect::<Vec<_>>(),
         Err(e) => return super::unavailable(&signed, "Grids", &e),
     };
     let limit = state.config.console.report_overdue_hours;
@@ -62,5 +65,5 @@ pub async fn show(state: web::Data<AppState>, signed: SignedIn) -> HttpResponse 
             }
         }
     };
-    respond(StatusCode::OK, page("Grids", "Grids", &signed.0.csrf, body))
+    respond(StatusCode::OK, page("Grids", "Grids", &signed.0, body))
 }

@@ -117,7 +117,16 @@ pub async fn list(
 ) -> HttpResponse {
     let filters = filters.into_inner();
     let filter = match filters.to_filter() {
-        Ok(filter) => filter,
+        // A customer's session lists its own customer's jobs, whatever the form says.
+        Ok(filter) => JobFilter {
+            customer: signed
+                .0
+                .principal
+                .customer()
+                .map(str::to_string)
+                .or(filter.customer),
+            ..filter
+        },
         Err(e) => {
             return HttpResponse::BadRequest()
                 .content_type("text/plain; charset=utf-8")
@@ -171,7 +180,7 @@ pub async fn list(
             @if let Some(next) = found.next_cursor { a rel="next" href={ "/jobs?" (filters.with_before(Some(next))) } { "Older →" } }
         }
     };
-    respond(StatusCode::OK, page("Jobs", "Jobs", &signed.0.csrf, body))
+    respond(StatusCode::OK, page("Jobs", "Jobs", &signed.0, body))
 }
 
 /// The job's folder: its inbox directory while it is there, else its archive copy.
@@ -259,8 +268,8 @@ pub async fn show(
         })
         .await;
     let (job, events) = match found {
-        Ok(Some(found)) => found,
-        Ok(None) => return super::not_found(&signed, &format!("Job {id} does not exist.")),
+        Ok(Some(found)) if signed.sees(&found.0.customer) => found,
+        Ok(_) => return super::not_found(&signed, &format!("Job {id} does not exist.")),
         Err(e) => return super::unavailable(&signed, "Job", &e),
     };
     let folder = folder(&job);
@@ -318,7 +327,7 @@ pub async fn show(
     };
     respond(
         StatusCode::OK,
-        page(&format!("Job {id}"), "Jobs", &signed.0.csrf, body),
+        page(&format!("Job {id}"), "Jobs", &signed.0, body),
     )
 }
 
@@ -346,7 +355,14 @@ pub async fn retry(
     let id = id.into_inner();
     let retried = super::act(&state, async {
         let mut conn = state.conn().await?;
-        Ok::<_, ApiError>(retry_job(&mut conn, id, "retry requested in the console").await?)
+        if !visible(&mut conn, &signed, id).await? {
+            return Ok(Err(Refused::NotFound));
+        }
+        let reason = format!(
+            "retry requested in the console by {}",
+            signed.0.principal.label()
+        );
+        Ok::<_, ApiError>(retry_job(&mut conn, id, &reason).await?)
     })
     .await;
     match retried {
@@ -370,7 +386,11 @@ pub async fn cancel(
     }
     let id = id.into_inner();
     let cancelled = super::act(&state, async {
-        Ok::<_, ApiError>(cancel_job(&mut *state.conn().await?, id).await?)
+        let mut conn = state.conn().await?;
+        if !visible(&mut conn, &signed, id).await? {
+            return Ok(Err(Refused::NotFound));
+        }
+        Ok::<_, ApiError>(cancel_job(&mut conn, id).await?)
     })
     .await;
     match cancelled {
@@ -381,6 +401,17 @@ pub async fn cancel(
         Ok(Err(reason)) => back_to(id, &format!("Not cancelled: the job {reason}.")),
         Err(e) => super::unavailable(&signed, "Job", &e),
     }
+}
+
+/// Whether job `id` exists and the session may see it.
+async fn visible(
+    conn: &mut diesel_async::AsyncPgConnection,
+    signed: &SignedIn,
+    id: i64,
+) -> Result<bool, ApiError> {
+    Ok(find_job(conn, id)
+        .await?
+        .is_some_and(|job| signed.sees(&job.customer)))
 }
 
 #[derive(Deserialize)]
@@ -400,8 +431,8 @@ pub async fn file(
         .db(async { Ok::<_, ApiError>(find_job(&mut *state.conn().await?, id).await?) })
         .await;
     let job = match found {
-        Ok(Some(job)) => job,
-        Ok(None) => return super::not_found(&signed, &format!("Job {id} does not exist.")),
+        Ok(Some(job)) if signed.sees(&job.customer) => job,
+        Ok(_) => return super::not_found(&signed, &format!("Job {id} does not exist.")),
         Err(e) => return super::unavailable(&signed, "Job", &e),
     };
     let inside = folder(&job).and_then(|dir| {

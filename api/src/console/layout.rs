@@ -1,5 +1,6 @@
 //! The frame every console page shares: head, navigation, sign-out; and small formatters.
 
+use super::session::Session;
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use maud::{Markup, html};
@@ -30,13 +31,24 @@ pub fn respond(status: StatusCode, markup: Markup) -> HttpResponse {
         .body(markup.into_string())
 }
 
-pub fn page(title: &str, active: &str, csrf: &str, body: Markup) -> Markup {
-    let nav = [
-        ("/", "Overview"),
-        ("/jobs", "Jobs"),
-        ("/quarantine", "Quarantine"),
-        ("/grids", "Grids"),
-    ];
+/// A page in the frame; the navigation is the operator's, or a customer's (its jobs, its
+/// grids, its uploads) with the customer named.
+pub fn page(title: &str, active: &str, session: &Session, body: Markup) -> Markup {
+    let csrf = &session.csrf;
+    let customer = session.principal.customer();
+    let nav: &[(&str, &str)] = match customer {
+        None => &[
+            ("/", "Overview"),
+            ("/jobs", "Jobs"),
+            ("/quarantine", "Quarantine"),
+            ("/grids", "Grids"),
+        ],
+        Some(_) => &[
+            ("/jobs", "Jobs"),
+            ("/grids", "Grids"),
+            ("/upload", "Upload"),
+        ],
+    };
     html! {
         (maud::DOCTYPE)
         html lang="en" {
@@ -47,8 +59,11 @@ pub fn page(title: &str, active: &str, csrf: &str, body: Markup) -> Markup {
                     span.brand { "HView DataProcessor" }
                     nav aria-label="Console" {
                         @for (href, label) in nav {
-                            a href=(href) aria-current=[(label == active).then_some("page")] { (label) }
+                            a href=(href) aria-current=[(*label == active).then_some("page")] { (label) }
                         }
+                    }
+                    @if let Some(customer) = customer {
+                        span.who { "Signed in as " strong { (customer) } }
                     }
                     form.signout method="post" action="/logout" {
                         input type="hidden" name="csrf" value=(csrf);

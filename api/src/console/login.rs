@@ -24,7 +24,7 @@ fn form(message: Option<&str>) -> Markup {
                         }
                         button type="submit" { "Sign in" }
                     }
-                    p.hint { "Any key listed in api.keys signs in. The session lasts a working day; signing out ends it." }
+                    p.hint { "An operator key (api.keys) or your company's API key signs in. The session lasts a working day; signing out ends it." }
                 }
                 (super::layout::footer())
             }
@@ -71,23 +71,38 @@ pub async fn submit(
         );
         return answer;
     }
-    if !state.keys.accepts(form_data.key.trim()) {
-        state.sign_in_throttle.failed(client);
-        tracing::warn!(%client, "console: sign-in refused (unknown key)");
-        return respond(
-            StatusCode::UNAUTHORIZED,
-            form(Some("That key is not valid here.")),
-        );
-    }
-    let session = state.sessions.create();
-    tracing::info!(%client, "console: signed in");
+    let principal = match crate::http::auth::principal_of(&state, form_data.key.trim()).await {
+        Ok(Some(principal)) => principal,
+        Ok(None) => {
+            state.sign_in_throttle.failed(client);
+            tracing::warn!(%client, "console: sign-in refused (unknown key)");
+            return respond(
+                StatusCode::UNAUTHORIZED,
+                form(Some("That key is not valid here.")),
+            );
+        }
+        Err(e) => {
+            return respond(
+                StatusCode::SERVICE_UNAVAILABLE,
+                form(Some(&format!("Cannot check your key right now: {e}"))),
+            );
+        }
+    };
+    let by = principal.label();
+    let home = if principal.customer().is_some() {
+        "/jobs"
+    } else {
+        "/"
+    };
+    let session = state.sessions.create(principal);
+    tracing::info!(%client, %by, "console: signed in");
     HttpResponse::SeeOther()
         .cookie(cookie(
             Some(&session),
             state.sessions.lifetime(),
             state.over_tls(&req),
         ))
-        .insert_header(("Location", "/"))
+        .insert_header(("Location", home))
         .finish()
 }
 

@@ -13,6 +13,7 @@ mod quarantine;
 pub mod security_headers;
 pub mod session;
 pub mod sign_in_throttle;
+mod upload;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -41,6 +42,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/quarantine/{id}/release", post().to(quarantine::release))
         .route("/quarantine/{id}/delete", post().to(quarantine::delete))
         .route("/grids", get().to(grids::show))
+        .route("/upload", get().to(upload::show))
+        .route("/upload/start", post().to(upload::start))
+        .route("/upload/{id}", get().to(upload::status))
+        .route("/upload/{id}/complete", post().to(upload::complete))
+        .route("/console/upload.js", get().to(upload_js))
         .route("/console/console.css", get().to(css))
         .route("/console/console.js", get().to(js))
         .route("/console/icon.svg", get().to(icon))
@@ -59,6 +65,12 @@ async fn css() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/css; charset=utf-8")
         .body(include_str!("assets/console.css"))
+}
+
+async fn upload_js() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .body(include_str!("assets/upload.js"))
 }
 
 async fn js() -> HttpResponse {
@@ -96,15 +108,25 @@ fn unavailable(signed: &session::SignedIn, title: &str, e: &ApiError) -> HttpRes
     let body = html! { p.error role="alert" { "Not available right now: " (e.to_string()) } };
     layout::respond(
         StatusCode::SERVICE_UNAVAILABLE,
-        layout::page(title, "", &signed.0.csrf, body),
+        layout::page(title, "", &signed.0, body),
     )
+}
+
+/// A customer's session asking for an operator's page (the quarantine, the overview of
+/// every customer) is told it is not there.
+fn operator_only(signed: &session::SignedIn) -> Option<HttpResponse> {
+    signed
+        .0
+        .principal
+        .customer()
+        .map(|_| not_found(signed, "There is no such page."))
 }
 
 fn not_found(signed: &session::SignedIn, message: &str) -> HttpResponse {
     let body = html! { p.error role="alert" { (message) } };
     layout::respond(
         StatusCode::NOT_FOUND,
-        layout::page("Not found", "", &signed.0.csrf, body),
+        layout::page("Not found", "", &signed.0, body),
     )
 }
 

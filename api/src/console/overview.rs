@@ -50,6 +50,12 @@ fn buckets(rows: &[Finished], unit: Duration, count: i64, label: &str) -> Vec<Bu
 }
 
 pub async fn show(state: web::Data<AppState>, signed: SignedIn) -> HttpResponse {
+    // A customer's home is its own jobs; the overview counts every customer's.
+    if signed.0.principal.customer().is_some() {
+        return HttpResponse::SeeOther()
+            .insert_header(("Location", "/jobs"))
+            .finish();
+    }
     let figures = match state.db(figures(&state)).await {
         Ok(figures) => figures,
         Err(e) => return super::unavailable(&signed, "Overview", &e),
@@ -105,6 +111,6 @@ pub async fn show(state: web::Data<AppState>, signed: SignedIn) -> HttpResponse 
     };
     respond(
         StatusCode::OK,
-        page("Overview", "Overview", &signed.0.csrf, body),
+        page("Overview", "Overview", &signed.0, body),
     )
 }

@@ -17,6 +17,9 @@ pub async fn list(
     signed: SignedIn,
     notice: web::Query<super::Notice>,
 ) -> HttpResponse {
+    if let Some(refused) = super::operator_only(&signed) {
+        return refused;
+    }
     let filter = JobFilter {
         state: Some(JobState::Quarantined),
         limit: 200,
@@ -60,7 +63,7 @@ pub async fn list(
     };
     respond(
         StatusCode::OK,
-        page("Quarantine", "Quarantine", &signed.0.csrf, body),
+        page("Quarantine", "Quarantine", &signed.0, body),
     )
 }
 
@@ -74,6 +77,9 @@ pub async fn message(
     signed: SignedIn,
     id: web::Path<i64>,
 ) -> HttpResponse {
+    if let Some(refused) = super::operator_only(&signed) {
+        return refused;
+    }
     let id = id.into_inner();
     let found = state
         .db(async { Ok::<_, ApiError>(find_job(&mut *state.conn().await?, id).await?) })
@@ -104,6 +110,9 @@ pub async fn release(
     id: web::Path<i64>,
     form: web::Form<Csrf>,
 ) -> HttpResponse {
+    if let Some(refused) = super::operator_only(&signed) {
+        return refused;
+    }
     if let Some(refused) = signed.refuse_forged(&form.csrf) {
         return refused;
     }
@@ -133,6 +142,9 @@ pub async fn delete(
     id: web::Path<i64>,
     form: web::Form<Csrf>,
 ) -> HttpResponse {
+    if let Some(refused) = super::operator_only(&signed) {
+        return refused;
+    }
     if let Some(refused) = signed.refuse_forged(&form.csrf) {
         return refused;
     }

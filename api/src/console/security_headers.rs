@@ -9,24 +9,38 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 
-const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
+/// The policy; `connect-src` also names an external store, which the Upload page sends
+/// parts to.
+fn content_security_policy(store: Option<&str>) -> String {
+    format!(
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'{}; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
+        store.map(|s| format!(" {s}")).unwrap_or_default()
+    )
+}
 
 pub async fn add(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    let bucket = req
-        .app_data::<actix_web::web::Data<crate::state::AppState>>()
+    let state = req.app_data::<actix_web::web::Data<crate::state::AppState>>();
+    let bucket = state
         .map(|state| state.config.s3.bucket.clone())
         .unwrap_or_default();
+    let external_store = state
+        .filter(|state| state.store.embedded().is_none())
+        .map(|state| state.config.s3.endpoint.clone())
+        .filter(|endpoint| !endpoint.contains([';', ',', ' ', '\'']));
+    let policy = content_security_policy(external_store.as_deref());
     let page = !req.path().starts_with("/api/")
         && req.path() != "/metrics"
         && !crate::s3::speaks_s3(req.head(), &bucket);
     let mut res = next.call(req).await?;
     if page {
         let headers = res.headers_mut();
+        if let Ok(policy) = HeaderValue::from_str(&policy) {
+            headers.insert(HeaderName::from_static("content-security-policy"), policy);
+        }
         for (name, value) in [
-            ("content-security-policy", CONTENT_SECURITY_POLICY),
             ("x-frame-options", "DENY"),
             ("x-content-type-options", "nosniff"),
             ("referrer-policy", "no-referrer"),

@@ -1,5 +1,7 @@
-//! `GET /jobs`, `GET /jobs/{id}`, `POST /jobs/{id}/retry`, `POST /jobs/{id}/cancel`.
+//! `GET /jobs`, `GET /jobs/{id}`, `POST /jobs/{id}/retry`, `POST /jobs/{id}/cancel`. A
+//! customer's key sees and acts on its own customer's jobs only; another's job is a 404.
 
+use super::auth::Caller;
 use super::listing_cache::Lookup;
 use super::{ApiError, AppState};
 use actix_web::web::Bytes;
@@ -93,10 +95,19 @@ pub fn list_filter(query: &str) -> Result<JobFilter, ApiError> {
 
 pub async fn list(
     state: web::Data<AppState>,
+    caller: Caller,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let key = request.query_string();
-    let filter = list_filter(key)?;
+    let query = request.query_string();
+    let mut filter = list_filter(query)?;
+    if let Some(own) = caller.0.customer() {
+        match &filter.customer {
+            Some(asked) if asked != own => return Ok(json_body(Bytes::from_static(NO_JOBS))),
+            _ => filter.customer = Some(own.to_string()),
+        }
+    }
+    // Each customer's answers are cached apart from the operator's.
+    let key = &format!("{}?{query}", caller.0.customer().unwrap_or(""));
     let ticket = match state.listing.lookup(key) {
         Lookup::Hit(body) => return Ok(json_body(body)),
         Lookup::Miss(ticket) => ticket,
@@ -114,6 +125,9 @@ pub async fn list(
     Ok(json_body(body))
 }
 
+/// The page a customer's key gets when it asks for another customer's jobs.
+const NO_JOBS: &[u8] = br#"{"jobs":[],"next_cursor":null}"#;
+
 fn json_body(body: Bytes) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
@@ -122,15 +136,14 @@ fn json_body(body: Bytes) -> HttpResponse {
 
 pub async fn show(
     state: web::Data<AppState>,
+    caller: Caller,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let (job, events) = state
         .db(async {
             let mut conn = state.conn().await?;
-            let job = find_job(&mut conn, id)
-                .await?
-                .ok_or_else(|| ApiError::NotFound(format!("job {id} does not exist")))?;
+            let job = visible_job(&mut conn, &caller, id).await?;
             Ok((job, events_of(&mut conn, id).await?))
         })
         .await?;
@@ -139,19 +152,32 @@ pub async fn show(
     Ok(HttpResponse::Ok().json(body))
 }
 
+/// The job `id` when the caller may see it; else 404, whether it exists or not.
+async fn visible_job(
+    conn: &mut diesel_async::AsyncPgConnection,
+    caller: &Caller,
+    id: i64,
+) -> Result<shared_modules::jobs::Job, ApiError> {
+    let missing = || format!("job {id} does not exist");
+    let job = find_job(conn, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(missing()))?;
+    caller.may_see(&job.customer, missing)?;
+    Ok(job)
+}
+
 pub async fn retry(
     state: web::Data<AppState>,
+    caller: Caller,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let retried = state
         .db(async {
-            Ok(retry_job(
-                &mut *state.conn().await?,
-                id,
-                "retry requested through the API",
-            )
-            .await?)
+            let mut conn = state.conn().await?;
+            visible_job(&mut conn, &caller, id).await?;
+            let reason = format!("retry requested through the API by {}", caller.0.label());
+            Ok(retry_job(&mut conn, id, &reason).await?)
         })
         .await?;
     match retried {
@@ -165,11 +191,17 @@ pub async fn retry(
 
 pub async fn cancel(
     state: web::Data<AppState>,
+    caller: Caller,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let cancelled = state
-        .db(async { Ok(cancel_job(&mut *state.conn().await?, id).await?) })
+        .db(async {
+            let mut conn = state.conn().await?;
+            visible_job(&mut conn, &caller, id).await?;
+            tracing::info!(job.id = id, by = %caller.0.label(), "cancel requested through the API");
+            Ok(cancel_job(&mut conn, id).await?)
+        })
         .await?;
     match cancelled {
         Err(refused) => Err(refused_error(id, refused)),

@@ -1,8 +1,9 @@
 //! The REST API under `/api/1.0/`: every route needs `X-Api-Key`; every error is one JSON
 //! envelope (`error.rs`). One file per group of routes.
 
-mod auth;
+pub mod auth;
 pub mod body_pace;
+mod cors;
 mod error;
 pub mod front;
 mod health;
@@ -10,6 +11,7 @@ pub mod jobs;
 pub(crate) mod listing_cache;
 pub(crate) mod metrics;
 mod request_log;
+pub mod uploads;
 mod veritas2hview;
 
 pub use crate::error::ApiError;
@@ -32,6 +34,13 @@ pub fn routes() -> Vec<(&'static str, &'static str, Route)> {
             "POST",
             "/veritas2hview/update",
             web::post().to(veritas2hview::update),
+        ),
+        ("POST", "/uploads", web::post().to(uploads::start)),
+        ("GET", "/uploads/{id}", web::get().to(uploads::show)),
+        (
+            "POST",
+            "/uploads/{id}/complete",
+            web::post().to(uploads::complete),
         ),
         ("GET", "/openapi.json", web::get().to(openapi)),
     ]
@@ -97,6 +106,7 @@ pub fn server(state: AppState, listeners: Vec<std::net::TcpListener>) -> std::io
         App::new()
             .wrap(from_fn(crate::console::security_headers::add))
             .wrap(from_fn(body_pace::pace_bodies))
+            .wrap(from_fn(cors::cors))
             .wrap(from_fn(request_log::log_request))
             .configure(configure(state.clone()))
     })

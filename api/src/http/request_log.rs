@@ -1,11 +1,12 @@
 //! One log line per API request, refused ones included: method, path (no query string),
 //! status, duration, client address, and the key by the first 8 hex digits of its SHA-256
-//! (`key=sha256:1a2b3c4d`), never the key.
+//! (`key=sha256:1a2b3c4d`), never the key, and who it acted as (`acting=operator` or
+//! `acting=<customer>:<key id>`, once the key was accepted).
 
-use actix_web::Error;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
+use actix_web::{Error, HttpMessage};
 use sha2::{Digest, Sha256};
 use std::time::Instant;
 
@@ -36,6 +37,15 @@ pub async fn log_request(
         Ok(response) => response.status().as_u16(),
         Err(e) => e.as_response_error().status_code().as_u16(),
     };
+    let acting = match &result {
+        Ok(response) => response
+            .request()
+            .extensions()
+            .get::<shared_modules::customers::Principal>()
+            .map(|p| p.label()),
+        Err(_) => None,
+    }
+    .unwrap_or_else(|| "-".into());
     tracing::info!(
         target: "request",
         %method,
@@ -44,6 +54,7 @@ pub async fn log_request(
         duration_ms = started.elapsed().as_secs_f64() * 1000.0,
         %client,
         %key,
+        %acting,
         "request"
     );
     result

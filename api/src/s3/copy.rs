@@ -88,7 +88,7 @@ impl Endpoint {
                     })
             })
             .await?;
-        self.announce(&input.key, &meta.etag, meta.size);
+        self.announce(&req.credentials, &input.key, &meta.etag, meta.size);
         Ok(S3Response::new(CopyObjectOutput {
             copy_object_result: Some(CopyObjectResult {
                 e_tag: Some(ETag::Strong(meta.etag)),

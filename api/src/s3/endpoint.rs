@@ -63,8 +63,12 @@ impl Endpoint {
     ) -> S3Result<()> {
         self.may_use(bucket, credentials, key)?;
         shared_modules::object_store::disk::check_key(key).map_err(key_error)?;
+        if self.keys.is_server(credentials.as_ref()) {
+            // The upload API checked the customer before it signed this request.
+            return Ok(());
+        }
         self.contract
-            .check(key, self.keys.prefix_of(credentials.as_ref())?)
+            .check(key, self.keys.prefix_of(credentials.as_ref())?.as_deref())
     }
 
     /// Runs blocking file work off the async thread.
@@ -79,7 +83,13 @@ impl Endpoint {
     }
 
     /// Tells the auto trigger of a completed object; a folder marker is never a job.
-    pub(super) fn announce(&self, key: &str, etag: &str, size: u64) {
+    pub(super) fn announce(
+        &self,
+        credentials: &Option<s3s::auth::Credentials>,
+        key: &str,
+        etag: &str,
+        size: u64,
+    ) {
         if shared_modules::object_store::is_folder_marker(key) {
             return;
         }
@@ -88,6 +98,7 @@ impl Endpoint {
                 key: key.to_string(),
                 etag: etag.to_string(),
                 size,
+                by: self.keys.principal_of(credentials.as_ref()),
             });
         }
     }
@@ -249,7 +260,7 @@ impl S3 for Endpoint {
                     .map_err(commit_error)
             })
             .await?;
-        self.announce(&input.key, &meta.etag, meta.size);
+        self.announce(&req.credentials, &input.key, &meta.etag, meta.size);
         Ok(S3Response::new(PutObjectOutput {
             e_tag: Some(ETag::Strong(meta.etag)),
             checksum_crc32: checksums.checksum_crc32,

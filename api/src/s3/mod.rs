@@ -28,6 +28,8 @@ pub use sweeper::spawn_store_sweeper;
 use crate::uploads::Uploaded;
 use s3s::service::{S3Service, S3ServiceBuilder};
 use shared_modules::config::Config;
+use shared_modules::customers::ServerKey;
+use shared_modules::db::DbPool;
 use shared_modules::object_store::DiskStore;
 use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedSender;
@@ -37,9 +39,10 @@ use tokio::sync::mpsc::UnboundedSender;
 pub fn service(
     config: &Config,
     store: Arc<DiskStore>,
+    customers: (DbPool, ServerKey),
     uploaded: Option<UnboundedSender<Uploaded>>,
 ) -> S3Service {
-    let keys = S3Keys::from_config(&config.s3);
+    let keys = S3Keys::from_config(&config.s3).with_customers(customers.0, customers.1);
     let mut builder = S3ServiceBuilder::new(Endpoint {
         store,
         keys: keys.clone(),

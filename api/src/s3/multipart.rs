@@ -154,7 +154,7 @@ impl Endpoint {
                     })
             })
             .await?;
-        self.announce(&input.key, &meta.etag, meta.size);
+        self.announce(&req.credentials, &input.key, &meta.etag, meta.size);
         Ok(S3Response::new(CompleteMultipartUploadOutput {
             bucket: Some(input.bucket),
             key: Some(input.key),

@@ -1,5 +1,6 @@
 //! What the bucket takes: the upload contract's keys, `<customer>/<grid>/<file>` for a
-//! configured customer. Anything else would be stored with a 200 and never become a job, so
+//! configured customer, or the customer a signer is limited to (a key `dpctl customers add`
+//! made, whose customer the database knows). Anything else would be stored with a 200 and never become a job, so
 //! the endpoint refuses it at once, saying the shape and the customers the signer may use
 //! (`s3.contract_keys_only`, on by default; off for a bucket that also holds other files).
 //! A folder a desktop tool makes in a customer's folder (`customer/`, `customer/grid/`) is
@@ -25,7 +26,10 @@ impl UploadContract {
 
     /// Ok when `key` is one a trigger can make a job of; `prefix` is the signer's limit.
     pub fn check(&self, key: &str, prefix: Option<&str>) -> S3Result<()> {
-        if !self.enforced || self.follows(key) {
+        let own = prefix
+            .and_then(|p| p.strip_suffix('/'))
+            .filter(|c| !c.contains('/'));
+        if !self.enforced || self.follows(key, own) {
             return Ok(());
         }
         let mine: Vec<&str> = self
@@ -45,17 +49,18 @@ impl UploadContract {
         ))
     }
 
-    fn follows(&self, key: &str) -> bool {
+    fn follows(&self, key: &str, own: Option<&str>) -> bool {
+        let known =
+            |customer: &str| own == Some(customer) || self.customers.iter().any(|c| c == customer);
         if shared_modules::object_store::is_folder_marker(key) {
-            let customer = key.split('/').next().unwrap_or("");
-            return self.customers.iter().any(|c| c == customer);
+            return known(key.split('/').next().unwrap_or(""));
         }
         let mut parts = key.splitn(3, '/');
         let (Some(customer), Some(grid), Some(file)) = (parts.next(), parts.next(), parts.next())
         else {
             return false;
         };
-        self.customers.iter().any(|c| c == customer)
+        known(customer)
             && normalise_segment("grid", grid).is_ok()
             && !file.is_empty()
             && !file.ends_with('/')

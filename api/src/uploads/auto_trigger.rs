@@ -42,7 +42,14 @@ async fn queue(state: AppState, object: Uploaded, stop: CancellationToken) {
     };
     let mut delay = Duration::from_secs(1);
     for attempt in 1u64.. {
-        match queue_upload(&state, request.clone(), Trigger::AutoTrigger).await {
+        match queue_upload(
+            &state,
+            request.clone(),
+            Trigger::AutoTrigger,
+            object.by.as_ref(),
+        )
+        .await
+        {
             Ok(queued) => {
                 tracing::info!(job.id = queued.job_id, key = %object.key, etag = %object.etag, created = queued.created, attempt, "upload queued by the auto trigger");
                 return;

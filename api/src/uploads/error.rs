@@ -1,12 +1,15 @@
 //! Why an upload's job could not be made.
 
-/// The route answers 400, 404 and 503 for these; the auto trigger tries again only what is
+/// The route answers 400, 403, 404 and 503 for these; the auto trigger tries again only what is
 /// not permanent.
 #[derive(Debug, thiserror::Error)]
 pub enum TriggerError {
     /// The request names no valid customer, grid or key: it will never be a job.
     #[error("{0}")]
     Invalid(String),
+    /// The key that asked may not name this customer.
+    #[error("{0}")]
+    Forbidden(String),
     /// The object is not in the store (never uploaded, or deleted since).
     #[error("{0}")]
     ObjectGone(String),
@@ -18,6 +21,9 @@ pub enum TriggerError {
 impl TriggerError {
     /// Whether trying again cannot help.
     pub fn is_permanent(&self) -> bool {
-        matches!(self, TriggerError::Invalid(_) | TriggerError::ObjectGone(_))
+        matches!(
+            self,
+            TriggerError::Invalid(_) | TriggerError::Forbidden(_) | TriggerError::ObjectGone(_)
+        )
     }
 }

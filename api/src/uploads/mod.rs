@@ -5,6 +5,7 @@
 //! `POST /api/1.0/veritas2hview/update` is a thin door to it.
 
 mod auto_trigger;
+pub mod browser;
 mod error;
 mod key_locks;
 mod queue;
@@ -32,4 +33,6 @@ pub struct Uploaded {
     pub key: String,
     pub etag: String,
     pub size: u64,
+    /// Who the signer acted as (recorded as the job's `acted_by`).
+    pub by: Option<shared_modules::customers::Principal>,
 }

@@ -8,6 +8,7 @@ use super::trigger::{Trigger, UploadRequest, ValidUpload, validate};
 use crate::state::AppState;
 use diesel_async::AsyncPgConnection;
 use serde_json::json;
+use shared_modules::customers::{Principal, customer_exists};
 use shared_modules::db::PooledConn;
 use shared_modules::inbox::{Commit, Insert, Intake, IntakeError, new_job};
 use shared_modules::jobs::{JobSource, JobState, job_for_key};
@@ -22,18 +23,37 @@ pub struct Queued {
     pub created: bool,
 }
 
+/// `by`: the key that asked (a curl's or a browser's), recorded in the job's metadata; a
+/// customer's key may only name its own customer's uploads.
 pub async fn queue_upload(
     state: &AppState,
     request: UploadRequest,
     trigger: Trigger,
+    by: Option<&Principal>,
 ) -> Result<Queued, TriggerError> {
-    let valid = validate(&state.config, request)?;
+    let valid = validate(request)?;
+    let customer = &valid.location.customer;
+    if by.is_some_and(|by| !by.may_see(customer)) {
+        return Err(TriggerError::Forbidden(format!(
+            "this key may only trigger its own customer's uploads, not `{customer}`'s"
+        )));
+    }
+    if state.config.customer(customer).is_none()
+        && !customer_exists(&mut *conn(state).await?, customer)
+            .await
+            .map_err(database)?
+    {
+        return Err(TriggerError::Invalid(format!(
+            "customer `{customer}` is not configured (config.json's customers) nor added (`dpctl customers add`)"
+        )));
+    }
+    let by = by.map(Principal::label);
     let info = state.store.head(&valid.key).await.map_err(store_error)?;
     let dedupe_key = dedupe_key(state.store.bucket(), &valid.key, &info.etag);
     // One download per object at a time; waiting holds no database connection.
     let _one_at_a_time = state.downloads.lock(&dedupe_key).await;
-    let queued = fetch_and_queue(state, &valid, &info, &dedupe_key, trigger).await?;
-    tracing::info!(job.id = queued.job_id, customer = %valid.location.customer, key = %valid.key, created = queued.created, by = trigger.as_str(), "upload trigger");
+    let queued = fetch_and_queue(state, &valid, &info, &dedupe_key, trigger, by.as_deref()).await?;
+    tracing::info!(job.id = queued.job_id, customer = %valid.location.customer, key = %valid.key, created = queued.created, trigger = trigger.as_str(), by = by.as_deref().unwrap_or("-"), "upload trigger");
     Ok(queued)
 }
 
@@ -43,6 +63,7 @@ async fn fetch_and_queue(
     info: &ObjectInfo,
     dedupe_key: &str,
     trigger: Trigger,
+    by: Option<&str>,
 ) -> Result<Queued, TriggerError> {
     if let Some(found) = existing(&mut *conn(state).await?, dedupe_key).await? {
         return Ok(found);
@@ -77,6 +98,7 @@ async fn fetch_and_queue(
         "uid": valid.uid,
         "bucket": state.store.bucket(),
         "triggered_by": trigger.as_str(),
+        "acted_by": by,
         "key": valid.key,
         "etag": info.etag,
         "size": bytes,

@@ -120,7 +120,7 @@ async fn reconcile_once(
 async fn queue(state: &AppState, object: &Untriggered) -> Result<(), String> {
     let request = UploadRequest::for_key(&object.object.key, Trigger::Reconciliation)
         .ok_or("the key is not <customer>/<grid>/<file>")?;
-    let queued = queue_upload(state, request, Trigger::Reconciliation)
+    let queued = queue_upload(state, request, Trigger::Reconciliation, None)
         .await
         .map_err(|e| e.to_string())?;
     tracing::info!(job.id = queued.job_id, key = %object.object.key, created = queued.created, "reconciliation queued an untriggered upload");

@@ -318,3 +318,77 @@ pub fn production_blocks() -> Vec<String> {
         .map(|rest| rest.split("```").next().unwrap().to_string())
         .collect()
 }
+
+/// `curl -X method url` with `X-Api-Key: key` and a JSON `body`: (HTTP status, the JSON
+/// answer, Null when it is not JSON).
+pub fn api_as(
+    key: &str,
+    method: &str,
+    url: &str,
+    body: Option<&serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut curl = Command::new("curl");
+    curl.args(["-s", "-o", "-", "-w", "\n%{http_code}", "-X", method, url])
+        .args(["-H", &format!("X-Api-Key: {key}")]);
+    if let Some(body) = body {
+        curl.args([
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            &body.to_string(),
+        ]);
+    }
+    let out = curl.output().expect("curl is required");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (
+        code.parse().unwrap_or(0),
+        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// Adds `customer` with fresh credentials (as `dpctl customers add` does), sealing its S3
+/// secret with the server key under `config.paths.root` (made now when missing: start
+/// `serve` after this, or with the same key).
+pub async fn add_customer(
+    config: &Config,
+    customer: &str,
+) -> shared_modules::customers::NewCredentials {
+    let (key, _) = shared_modules::customers::ServerKey::load(&config.paths.root).unwrap();
+    let pool =
+        shared_modules::db::connect_pool(&config.database.url, 1, Duration::from_secs(5)).unwrap();
+    let mut conn = pool.get().await.unwrap();
+    shared_modules::customers::add_customer(&mut conn, &key, customer)
+        .await
+        .unwrap()
+}
+
+/// A NetBackup export of `megabytes` MB: the fixtures (5 jobs, 1 storage unit) with an
+/// incompressible file the module skips, so the upload has many parts and the job real rows.
+pub fn large_export(dir: &Path, megabytes: usize) -> PathBuf {
+    let small = export_tar_gz(dir);
+    let exports = dir.join("exports");
+    let mut padding = vec![0u8; megabytes * 1_000_000];
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    for chunk in padding.chunks_mut(8) {
+        // xorshift: fast, incompressible enough for gzip.
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        chunk.copy_from_slice(&state.to_le_bytes()[..chunk.len()]);
+    }
+    std::fs::write(exports.join("padding.bin"), padding).unwrap();
+    let out = dir.join(format!("export_{megabytes}mb.tar.gz"));
+    let status = Command::new("tar")
+        .arg("-czf")
+        .arg(&out)
+        .arg("-C")
+        .arg(&exports)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::remove_file(exports.join("padding.bin")).unwrap();
+    let _ = std::fs::remove_file(small);
+    out
+}

@@ -83,6 +83,9 @@ pub struct ApiConfig {
     /// `body_min_bytes_per_second`, or the connection is closed.
     pub body_timeout_seconds: u64,
     pub body_min_bytes_per_second: u64,
+    /// Front ends (`https://host[:port]`) whose pages may call the API and PUT parts to the
+    /// embedded store from the browser (CORS). Empty: none.
+    pub cors_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -289,6 +292,7 @@ impl Default for ApiConfig {
             idle_timeout_seconds: 60,
             body_timeout_seconds: 30,
             body_min_bytes_per_second: 1024,
+            cors_origins: Vec::new(),
         }
     }
 }

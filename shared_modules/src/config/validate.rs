@@ -28,6 +28,16 @@ impl Config {
                 format!("`{}` is not an address like 0.0.0.0:25025", self.api.listen),
             ));
         }
+        for (i, origin) in self.api.cors_origins.iter().enumerate() {
+            if !is_origin(origin) {
+                return Err(err(
+                    &format!("api.cors_origins[{i}]"),
+                    format!(
+                        "`{origin}` is not an origin like https://hview.example.com or http://localhost:3000 (scheme and host, no path)"
+                    ),
+                ));
+            }
+        }
         for (i, key) in self.api.keys.iter().enumerate() {
             crate::api_keys::parse_configured_key(key)
                 .map_err(|message| err(&format!("api.keys[{i}]"), message))?;
@@ -182,4 +192,18 @@ fn positive(value: f64, key: &str) -> Result<(), ConfigError> {
     } else {
         Err(ConfigError::invalid(key, "must be a number above 0"))
     }
+}
+
+/// `http(s)://host[:port]`, as a browser sends it in `Origin`.
+fn is_origin(origin: &str) -> bool {
+    let Some(rest) = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"))
+    else {
+        return false;
+    };
+    !rest.is_empty()
+        && rest
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
 }

@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 
 pub struct ExternalStore {
-    client: Client,
+    pub(super) client: Client,
     pub bucket: String,
 }
 
@@ -59,7 +59,7 @@ impl ExternalStore {
         }
     }
 
-    fn unavailable(&self, key: &str, reason: impl Into<String>) -> StoreError {
+    pub(super) fn unavailable(&self, key: &str, reason: impl Into<String>) -> StoreError {
         StoreError::Unavailable {
             bucket: self.bucket.clone(),
             key: key.to_string(),
@@ -67,7 +67,10 @@ impl ExternalStore {
         }
     }
 
-    fn classify<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
+    pub(super) fn classify<
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    >(
         &self,
         key: &str,
         err: SdkError<E, R>,

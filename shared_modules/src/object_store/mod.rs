@@ -4,10 +4,12 @@
 
 pub mod disk;
 mod external;
+mod external_multipart;
 mod untriggered;
 
 pub use disk::DiskStore;
 pub use external::ExternalStore;
+pub use external_multipart::ReceivedPart;
 pub use untriggered::{ReconcileError, Untriggered, dedupe_key, is_folder_marker, untriggered};
 
 use crate::config::{Config, S3Mode};
