@@ -85,7 +85,15 @@ impl ExternalStore {
                     }
                 } else {
                     let message = service.err().message().unwrap_or("");
-                    self.unavailable(key, format!("{code} {message}").trim().to_string())
+                    let said = format!("{code} {message}").trim().to_string();
+                    // A store that answers with no error code (a bare 4xx/5xx): the SDK's
+                    // own account, so the operator has something to go on.
+                    let said = if said.is_empty() {
+                        format!("{:?}", service.raw()).chars().take(300).collect()
+                    } else {
+                        said
+                    };
+                    self.unavailable(key, said)
                 }
             }
             _ => self.unavailable(key, error_chain(&err)),

@@ -3,6 +3,7 @@
 //! store with presigned URLs, so no byte passes through the DataProcessor.
 
 use super::{ExternalStore, StoreError};
+use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use std::time::Duration;
@@ -46,7 +47,7 @@ impl ExternalStore {
         let mut parts = Vec::new();
         let mut marker: Option<String> = None;
         loop {
-            let page = self
+            let answer = self
                 .client
                 .list_parts()
                 .bucket(&self.bucket)
@@ -54,16 +55,32 @@ impl ExternalStore {
                 .upload_id(upload_id)
                 .set_part_number_marker(marker.take())
                 .send()
-                .await
-                .map_err(|e| self.classify(key, e))?;
-            parts.extend(page.parts().iter().map(|p| ReceivedPart {
-                number: p.part_number().unwrap_or(0),
-                etag: p.e_tag().unwrap_or("").trim_matches('"').to_string(),
-                size: p.size().and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
-            }));
-            match page.next_part_number_marker() {
-                Some(next) if page.is_truncated() == Some(true) => marker = Some(next.to_string()),
-                _ => return Ok(parts),
+                .await;
+            let (page, next) = match answer {
+                Ok(page) => (
+                    page.parts()
+                        .iter()
+                        .map(|p| ReceivedPart {
+                            number: p.part_number().unwrap_or(0),
+                            etag: p.e_tag().unwrap_or("").trim_matches('"').to_string(),
+                            size: p.size().and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
+                        })
+                        .collect(),
+                    page.next_part_number_marker()
+                        .filter(|_| page.is_truncated() == Some(true))
+                        .map(str::to_string),
+                ),
+                // A 200 the SDK could not read (moto's root element): read it leniently.
+                Err(SdkError::ServiceError(e)) if e.raw().status().is_success() => {
+                    let body = e.raw().body().bytes().unwrap_or_default();
+                    super::list_parts_xml::parse(&String::from_utf8_lossy(body))
+                }
+                Err(e) => return Err(self.classify(key, e)),
+            };
+            parts.extend(page);
+            match next {
+                Some(next) => marker = Some(next),
+                None => return Ok(parts),
             }
         }
     }
@@ -88,7 +105,8 @@ impl ExternalStore {
                     .collect(),
             ))
             .build();
-        self.client
+        match self
+            .client
             .complete_multipart_upload()
             .bucket(&self.bucket)
             .key(key)
@@ -96,8 +114,21 @@ impl ExternalStore {
             .multipart_upload(completed)
             .send()
             .await
-            .map(|_| ())
-            .map_err(|e| self.classify(key, e))
+        {
+            Ok(_) => Ok(()),
+            // A 200 the SDK could not read (moto's root element) is a completion, unless it
+            // is S3's 200 that carries an <Error> (a completion that failed late).
+            Err(SdkError::ServiceError(e)) if e.raw().status().is_success() => {
+                let body =
+                    String::from_utf8_lossy(e.raw().body().bytes().unwrap_or_default()).to_string();
+                if body.contains("<Error>") {
+                    Err(self.unavailable(key, body.chars().take(300).collect::<String>()))
+                } else {
+                    Ok(())
+                }
+            }
+            Err(e) => Err(self.classify(key, e)),
+        }
     }
 
     /// A URL that lets its holder PUT part `number` of the upload, and nothing else, until

@@ -5,6 +5,7 @@
 pub mod disk;
 mod external;
 mod external_multipart;
+mod list_parts_xml;
 mod untriggered;
 
 pub use disk::DiskStore;
