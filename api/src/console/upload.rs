@@ -50,6 +50,7 @@ pub async fn show(state: web::Data<AppState>, signed: SignedIn) -> HttpResponse 
         div #upload-status hidden {
             progress #upload-progress max="1" value="0" {}
             p #upload-message role="status" aria-live="polite" {}
+            p #upload-resumed {}
             p #upload-job {}
         }
         script src="/console/upload.js" defer {}

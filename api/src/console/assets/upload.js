@@ -12,6 +12,7 @@ document.addEventListener("DOMContentLoaded", () => {
   const bar = document.getElementById("upload-progress");
   const message = document.getElementById("upload-message");
   const jobLine = document.getElementById("upload-job");
+  const resumedLine = document.getElementById("upload-resumed");
   const button = document.getElementById("upload-start");
   const IN_FLIGHT = 3;
   const mb = (n) => (n / 1e6).toFixed(1) + " MB";
@@ -110,7 +111,7 @@ document.addEventListener("DOMContentLoaded", () => {
     if (earlier) {
       view = await call("GET", "/upload/" + earlier).catch(() => null);
       if (view && view.status !== "open") view = null;
-      if (view) say("Resuming: " + mb(view.bytes_received) + " already sent.");
+      if (view) resumedLine.textContent = "Resumed: " + mb(view.bytes_received) + " were already in the store; only the rest is sent.";
     }
     if (!view) {
       const asked = { grid, file_name: file.name, size: file.size };
@@ -156,6 +157,7 @@ document.addEventListener("DOMContentLoaded", () => {
     button.disabled = true;
     jobLine.textContent = "";
     jobLine.className = "";
+    resumedLine.textContent = "";
     try {
       await upload(file, customer, grid);
     } catch (e) {
