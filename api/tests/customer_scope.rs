@@ -3,7 +3,7 @@
 //! embedded store answers: with customer A's keys, each one on customer B's data is refused
 //! (another customer's job or upload is a 404, a trigger for it a 403), while the same keys
 //! work on A's own. The request log and the job record which key acted. A revoked key stops
-//! working on a second `serve` within 5 s.
+//! working on a second `serve` within 5 s, its console session there included.
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on any unexpected error
 
@@ -348,6 +348,37 @@ async fn a_revoked_key_stops_working_on_another_node_within_five_seconds() {
         200
     );
     assert!(list().status.success(), "{}", text(&list()));
+    // Signed in to the second node's console with the same key.
+    let jar = two.path().join("cookies");
+    let console = |args: &[&str]| {
+        let out = Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code} %{redirect_url}",
+                "-b",
+            ])
+            .arg(&jar)
+            .arg("-c")
+            .arg(&jar)
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let base_b = format!("http://{}", second.api.listen);
+    let signed_in = console(&[
+        &format!("{base_b}/login"),
+        "--data-urlencode",
+        &format!("key={}", alice.api_key),
+    ]);
+    assert!(
+        signed_in.starts_with("303") && signed_in.ends_with("/jobs"),
+        "{signed_in}"
+    );
+    assert!(console(&[&format!("{base_b}/jobs")]).starts_with("200"));
 
     // Revoked through the first node's database, as `dpctl customers revoke` does.
     let pool = shared_modules::db::connect_pool(&db.url, 1, Duration::from_secs(5)).unwrap();
@@ -365,6 +396,11 @@ async fn a_revoked_key_stops_working_on_another_node_within_five_seconds() {
         },
     )
     .await;
+    let page = console(&[&format!("{base_b}/jobs")]);
+    assert!(
+        page.starts_with("303") && page.ends_with("/login"),
+        "the console session ended: {page}"
+    );
     let out = list();
     assert!(
         !out.status.success() && text(&out).contains("InvalidAccessKeyId"),

@@ -25,6 +25,11 @@ pub(super) fn random_bytes<const N: usize>() -> [u8; N] {
     bytes
 }
 
+/// What every customer's S3 access key starts with.
+pub const S3_ACCESS_KEY_PREFIX: &str = "HVC";
+/// What every customer's API key starts with.
+pub const API_KEY_PREFIX: &str = "hvk_";
+
 /// S3 access keys look like AWS's (20 upper-case characters), secrets like AWS's (40).
 const ACCESS_KEY_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 const SECRET_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
@@ -48,9 +53,15 @@ impl NewCredentials {
         let key_id = hex::encode(random_bytes::<6>());
         Self {
             customer: customer.to_string(),
-            api_key: format!("hvk_{key_id}_{}", hex::encode(random_bytes::<24>())),
+            api_key: format!(
+                "{API_KEY_PREFIX}{key_id}_{}",
+                hex::encode(random_bytes::<24>())
+            ),
             key_id,
-            s3_access_key_id: format!("HVC{}", random_text(ACCESS_KEY_ALPHABET, 17)),
+            s3_access_key_id: format!(
+                "{S3_ACCESS_KEY_PREFIX}{}",
+                random_text(ACCESS_KEY_ALPHABET, 17)
+            ),
             s3_secret_access_key: random_text(SECRET_ALPHABET, 40),
             s3_prefix: format!("{customer}/"),
         }

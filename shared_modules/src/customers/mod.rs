@@ -8,7 +8,7 @@ mod principal;
 mod registry;
 mod server_key;
 
-pub use credentials::NewCredentials;
+pub use credentials::{API_KEY_PREFIX, NewCredentials, S3_ACCESS_KEY_PREFIX};
 pub use principal::Principal;
 pub use registry::{
     CredentialRow, CustomerRow, RegistryError, add_customer, customer_exists, find_api_key,
