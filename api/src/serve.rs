@@ -21,6 +21,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         tracing::warn!(listen = %config.api.listen, "plain HTTP beyond loopback: API keys, console sessions and uploads cross the network in clear; set api.tls_certificate and api.tls_private_key (README, Run it in production)");
     }
     let config = Arc::new(config);
+    let node = config.node_name();
+    shared_modules::cluster::set_this_node(&node);
+    tracing::info!(node = %node, "node starting");
     migrate_with_retry(&config.database.url).await?;
     for area in ["inbox", "tmp", "archive"] {
         let dir = config.paths.root.join(area);
@@ -33,12 +36,21 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         Duration::from_secs(config.database.connect_timeout_seconds),
     )?;
     let stop = CancellationToken::new();
+    // Beats in `nodes` and runs for the leader's lease; cluster duties run while it leads.
+    let (leadership, membership) = shared_modules::cluster::spawn_membership(
+        pool.clone(),
+        &node,
+        &config.api.listen,
+        Duration::from_secs(config.node.lease_seconds),
+        stop.clone(),
+    );
     let wake = Arc::new(tokio::sync::Notify::new());
     let listener = spawn_listener(config.database.url.clone(), wake.clone(), stop.clone());
     let reaper = spawn_reaper(
         pool.clone(),
         QueueSettings::from(&config.jobs),
         Duration::from_secs_f64(config.jobs.reaper_interval_seconds),
+        leadership.clone(),
         stop.clone(),
     );
     // Past twice the mailhandler's deadline, a delivery without a committed job is dead.
@@ -47,6 +59,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         config.paths.root.clone(),
         Duration::from_secs(config.mailhandler.deadline_seconds * 2),
         Duration::from_secs(60),
+        leadership.clone(),
         stop.clone(),
     );
     // Mail the mailhandler accepted (with a ticket) becomes its job here, in batches.
@@ -57,14 +70,18 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         Arc::new(shared_modules::mail::derive),
         stop.clone(),
     );
-    let cleanup =
-        shared_modules::retention::spawn_cleanup(pool.clone(), config.clone(), stop.clone());
+    let cleanup = shared_modules::retention::spawn_cleanup(
+        pool.clone(),
+        config.clone(),
+        leadership.clone(),
+        stop.clone(),
+    );
     let workers = Arc::new(WorkerPool::new(
         config.clone(),
         pool.clone(),
         Arc::new(modules::registry()),
         wake,
-        worker_identity(),
+        worker_identity(&config.node_name()),
     ));
     tracing::info!(worker = %workers.worker_id, concurrency = config.workers.concurrency, "workers starting");
     let workers_task = tokio::spawn(workers.run(stop.clone()));
@@ -75,11 +92,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     }
     let (uploaded, announced) = tokio::sync::mpsc::unbounded_channel();
     let auto = config.s3.auto_trigger.then_some(uploaded);
-    let state = state.with_s3(auto);
+    let mut state = state.with_s3(auto);
+    state.leadership = leadership.clone();
     let auto_trigger = crate::uploads::spawn_auto_trigger(state.clone(), announced, stop.clone());
-    let reconciler = crate::uploads::spawn_reconciler(state.clone(), stop.clone());
+    let reconciler =
+        crate::uploads::spawn_reconciler(state.clone(), leadership.clone(), stop.clone());
     let bucket = tokio::spawn(ensure_bucket(state.store.clone(), stop.clone()));
-    let store_sweeper = crate::s3::spawn_store_sweeper(&state.store, &config.s3, stop.clone());
+    let store_sweeper =
+        crate::s3::spawn_store_sweeper(&state.store, &config.s3, leadership.clone(), stop.clone());
     let mut state = state;
     state.front = connection_limits(&config);
     let (listeners, front, backends) = api_port(&config, state.front.clone(), stop.clone()).await?;
@@ -109,12 +129,13 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let _ = auto_trigger.await;
     let _ = front.await;
     let _ = reconciler.await;
+    let _ = membership.await;
     tracing::info!("stopped");
     Ok(())
 }
 
-/// The embedded bucket exists before the first request: its folders are made now, and
-/// what a crash left half-written is cleared.
+/// The embedded bucket exists before the first request: its folders are made now. What a
+/// crash left half-written is cleared by the leader's store sweeper.
 fn embedded_store_ready(
     store: &shared_modules::object_store::DiskStore,
     config: &Config,
@@ -125,13 +146,6 @@ fn embedded_store_ready(
     if config.s3.access_key_id.is_empty() && config.s3.keys.is_empty() {
         tracing::warn!(
             "the embedded S3 endpoint has no keys (s3.access_key_id, s3.keys): every upload is refused"
-        );
-    }
-    let removed = store.recover(Duration::from_secs(24 * 3600))?;
-    if removed > 0 {
-        tracing::info!(
-            removed,
-            "S3 store: removed files a crash left unreferenced and multipart uploads abandoned for a week"
         );
     }
     Ok(())

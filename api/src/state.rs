@@ -25,7 +25,7 @@ pub struct AppState {
     pub gauges: Arc<crate::http::metrics::GaugeCache>,
     /// The embedded S3 endpoint (`s3.mode = embedded`, once `with_s3` set it up).
     pub s3: Option<Arc<s3s::service::S3Service>>,
-    /// Console sign-ins.
+    /// Console sign-ins (kept in Postgres).
     pub sessions: Arc<crate::console::session::Sessions>,
     /// Wrong keys at the console's sign-in, per client address.
     pub sign_in_throttle: Arc<crate::console::sign_in_throttle::SignInThrottle>,
@@ -33,6 +33,8 @@ pub struct AppState {
     pub tls_backend: Option<std::net::SocketAddr>,
     /// The connections the front carries (each request's real client, and closing one).
     pub front: Arc<crate::http::front::connections::Connections>,
+    /// Whether this node leads the cluster (alone: always).
+    pub leadership: shared_modules::cluster::Leadership,
     /// The last reconciliation: uploads overdue without a job, and the oldest one's age.
     pub untriggered: Arc<std::sync::Mutex<Option<crate::uploads::UntriggeredSummary>>>,
 }
@@ -43,11 +45,13 @@ impl AppState {
         let store = Arc::new(ObjectStore::new(&config));
         let sessions = Arc::new(crate::console::session::Sessions::new(
             std::time::Duration::from_secs(config.console.session_hours * 3600),
+            pool.clone(),
         ));
         let sign_in_throttle = Arc::new(crate::console::sign_in_throttle::SignInThrottle::new(
             config.console.sign_in_failures,
             std::time::Duration::from_secs(config.console.sign_in_window_seconds),
         ));
+        let leadership = shared_modules::cluster::Leadership::alone(&config.node_name());
         let listing = Arc::new(crate::http::listing_cache::ListingCache::new(
             std::time::Duration::from_millis(config.api.listing_cache_ms),
         ));
@@ -66,6 +70,7 @@ impl AppState {
             tls_backend: None,
             front: Arc::default(),
             untriggered: Arc::default(),
+            leadership,
         }
     }
 

@@ -19,12 +19,13 @@ async fn main() -> anyhow::Result<()> {
     let wake = Arc::new(tokio::sync::Notify::new());
     let stop = CancellationToken::new();
     let _listener = spawn_listener(config.database.url.clone(), wake.clone(), stop.clone());
+    let node = config.node_name();
     let workers = Arc::new(WorkerPool::new(
         config,
         pool,
         Arc::new(registry),
         wake,
-        worker_identity(),
+        worker_identity(&node),
     ));
     println!("worker {} ready", workers.worker_id);
     workers.run(stop).await;

@@ -6,6 +6,7 @@
 
 pub mod api_keys;
 pub mod archive;
+pub mod cluster;
 pub mod config;
 pub mod customers;
 pub mod db;

@@ -29,6 +29,8 @@ struct Families {
     uploads_untriggered: Gauge,
     oldest_untriggered_upload: Gauge,
     grids_report_overdue: Gauge,
+    nodes_alive: Gauge,
+    leader: Gauge,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -152,11 +154,46 @@ static FAMILIES: LazyLock<Families> = LazyLock::new(|| {
             "dataprocessor_grids_report_overdue",
             "Grids (heard of by a report, an alert or an upload) with no daily system report within console.report_overdue_hours.",
         ),
+        nodes_alive: gauge(
+            &registry,
+            "dataprocessor_nodes_alive",
+            "Nodes whose heartbeat is recent (the nodes table; dpctl nodes).",
+        ),
+        leader: gauge(
+            &registry,
+            "dataprocessor_leader",
+            "1 on the node that leads the cluster now (it runs the cluster duties and exports the gauges read from the tables).",
+        ),
         job_duration,
         jobs,
         registry,
     }
 });
+
+/// The gauges read by scanning tables, and those of the leader's duties: only the leader
+/// reads them (a cluster duty), so only the leader exports them; every other node leaves
+/// them out rather than show a stale value.
+const LEADERS_GAUGES: &[&str] = &[
+    "dataprocessor_jobs",
+    "dataprocessor_queue_depth",
+    "dataprocessor_oldest_queued_job_age_seconds",
+    "dataprocessor_mails_received_total",
+    "dataprocessor_mails_quarantined_total",
+    "dataprocessor_last_mail_received_timestamp_seconds",
+    "dataprocessor_uploads_untriggered",
+    "dataprocessor_oldest_untriggered_upload_age_seconds",
+    "dataprocessor_grids_report_overdue",
+];
+
+/// Whether this node leads the cluster (and so exports the leader's gauges).
+pub fn set_leader(leader: bool) {
+    FAMILIES.leader.set(if leader { 1.0 } else { 0.0 });
+}
+
+/// How many nodes are alive.
+pub fn set_nodes_alive(nodes_alive: i64) {
+    FAMILIES.nodes_alive.set(nodes_alive as f64);
+}
 
 /// One job attempt ended: counted by type and outcome (`done`, `error`, `retry`,
 /// `discarded`), its duration observed by type.
@@ -251,7 +288,14 @@ pub fn set_grids_overdue(count: i64) {
 /// Everything in the registry, in the text exposition format.
 pub fn render() -> String {
     let mut out = Vec::new();
-    if let Err(e) = TextEncoder::new().encode(&FAMILIES.registry.gather(), &mut out) {
+    let leads = FAMILIES.leader.get() > 0.0;
+    let families: Vec<_> = FAMILIES
+        .registry
+        .gather()
+        .into_iter()
+        .filter(|family| leads || !LEADERS_GAUGES.contains(&family.name()))
+        .collect();
+    if let Err(e) = TextEncoder::new().encode(&families, &mut out) {
         tracing::warn!(error = %e, "cannot render the metrics");
     }
     String::from_utf8(out).unwrap_or_default()

@@ -148,26 +148,35 @@ fn collect_at_depth(dir: &Path, depth: usize, found: &mut dyn FnMut(&Path)) -> s
     Ok(())
 }
 
-/// Runs `cleanup` every `archive.cleanup_interval_minutes` until `stop`.
+/// Cleans up every `archive.cleanup_interval_minutes` while this node leads (a cluster
+/// duty: retention runs on one node at a time).
 pub fn spawn_cleanup(
     pool: crate::db::DbPool,
     config: std::sync::Arc<Config>,
+    leadership: crate::cluster::Leadership,
     stop: tokio_util::sync::CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     let every = Duration::from_secs(config.archive.cleanup_interval_minutes.max(1) * 60);
-    crate::db::spawn_every("cleanup", pool, every, stop, move |mut conn| {
-        let config = config.clone();
-        async move {
-            let removed = cleanup(&mut conn, &config, false)
-                .await
-                .map_err(|e| e.to_string())?;
-            if !removed.is_empty() {
-                tracing::info!(
-                    removed = removed.len(),
-                    "cleanup removed expired directories"
-                );
+    crate::cluster::spawn_duty(
+        "retention",
+        pool,
+        every,
+        leadership,
+        stop,
+        move |mut conn| {
+            let config = config.clone();
+            async move {
+                let removed = cleanup(&mut conn, &config, false)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if !removed.is_empty() {
+                    tracing::info!(
+                        removed = removed.len(),
+                        "cleanup removed expired directories"
+                    );
+                }
+                Ok(())
             }
-            Ok(())
-        }
-    })
+        },
+    )
 }

@@ -31,6 +31,14 @@ enum Command {
     /// Feed mail in as Postfix would.
     #[command(subcommand)]
     Mail(commands::mail::MailCommand),
+    /// The cluster's nodes: alive or not, the leader, what each runs.
+    Nodes {
+        #[arg(long)]
+        json: bool,
+        /// Also the last day's runs of the cluster duties (reaper, reconciliation, …).
+        #[arg(long)]
+        duties: bool,
+    },
     /// Customers' credentials: add, list, rotate, revoke.
     #[command(subcommand)]
     Customers(commands::customers::CustomersCommand),
@@ -115,6 +123,7 @@ async fn run(cli: Cli, config: shared_modules::config::Config) -> ExitCode {
     let outcome = match cli.command {
         Command::Jobs(cmd) => commands::jobs::run(cmd, &config).await,
         Command::Mail(cmd) => commands::mail::run(cmd, &config).await,
+        Command::Nodes { json, duties } => commands::nodes::run(&config, json, duties).await,
         Command::Customers(cmd) => commands::customers::run(cmd, &config).await,
         Command::Quarantine(cmd) => commands::quarantine::run(cmd, &config).await,
         Command::Uploads(cmd) => commands::uploads::run(cmd, &config).await,

@@ -34,9 +34,10 @@ fn form(message: Option<&str>) -> Markup {
 
 pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     // Already signed in: straight to the overview.
-    let signed = req
-        .cookie(super::session::COOKIE)
-        .and_then(|c| state.sessions.find(c.value()));
+    let signed = match req.cookie(super::session::COOKIE) {
+        Some(c) => state.sessions.find(c.value()).await.ok().flatten(),
+        None => None,
+    };
     if signed.is_some() {
         return HttpResponse::SeeOther()
             .insert_header(("Location", "/"))
@@ -94,7 +95,15 @@ pub async fn submit(
     } else {
         "/"
     };
-    let session = state.sessions.create(principal);
+    let session = match state.sessions.create(principal).await {
+        Ok(session) => session,
+        Err(e) => {
+            return respond(
+                StatusCode::SERVICE_UNAVAILABLE,
+                form(Some(&format!("Cannot sign you in right now: {e}"))),
+            );
+        }
+    };
     tracing::info!(%client, %by, "console: signed in");
     HttpResponse::SeeOther()
         .cookie(cookie(
@@ -120,7 +129,9 @@ pub async fn logout(
     if let Some(refused) = signed.refuse_forged(&form_data.csrf) {
         return refused;
     }
-    state.sessions.end(&signed.0.token);
+    if let Err(e) = state.sessions.end(&signed.0.token).await {
+        return actix_web::ResponseError::error_response(&e);
+    }
     HttpResponse::SeeOther()
         .cookie(cookie(
             None,

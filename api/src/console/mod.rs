@@ -12,6 +12,7 @@ mod overview;
 mod quarantine;
 pub mod security_headers;
 pub mod session;
+mod sessions;
 pub mod sign_in_throttle;
 mod upload;
 

@@ -1,5 +1,6 @@
 //! The overview: jobs by state, done and failed over 24 hours and 7 days, the oldest queued
-//! job's age, mail waiting in quarantine, tickets not yet jobs, uploads never triggered.
+//! job's age, mail waiting in quarantine, tickets not yet jobs, uploads never triggered, and
+//! the cluster's nodes (alive, leader, running jobs).
 
 use super::charts::{Bucket, bars};
 use super::layout::{age, page, respond, state_badge};
@@ -18,6 +19,7 @@ struct Figures {
     hours: Vec<Finished>,
     days: Vec<Finished>,
     oldest_queued: Option<f64>,
+    nodes: Vec<shared_modules::cluster::NodeRow>,
 }
 
 async fn figures(state: &AppState) -> Result<Figures, ApiError> {
@@ -27,6 +29,7 @@ async fn figures(state: &AppState) -> Result<Figures, ApiError> {
         hours: stats::finished_per(&mut conn, Span::DayByHour).await?,
         days: stats::finished_per(&mut conn, Span::WeekByDay).await?,
         oldest_queued: stats::queue_figures(&mut conn).await?.oldest_queued_seconds,
+        nodes: shared_modules::cluster::list_nodes(&mut conn).await?,
     })
 }
 
@@ -100,9 +103,26 @@ pub async fn show(state: web::Data<AppState>, signed: SignedIn) -> HttpResponse 
                 dd { @match untriggered {
                     Some(u) if u.overdue > 0 => { strong { (u.overdue) " overdue" } " (dpctl uploads pending lists them)" }
                     Some(_) => "none",
+                    None if !state.leadership.is_leader() => "checked by the leader node",
                     None => "not checked yet",
                 } }
             }
+        }
+        section.nodes aria-label="Nodes" {
+            h2 { "Nodes" }
+            div.table { table.nodes {
+                thead { tr { th { "Node" } th { "State" } th { "Leader" } th { "Running jobs" } th { "Last heartbeat" } th { "Version" } } }
+                tbody { @for node in &figures.nodes {
+                    tr {
+                        td { (node.name) }
+                        td { @if node.alive { "alive" } @else if node.stopped_at.is_some() { "stopped" } @else { strong { "silent" } } }
+                        td { @if let Some(since) = node.leader_since { "leader since " (super::layout::time(since)) " UTC" } }
+                        td.num { (node.running_jobs) }
+                        td { (super::layout::time(node.heartbeat_at)) " UTC" }
+                        td { (node.version) }
+                    }
+                } }
+            } }
         }
         section.charts aria-label="Throughput" {
             (bars("Last 24 hours, per hour", &buckets(&figures.hours, Duration::hours(1), 24, "%H:00")))

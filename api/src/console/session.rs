@@ -1,85 +1,19 @@
 //! Console sessions: signing in with an API key gives a random token in a cookie (HttpOnly,
 //! SameSite=Strict, expiring); the key itself is never stored, put in a URL or logged.
 //! Each session has its own CSRF token, which every form that changes something carries.
-//! Sessions live in this process's memory: a restart signs everyone out. A session keeps
-//! who signed in (`Principal`); a customer's session ends when its key is revoked or expires
+//! Sessions are kept in Postgres (`sessions`): any node serves them. A session keeps who
+//! signed in (`Principal`); a customer's session ends when its key is revoked or expires
 //! (checked at every request).
 
+pub use super::sessions::{Session, Sessions};
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use futures_util::future::LocalBoxFuture;
 use shared_modules::customers::Principal;
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub const COOKIE: &str = "dp_console";
-
-#[derive(Clone, Debug)]
-pub struct Session {
-    pub token: String,
-    pub csrf: String,
-    pub principal: Principal,
-    expires: Instant,
-}
-
-pub struct Sessions {
-    lifetime: Duration,
-    open: Mutex<HashMap<String, Session>>,
-}
-
-fn random_token() -> String {
-    let mut bytes = [0u8; 32];
-    // The OS's randomness; without it no session is safe to hand out.
-    getrandom::getrandom(&mut bytes).expect("the operating system's random numbers");
-    hex::encode(bytes)
-}
-
-impl Sessions {
-    pub fn new(lifetime: Duration) -> Self {
-        Self {
-            lifetime,
-            open: Mutex::default(),
-        }
-    }
-
-    pub fn lifetime(&self) -> Duration {
-        self.lifetime
-    }
-
-    pub fn create(&self, principal: Principal) -> Session {
-        let session = Session {
-            token: random_token(),
-            csrf: random_token(),
-            principal,
-            expires: Instant::now() + self.lifetime,
-        };
-        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        open.retain(|_, s| s.expires > Instant::now());
-        open.insert(session.token.clone(), session.clone());
-        session
-    }
-
-    pub fn find(&self, token: &str) -> Option<Session> {
-        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        match open.get(token) {
-            Some(s) if s.expires > Instant::now() => Some(s.clone()),
-            Some(_) => {
-                open.remove(token);
-                None
-            }
-            None => None,
-        }
-    }
-
-    pub fn end(&self, token: &str) {
-        self.open
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(token);
-    }
-}
 
 /// The session cookie for `session`, or (None) the one that clears it. `secure` (the
 /// sign-in came over TLS): the browser sends it back over TLS only.
@@ -126,17 +60,17 @@ impl FromRequest for SignedIn {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req.app_data::<web::Data<crate::state::AppState>>().cloned();
-        let session = req
-            .cookie(COOKIE)
-            .zip(state.as_ref())
-            .and_then(|(cookie, state)| state.sessions.find(cookie.value()));
-        if let Some(session) = &session {
-            // For the request log: who this page acted as.
-            actix_web::HttpMessage::extensions_mut(req).insert(session.principal.clone());
-        }
+        let token = req.cookie(COOKIE).map(|c| c.value().to_string());
+        let req = req.clone();
         Box::pin(async move {
+            let session = match (token, state.as_ref()) {
+                (Some(token), Some(state)) => state.sessions.find(&token).await?,
+                _ => None,
+            };
             match (session, state) {
                 (Some(session), Some(state)) if still_valid(&state, &session).await => {
+                    // For the request log: who this page acted as.
+                    actix_web::HttpMessage::extensions_mut(&req).insert(session.principal.clone());
                     Ok(SignedIn(session))
                 }
                 _ => {
@@ -167,7 +101,7 @@ async fn still_valid(state: &crate::state::AppState, session: &Session) -> bool 
     match valid {
         Ok(true) => true,
         Ok(false) => {
-            state.sessions.end(&session.token);
+            let _ = state.sessions.end(&session.token).await;
             false
         }
         // The database is away: no customer page could be shown anyway.

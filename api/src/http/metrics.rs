@@ -25,8 +25,17 @@ impl GaugeCache {
         if last.is_some_and(|at| at.elapsed() < GAUGES_FOR) {
             return;
         }
-        let reading =
-            state.db(async { database_gauges(state).await.map_err(ApiError::Unavailable) });
+        shared_modules::metrics::set_leader(state.leadership.is_leader());
+        let reading = state.db(async {
+            cluster_gauges(state).await.map_err(ApiError::Unavailable)?;
+            // Scanning the tables is the leader's duty: one node reads them, not every one.
+            if state.leadership.is_leader() {
+                database_gauges(state)
+                    .await
+                    .map_err(ApiError::Unavailable)?;
+            }
+            Ok(())
+        });
         if let Err(e) = reading.await {
             tracing::warn!(error = %e, "metrics: database gauges unavailable");
             shared_modules::metrics::set_database_gauges(None);
@@ -68,6 +77,16 @@ fn build_info_family() -> String {
         build_info::COMMIT,
         build_info::VERSION
     )
+}
+
+/// How many nodes are alive.
+async fn cluster_gauges(state: &AppState) -> Result<(), String> {
+    let mut conn = state.pool.get().await.map_err(|e| e.to_string())?;
+    let nodes = shared_modules::cluster::list_nodes(&mut conn)
+        .await
+        .map_err(|e| e.to_string())?;
+    shared_modules::metrics::set_nodes_alive(nodes.iter().filter(|n| n.alive).count() as i64);
+    Ok(())
 }
 
 async fn database_gauges(state: &AppState) -> Result<(), String> {

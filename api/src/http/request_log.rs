@@ -1,7 +1,7 @@
 //! One log line per API request, refused ones included: method, path (no query string),
 //! status, duration, client address, and the key by the first 8 hex digits of its SHA-256
 //! (`key=sha256:1a2b3c4d`), never the key, and who it acted as (`acting=operator` or
-//! `acting=<customer>:<key id>`, once the key was accepted).
+//! `acting=<customer>:<key id>`, once the key was accepted), and the node that answered.
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -55,6 +55,7 @@ pub async fn log_request(
         %client,
         %key,
         %acting,
+        node = shared_modules::cluster::this_node().unwrap_or("-"),
         "request"
     );
     result

@@ -1,9 +1,11 @@
 //! The embedded store's periodic clean-up (`DiskStore::sweep`): multipart uploads no part
 //! reached for `s3.abandoned_upload_hours`, and the bytes of uploads killed before their
 //! commit once untouched for `s3.orphan_blob_minutes` (never an upload this serve is still
-//! receiving). Every `s3.store_sweep_interval_seconds` from serve's start, off the async
-//! threads.
+//! receiving). Every `s3.store_sweep_interval_seconds` while this node leads (a cluster
+//! duty: on a shared volume one node sweeps), off the async threads. Its first pass is also
+//! the store's recovery after a crash.
 
+use shared_modules::cluster::Leadership;
 use shared_modules::config::S3Config;
 use shared_modules::object_store::ObjectStore;
 use shared_modules::object_store::disk::SweepAges;
@@ -16,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 pub fn spawn_store_sweeper(
     store: &ObjectStore,
     config: &S3Config,
+    leadership: Leadership,
     stop: CancellationToken,
 ) -> JoinHandle<()> {
     let Some(store) = store.embedded().cloned() else {
@@ -28,6 +31,12 @@ pub fn spawn_store_sweeper(
     let every = Duration::from_secs(config.store_sweep_interval_seconds.max(1));
     tokio::spawn(async move {
         loop {
+            if !leadership.is_leader() {
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(every.min(Duration::from_secs(1))) => continue,
+                }
+            }
             let swept = {
                 let store = store.clone();
                 tokio::task::spawn_blocking(move || store.sweep(&ages)).await
@@ -76,7 +85,7 @@ mod tests {
             ..Default::default()
         };
         let stop = CancellationToken::new();
-        let task = spawn_store_sweeper(&store, &config, stop.clone());
+        let task = spawn_store_sweeper(&store, &config, Leadership::alone("test"), stop.clone());
         tokio::time::sleep(Duration::from_millis(200)).await;
         let orphan = disk.dir().join("blobs").join("00000000000000000001-1-1");
         std::fs::write(&orphan, b"a killed upload's bytes").unwrap();

@@ -30,7 +30,13 @@ use std::collections::HashSet;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-pub fn spawn_reconciler(state: AppState, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
+/// Reconciles every `s3.reconcile_interval_seconds` while this node leads (a cluster duty:
+/// one reconciliation at a time).
+pub fn spawn_reconciler(
+    state: AppState,
+    leadership: shared_modules::cluster::Leadership,
+    stop: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
     // Objects stored before now were announced, if at all, to a serve that is gone.
     let started = Utc::now();
     tokio::spawn(async move {
@@ -38,7 +44,20 @@ pub fn spawn_reconciler(state: AppState, stop: CancellationToken) -> tokio::task
         let mut reported = HashSet::new();
         let mut retry = Duration::from_secs(1);
         loop {
-            let wait = match reconcile_once(&state, started, &mut reported).await {
+            if !leadership.is_leader() {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(every.min(Duration::from_secs(1))) => continue,
+                }
+            }
+            let pass = reconcile_once(&state, started, &mut reported);
+            let pass = shared_modules::cluster::record_duty(
+                &state.pool,
+                "reconciliation",
+                &leadership,
+                pass,
+            );
+            let wait = match pass.await {
                 Ok(()) => {
                     retry = Duration::from_secs(1);
                     every
@@ -68,7 +87,7 @@ async fn reconcile_once(
     state: &AppState,
     started: DateTime<Utc>,
     reported: &mut HashSet<String>,
-) -> Result<(), Box<dyn std::error::Error>> {
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let waiting = {
         let mut conn = state.conn().await?;
         untriggered(&state.store, &mut conn, Utc::now()).await?

@@ -20,6 +20,8 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
+    /// This node, among several on one database and one shared volume.
+    pub node: NodeConfig,
     pub paths: PathsConfig,
     pub database: DatabaseConfig,
     pub api: ApiConfig,
@@ -37,6 +39,16 @@ pub struct Config {
     /// Per data type settings, keyed `<category>/<type>`.
     pub types: BTreeMap<String, TypeConfig>,
     pub logging: LoggingConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NodeConfig {
+    /// This node's name on claims, trail events, request log lines and `dpctl nodes`.
+    /// Empty: the host name. Each node of a cluster needs its own.
+    pub name: String,
+    /// How long a leader's lease lasts: a dead leader is replaced within it.
+    pub lease_seconds: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -239,6 +251,7 @@ pub struct LoggingConfig {
 impl Default for Config {
     fn default() -> Self {
         Self {
+            node: NodeConfig::default(),
             paths: PathsConfig::default(),
             database: DatabaseConfig::default(),
             api: ApiConfig::default(),
@@ -253,6 +266,15 @@ impl Default for Config {
             routing: RoutingRule::defaults(),
             types: BTreeMap::new(),
             logging: LoggingConfig::default(),
+        }
+    }
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            lease_seconds: 15,
         }
     }
 }
@@ -456,6 +478,22 @@ pub fn redact_url_password(url: &str) -> String {
     match query {
         Some(q) => format!("{scheme}://{location}?{q}"),
         None => format!("{scheme}://{location}"),
+    }
+}
+
+impl Config {
+    /// This node's name: `node.name`, else the host name (`localhost` when none is set).
+    pub fn node_name(&self) -> String {
+        if !self.node.name.is_empty() {
+            return self.node.name.clone();
+        }
+        ["/proc/sys/kernel/hostname", "/etc/hostname"]
+            .iter()
+            .find_map(|path| {
+                let host = std::fs::read_to_string(path).ok()?.trim().to_string();
+                (!host.is_empty()).then_some(host)
+            })
+            .unwrap_or_else(|| "localhost".into())
     }
 }
 

@@ -28,6 +28,22 @@ impl Config {
                 format!("`{}` is not an address like 0.0.0.0:25025", self.api.listen),
             ));
         }
+        let node = &self.node.name;
+        if node.len() > 64
+            || !node
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        {
+            return Err(err(
+                "node.name",
+                format!(
+                    "`{node}` is not a node name: up to 64 letters, digits, `.`, `_` or `-` (empty: the host name)"
+                ),
+            ));
+        }
+        if self.node.lease_seconds < 3 {
+            return Err(err("node.lease_seconds", "must be at least 3"));
+        }
         for (i, origin) in self.api.cors_origins.iter().enumerate() {
             if !is_origin(origin) {
                 return Err(err(

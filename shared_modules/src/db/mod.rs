@@ -1,14 +1,12 @@
 //! Postgres access: the connection pool, the embedded migrations and the table definitions.
 
 mod migrations;
-mod periodic;
 mod pool;
 pub mod schema;
 pub mod schema_release;
 mod storable;
 
 pub use migrations::{MIGRATIONS, MigrationError, run_migrations, schema_state};
-pub use periodic::spawn_every;
 pub use pool::{
     DbError, DbPool, PooledConn, connect_pool, database_target, is_unavailable, pool_error_text,
 };

@@ -105,7 +105,19 @@ async fn connect_one(url: String, timeout: Duration) -> ConnectionResult<AsyncPg
             )));
         }
     };
-    AsyncPgConnection::try_from_client_and_connection(client, connection).await
+    let mut conn = AsyncPgConnection::try_from_client_and_connection(client, connection).await?;
+    if let Some(node) = crate::cluster::this_node() {
+        // Every row this node writes can say so (job_events.node defaults to it), and
+        // pg_stat_activity shows whose connection it is. The name is checked to hold only
+        // letters, digits, `.`, `_` and `-`.
+        use diesel_async::SimpleAsyncConnection;
+        conn.batch_execute(&format!(
+            "SET dataprocessor.node = '{node}'; SET application_name = 'dataprocessor@{node}'"
+        ))
+        .await
+        .map_err(|e| ConnectionError::BadConnection(format!("{target}: {e}")))?;
+    }
+    Ok(conn)
 }
 
 /// Whether an error means "the database cannot be reached" (retry later, HTTP 503) rather

@@ -41,6 +41,7 @@ diesel::table! {
         duration_ms -> Nullable<Int8>,
         message -> Nullable<Text>,
         worker -> Nullable<Text>,
+        node -> Nullable<Text>,
     }
 }
 

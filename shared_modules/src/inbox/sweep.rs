@@ -72,24 +72,33 @@ pub async fn sweep(
     Ok(report)
 }
 
-/// Runs `sweep` every `every` until `stop`; `grace` must exceed the mailhandler's deadline.
+/// Runs `sweep` every `every` while this node leads (a cluster duty), until `stop`; `grace`
+/// must exceed the mailhandler's deadline.
 pub fn spawn_sweeper(
     pool: crate::db::DbPool,
     root: PathBuf,
     grace: Duration,
     every: Duration,
+    leadership: crate::cluster::Leadership,
     stop: tokio_util::sync::CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
-    crate::db::spawn_every("inbox sweeper", pool, every, stop, move |mut conn| {
-        let root = root.clone();
-        async move {
-            let report = sweep(&mut conn, &root, grace)
-                .await
-                .map_err(|e| e.to_string())?;
-            if report != SweepReport::default() {
-                tracing::info!(?report, "inbox sweeper acted");
+    crate::cluster::spawn_duty(
+        "inbox sweeper",
+        pool,
+        every,
+        leadership,
+        stop,
+        move |mut conn| {
+            let root = root.clone();
+            async move {
+                let report = sweep(&mut conn, &root, grace)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if report != SweepReport::default() {
+                    tracing::info!(?report, "inbox sweeper acted");
+                }
+                Ok(())
             }
-            Ok(())
-        }
-    })
+        },
+    )
 }

@@ -157,6 +157,8 @@ pub struct JobEvent {
     pub duration_ms: Option<i64>,
     pub message: Option<String>,
     pub worker: Option<String>,
+    /// The node whose connection wrote it (`node.name`).
+    pub node: Option<String>,
 }
 
 pub async fn record_event(conn: &mut AsyncPgConnection, event: NewEvent) -> QueryResult<()> {

@@ -4,7 +4,7 @@
 
 use super::model::JobState;
 use super::queue::{QueueSettings, backoff_sql};
-use crate::db::{DbPool, spawn_every};
+use crate::db::DbPool;
 use diesel::QueryableByName;
 use diesel::sql_types::{Double, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -78,31 +78,40 @@ pub async fn reap_once(
     })
 }
 
+/// Reaps every `every` while this node leads (a cluster duty: one reaper at a time).
 pub fn spawn_reaper(
     pool: DbPool,
     settings: QueueSettings,
     every: Duration,
+    leadership: crate::cluster::Leadership,
     stop: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
-    spawn_every("reaper", pool, every, stop, move |mut conn| async move {
-        let report = reap_once(&mut conn, settings)
-            .await
-            .map_err(|e| e.to_string())?;
-        for (action, n) in [
-            ("requeued", report.requeued),
-            ("failed", report.failed),
-            ("timed_out", report.timed_out),
-        ] {
-            crate::metrics::reaper_acted(action, n as u64);
-        }
-        if report != ReapReport::default() {
-            tracing::info!(
-                requeued = report.requeued,
-                failed = report.failed,
-                timed_out = report.timed_out,
-                "reaper acted"
-            );
-        }
-        Ok(())
-    })
+    crate::cluster::spawn_duty(
+        "reaper",
+        pool,
+        every,
+        leadership,
+        stop,
+        move |mut conn| async move {
+            let report = reap_once(&mut conn, settings)
+                .await
+                .map_err(|e| e.to_string())?;
+            for (action, n) in [
+                ("requeued", report.requeued),
+                ("failed", report.failed),
+                ("timed_out", report.timed_out),
+            ] {
+                crate::metrics::reaper_acted(action, n as u64);
+            }
+            if report != ReapReport::default() {
+                tracing::info!(
+                    requeued = report.requeued,
+                    failed = report.failed,
+                    timed_out = report.timed_out,
+                    "reaper acted"
+                );
+            }
+            Ok(())
+        },
+    )
 }

@@ -18,21 +18,14 @@ use std::time::Duration;
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-/// `host:pid:nonce`: unique per process, readable in `locked_by` and in events.
-pub fn worker_identity() -> String {
-    let host = std::fs::read_to_string("/etc/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_default();
-    let host = if host.is_empty() {
-        "localhost".to_string()
-    } else {
-        host
-    };
+/// `node:pid:nonce`: unique per process, readable in `locked_by` and in events; the node
+/// (`node.name`) first, so a node's claims are found by it.
+pub fn worker_identity(node: &str) -> String {
     let nonce = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
-    format!("{host}:{}:{nonce:08x}", std::process::id())
+    format!("{node}:{}:{nonce:08x}", std::process::id())
 }
 
 pub struct WorkerPool {

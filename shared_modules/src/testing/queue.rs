@@ -162,12 +162,13 @@ pub fn start_workers(
             pool.clone(),
             QueueSettings::from(&config.jobs),
             every,
+            crate::cluster::Leadership::alone("test"),
             stop.clone(),
         );
     }
     let worker_id = format!(
         "{}:{}",
-        worker_identity(),
+        worker_identity(&config.node_name()),
         COUNTER_WORKERS.fetch_add(1, Ordering::SeqCst)
     );
     let workers = Arc::new(WorkerPool::new(

@@ -8,6 +8,7 @@ pub mod db;
 pub mod health;
 pub mod jobs;
 pub mod mail;
+pub mod nodes;
 pub mod progress;
 pub mod quarantine;
 pub mod table;

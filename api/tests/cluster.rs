@@ -1,0 +1,376 @@
+//! More than one node (issue 25): three `dataprocessor serve` processes on this machine, each
+//! with its own port and node name, sharing one data root, one database and the embedded
+//! store on that root. 600 mails go in through the real mailhandler (as three nodes'
+//! Postfix would hand them over, onto the shared volume), 12 uploads through the three nodes'
+//! S3 endpoints (one multipart upload whose parts go to different nodes), a console
+//! session made on one node is used on another and ended on a third; the leader is killed
+//! (`kill -9`) mid-run and never restarted. Then: 612 jobs, each done once, the right rows,
+//! no ticket left, leadership moved (the nodes table and the new leader's log), and
+//! reconciliation and retention each ran on one node at a time.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly on any unexpected error
+
+mod common;
+
+use common::*;
+use diesel::QueryableByName;
+use diesel::sql_types::{BigInt, Text};
+use diesel_async::RunQueryDsl;
+use shared_modules::cluster::{duty_runs, list_nodes};
+use shared_modules::config::Config;
+use shared_modules::testing::{TestDb, wait_for};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const MAILS: usize = 600;
+const BUCKET: &str = "veritas2hview";
+
+/// The real mailhandler, built beside `dataprocessor` by `cargo test --workspace`.
+fn mailhandler() -> PathBuf {
+    let path = Path::new(BIN).with_file_name("mailhandler");
+    assert!(
+        path.exists(),
+        "{} is missing: cargo build -p mailhandler (the workspace's tests build it)",
+        path.display()
+    );
+    path
+}
+
+/// Alert `i`: a distinct event (its own time and message id), so a row of its own.
+fn alert(i: usize) -> Vec<u8> {
+    format!(
+        "From: HYDRAstor <hs-alerts@grid-a.bobsburgers.example>\r\n\
+         To: bobs_burgers@ingest.hview.example\r\n\
+         Subject: [HYDRAstor] Alert: Warning - fryer_grid/sn004 - Node capacity above 90%\r\n\
+         Date: Mon, 23 Nov 2026 09:15:00 +0000\r\n\
+         Message-ID: <alert-{i}@bobsburgers.example>\r\n\
+         MIME-Version: 1.0\r\n\
+         Content-Type: text/plain; charset=\"utf-8\"\r\n\r\n\
+         Event ID     : HS-W-3107\r\n\
+         Severity     : Warning\r\n\
+         Grid Name    : fryer_grid\r\n\
+         Node         : sn004\r\n\
+         Component    : Capacity\r\n\
+         Occurred     : 2026/11/23 {:02}:{:02}:{:02}\r\n\
+         Message      : Physical used capacity of node sn004 is above 90%.\r\n",
+        i / 3600,
+        i / 60 % 60,
+        i % 60
+    )
+    .into_bytes()
+}
+
+fn deliver(config_path: &Path, raw: &[u8]) {
+    let mut child = Command::new(mailhandler())
+        .args(["--config", config_path.to_str().unwrap()])
+        .args([
+            "hs-alerts@grid-a.bobsburgers.example",
+            "bobs_burgers@ingest.hview.example",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(raw).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn node_config(db_url: &str, root: &Path, name: &str) -> Config {
+    let mut config = embedded_config(db_url, root);
+    config.node.name = name.into();
+    config.node.lease_seconds = 3;
+    config.jobs.lease_seconds = 4.0;
+    config.jobs.reaper_interval_seconds = 1.0;
+    config.s3.reconcile_interval_seconds = 1;
+    config.api.listen = format!("127.0.0.1:{}", free_port());
+    config
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+async fn count(db: &TestDb, sql: &str) -> i64 {
+    let mut conn = db.pool().get().await.unwrap();
+    diesel::sql_query(sql)
+        .get_result::<Count>(&mut conn)
+        .await
+        .unwrap()
+        .n
+}
+
+/// curl against a console with a cookie jar: `status redirect_url`, and the body.
+fn console(jar: &Path, args: &[&str]) -> (String, String) {
+    let body = jar.with_extension("body");
+    let out = Command::new("curl")
+        .args(["-s", "-o"])
+        .arg(&body)
+        .args(["-w", "%{http_code} %{redirect_url}", "-b"])
+        .arg(jar)
+        .arg("-c")
+        .arg(jar)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        std::fs::read_to_string(&body).unwrap_or_default(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_share_the_work_and_losing_the_leader_loses_nothing() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("shared");
+    let configs: Vec<Config> = ["n1", "n2", "n3"]
+        .iter()
+        .map(|name| node_config(&db.url, &root, name))
+        .collect();
+    let mut nodes = Vec::new();
+    let mut logs = Vec::new();
+    for config in &configs {
+        let (serve, log) = start_serve_logged_as(dir.path(), &config.node.name, config).await;
+        nodes.push(Some(serve));
+        logs.push(log);
+    }
+    let config_paths: Vec<PathBuf> = configs
+        .iter()
+        .map(|c| dir.path().join(format!("{}.json", c.node.name)))
+        .collect();
+    let mut conn = db.pool().get().await.unwrap();
+    let first_leader = wait_for("a leader", Duration::from_secs(20), || async {
+        let nodes = list_nodes(&mut db.pool().get().await.unwrap()).await.ok()?;
+        (nodes.iter().filter(|n| n.alive).count() == 3)
+            .then(|| nodes.iter().find(|n| n.leader).map(|n| n.name.clone()))
+            .flatten()
+    })
+    .await;
+
+    // A console session made on one node works on another and ends on a third.
+    let jar = dir.path().join("cookies");
+    let base = |i: usize| format!("http://{}", configs[i].api.listen);
+    let (signed, _) = console(
+        &jar,
+        &[
+            &format!("{}/login", base(0)),
+            "--data-urlencode",
+            &format!("key={KEY}"),
+        ],
+    );
+    assert!(signed.starts_with("303"), "{signed}");
+    let (page, html) = console(&jar, &[&format!("{}/jobs", base(1))]);
+    assert!(
+        page.starts_with("200"),
+        "signed in through n1, served by n2: {page}"
+    );
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_string();
+    let (out, _) = console(
+        &jar,
+        &[
+            &format!("{}/logout", base(2)),
+            "--data-urlencode",
+            &format!("csrf={csrf}"),
+        ],
+    );
+    assert!(out.starts_with("303"), "{out}");
+    let (after, _) = console(&jar, &[&format!("{}/jobs", base(0))]);
+    assert!(
+        after.ends_with("/login"),
+        "signed out through n3, ended on n1: {after}"
+    );
+
+    // 600 mails through the mailhandler, as the three nodes' Postfix hand them over.
+    let paths = config_paths.clone();
+    let delivering = tokio::task::spawn_blocking(move || {
+        // Paced over some 20 s, so the leader dies with mail still arriving.
+        for i in 0..MAILS {
+            deliver(&paths[i % 3], &alert(i));
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    });
+    // 12 uploads through the three nodes' S3 endpoints; the last in parts sent to different nodes.
+    let export = export_tar_gz(dir.path());
+    for i in 0..11 {
+        aws_put(
+            &s3_url(&configs[i % 3]),
+            &export,
+            &format!("bobs_burgers/grid_{i}/dump.tar.gz"),
+        );
+    }
+    let big = large_export(dir.path(), 7);
+    let bytes = std::fs::read(&big).unwrap();
+    let key = "bobs_burgers/grid_11/dump.tar.gz";
+    let s3 = |i: usize, args: &[&str]| {
+        let mut all = vec!["s3api"];
+        all.extend_from_slice(args);
+        let out = aws(&s3_url(&configs[i]), &all);
+        assert!(out.status.success(), "{}", text(&out));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap_or_default()
+    };
+    let started = s3(
+        0,
+        &["create-multipart-upload", "--bucket", BUCKET, "--key", key],
+    );
+    let upload_id = started["UploadId"].as_str().unwrap().to_string();
+    let cut = 5 * 1024 * 1024 + 1000;
+    let mut parts = Vec::new();
+    for (number, (node, range)) in [(1, 0..cut), (2, cut..bytes.len())].into_iter().enumerate() {
+        let part = dir.path().join(format!("part{number}"));
+        std::fs::write(&part, &bytes[range]).unwrap();
+        let sent = s3(
+            node,
+            &[
+                "upload-part",
+                "--bucket",
+                BUCKET,
+                "--key",
+                key,
+                "--upload-id",
+                &upload_id,
+                "--part-number",
+                &(number + 1).to_string(),
+                "--body",
+                part.to_str().unwrap(),
+            ],
+        );
+        parts.push(serde_json::json!({"PartNumber": number + 1, "ETag": sent["ETag"]}));
+    }
+    s3(
+        0,
+        &[
+            "complete-multipart-upload",
+            "--bucket",
+            BUCKET,
+            "--key",
+            key,
+            "--upload-id",
+            &upload_id,
+            "--multipart-upload",
+            &serde_json::json!({"Parts": parts}).to_string(),
+        ],
+    );
+
+    // The leader dies while it works: kill -9, never restarted.
+    let leader_index = configs
+        .iter()
+        .position(|c| c.node.name == first_leader)
+        .unwrap();
+    // Killed while it holds a job, if it can be caught at it (jobs take milliseconds).
+    let mut caught = false;
+    for _ in 0..2000 {
+        let holding = count(
+            &db,
+            &format!("SELECT count(*) AS n FROM jobs WHERE state = 'running' AND locked_by LIKE '{first_leader}:%'"),
+        )
+        .await;
+        if holding > 0 {
+            caught = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let done_before = count(&db, "SELECT count(*) AS n FROM jobs WHERE state = 'done'").await;
+    println!(
+        "killing the leader {first_leader} (holding a job: {caught}; {done_before} jobs done)"
+    );
+    let mut killed = nodes[leader_index].take().unwrap();
+    killed.0.kill().unwrap();
+    killed.0.wait().unwrap();
+    delivering.await.unwrap();
+
+    // Everything ends done, on the nodes still alive.
+    let expected = (MAILS + 12) as i64;
+    wait_for("612 jobs done", Duration::from_secs(180), || async {
+        let done = count(&db, "SELECT count(*) AS n FROM jobs WHERE state = 'done'").await;
+        (done == expected).then_some(())
+    })
+    .await;
+    assert_eq!(count(&db, "SELECT count(*) AS n FROM jobs").await, expected);
+    assert_eq!(
+        count(&db, "SELECT count(*) AS n FROM (SELECT job_id FROM job_events WHERE status = 'done' GROUP BY job_id HAVING count(*) > 1) twice").await,
+        0,
+        "no job was done twice"
+    );
+    assert_eq!(
+        count(&db, "SELECT count(*) AS n FROM hydrastor_alerts").await,
+        MAILS as i64
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(DISTINCT job_group) AS n FROM jobs
+             WHERE job_type = 'veritas2hview' AND (result->'rows'->>'netbackup_jobs')::int > 0"
+        )
+        .await,
+        12,
+        "every upload's rows, the multipart one's included"
+    );
+    let pending = shared_modules::inbox::pending_summary(&root).unwrap();
+    assert_eq!(pending.count, 0, "no ticket left");
+
+    // Leadership moved to a live node, which says so in its log.
+    let now = list_nodes(&mut conn).await.unwrap();
+    let leader = wait_for("a new leader", Duration::from_secs(10), || async {
+        let nodes = list_nodes(&mut db.pool().get().await.unwrap()).await.ok()?;
+        nodes.iter().find(|n| n.leader).map(|n| n.name.clone())
+    })
+    .await;
+    assert_ne!(leader, first_leader, "{now:?}");
+    let dead = now.iter().find(|n| n.name == first_leader).unwrap();
+    assert!(!dead.alive, "{dead:?}");
+    let new_index = configs.iter().position(|c| c.node.name == leader).unwrap();
+    let log = std::fs::read_to_string(&logs[new_index]).unwrap();
+    assert!(
+        log.contains("this node is now the cluster's leader"),
+        "{log}"
+    );
+    // Trail events say which node wrote them: all three nodes did some of the work.
+    #[derive(QueryableByName)]
+    struct Node {
+        #[diesel(sql_type = Text)]
+        node: String,
+    }
+    let writers: Vec<Node> = diesel::sql_query(
+        "SELECT DISTINCT node FROM job_events WHERE node IS NOT NULL AND step = 'claim'",
+    )
+    .load(&mut conn)
+    .await
+    .unwrap();
+    let writers: Vec<&str> = writers.iter().map(|w| w.node.as_str()).collect();
+    assert!(writers.len() >= 2, "claims from several nodes: {writers:?}");
+
+    // Reconciliation and retention: one node at a time, and both ran on the dead leader and
+    // then on its successor.
+    let runs = duty_runs(&mut conn, 1).await.unwrap();
+    for duty in ["reconciliation", "retention", "reaper"] {
+        let mine: Vec<_> = runs.iter().filter(|r| r.duty == duty).collect();
+        let on: std::collections::BTreeSet<&str> = mine.iter().map(|r| r.node.as_str()).collect();
+        assert!(
+            on.contains(first_leader.as_str()) && on.contains(leader.as_str()),
+            "{duty} ran on {on:?}"
+        );
+        for pair in mine.windows(2) {
+            let (a, b) = (pair[0], pair[1]);
+            if a.node != b.node {
+                let ended = a.finished_at.unwrap_or(a.started_at);
+                assert!(ended <= b.started_at, "{duty}: {a:?} and {b:?} overlap");
+            }
+        }
+    }
+}

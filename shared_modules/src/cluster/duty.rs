@@ -1,0 +1,130 @@
+//! Cluster duties: work that must run on one node at a time (the reaper, reconciliation,
+//! retention, the sweepers). Each runs only while its node leads, and each run is recorded
+//! in `duty_runs` (which node, from when to when), so an operator, or a test, can see they
+//! never overlapped.
+
+use super::Leadership;
+use crate::db::{DbPool, PooledConn};
+use chrono::{DateTime, Utc};
+use diesel::QueryableByName;
+use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use serde::Serialize;
+use std::future::Future;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+#[derive(QueryableByName)]
+struct Id {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+}
+
+/// Runs `work` as one run of `duty` on this node, recorded in `duty_runs`. The record is
+/// best effort: a database that is away does not stop the duty (it may be what fails).
+pub async fn record_duty<T, E: std::fmt::Display>(
+    pool: &DbPool,
+    duty: &str,
+    leadership: &Leadership,
+    work: impl Future<Output = Result<T, E>>,
+) -> Result<T, E> {
+    let id = match pool.get().await {
+        Ok(mut conn) => {
+            diesel::sql_query("INSERT INTO duty_runs (duty, node) VALUES ($1, $2) RETURNING id")
+                .bind::<Text, _>(duty)
+                .bind::<Text, _>(leadership.node())
+                .get_result::<Id>(&mut conn)
+                .await
+                .ok()
+                .map(|row| row.id)
+        }
+        Err(_) => None,
+    };
+    let outcome = work.await;
+    if let (Some(id), Ok(mut conn)) = (id, pool.get().await) {
+        let error = outcome.as_ref().err().map(|e| e.to_string());
+        let _ = diesel::sql_query(
+            "UPDATE duty_runs SET finished_at = clock_timestamp(), error = $2 WHERE id = $1",
+        )
+        .bind::<BigInt, _>(id)
+        .bind::<Nullable<Text>, _>(error)
+        .execute(&mut conn)
+        .await;
+    }
+    outcome
+}
+
+/// How often a node that does not lead looks whether it does now.
+const LEADERSHIP_CHECK: Duration = Duration::from_secs(1);
+
+/// Runs `task` with a pooled connection every `every` while this node leads, until `stop`.
+/// A failure (or no connection) is logged as `what` and tried again next time.
+pub fn spawn_duty<F, Fut>(
+    what: &'static str,
+    pool: DbPool,
+    every: Duration,
+    leadership: Leadership,
+    stop: CancellationToken,
+    mut task: F,
+) -> tokio::task::JoinHandle<()>
+where
+    F: FnMut(PooledConn) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<(), String>> + Send,
+{
+    tokio::spawn(async move {
+        loop {
+            // A node that becomes leader runs the duty at once (a dead leader's jobs are
+            // requeued without waiting a whole period), then every `every`.
+            while !leadership.is_leader() {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(LEADERSHIP_CHECK.min(every)) => {}
+                }
+            }
+            let result = record_duty(&pool, what, &leadership, async {
+                match pool.get().await {
+                    Ok(conn) => task(conn).await,
+                    Err(e) => Err(e.to_string()),
+                }
+            })
+            .await;
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "{what} could not run");
+            }
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(every) => {}
+            }
+        }
+    })
+}
+
+/// One recorded run of a duty.
+#[derive(Debug, Clone, Serialize, QueryableByName)]
+pub struct DutyRun {
+    #[diesel(sql_type = Text)]
+    pub duty: String,
+    #[diesel(sql_type = Text)]
+    pub node: String,
+    #[diesel(sql_type = Timestamptz)]
+    pub started_at: DateTime<Utc>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// The runs of the last `hours`, oldest first; older ones are dropped on the way.
+pub async fn duty_runs(
+    conn: &mut AsyncPgConnection,
+    hours: i64,
+) -> diesel::QueryResult<Vec<DutyRun>> {
+    diesel::sql_query("DELETE FROM duty_runs WHERE started_at < now() - interval '7 days'")
+        .execute(conn)
+        .await?;
+    diesel::sql_query(
+        "SELECT duty, node, started_at, finished_at FROM duty_runs
+         WHERE started_at > now() - make_interval(hours => $1::int) ORDER BY id",
+    )
+    .bind::<BigInt, _>(hours)
+    .load(conn)
+    .await
+}
