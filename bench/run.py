@@ -7,6 +7,7 @@ from pathlib import Path
 
 import abuse
 import api
+import cluster
 import crash
 import mail
 import listing
@@ -17,7 +18,7 @@ import s3_endpoint
 import upload
 from common import REPO, log
 
-CASES = ["ingest", "e2e", "crash", "upload", "reexport", "s3", "api", "listing", "recovery", "abuse"]
+CASES = ["ingest", "e2e", "crash", "upload", "reexport", "s3", "api", "listing", "recovery", "abuse", "cluster"]
 
 
 def main():
@@ -38,6 +39,7 @@ def main():
         "reexport": lambda: reexport.reexport(5_000 if q else 300_000),
         "listing": lambda: listing.listing(20_000 if q else 1_000_000, 2 if q else 8),
         "recovery": lambda: recovery.recovery(300 if q else 5_000),
+        "cluster": lambda: cluster.cluster(300 if q else 2_000),
         "abuse": lambda: abuse.abuse(1_000 if q else 10_000, 100 if q else 1_000, 300 if q else 3_000),
     }
     previous = REPO / "docs" / "benchmarks.json"

@@ -84,7 +84,7 @@ impl AppState {
             self.s3 = Some(Arc::new(crate::s3::service(
                 &self.config,
                 store.clone(),
-                (self.pool.clone(), self.server_key.clone()),
+                Some((self.pool.clone(), self.server_key.clone())),
                 uploaded,
             )));
         }

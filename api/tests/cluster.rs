@@ -90,6 +90,8 @@ fn node_config(db_url: &str, root: &Path, name: &str) -> Config {
     config.jobs.lease_seconds = 4.0;
     config.jobs.reaper_interval_seconds = 1.0;
     config.s3.reconcile_interval_seconds = 1;
+    // The bucket also takes keys outside the upload contract (the contested writes).
+    config.s3.contract_keys_only = false;
     config.api.listen = format!("127.0.0.1:{}", free_port());
     config
 }
@@ -266,6 +268,35 @@ async fn three_nodes_share_the_work_and_losing_the_leader_loses_nothing() {
         ],
     );
 
+    // Two nodes writing one key at once leave one whole object: one writer's bytes, never a mix.
+    let (a, b) = (dir.path().join("a.bin"), dir.path().join("b.bin"));
+    std::fs::write(&a, vec![b'a'; 3_000_000]).unwrap();
+    std::fs::write(&b, vec![b'b'; 3_000_000]).unwrap();
+    for round in 0..3 {
+        // Outside the upload contract (a key of no customer's grid): stored, never a job.
+        let contested = format!("contested-{round}.bin");
+        std::thread::scope(|scope| {
+            scope.spawn(|| aws_put(&s3_url(&configs[0]), &a, &contested));
+            scope.spawn(|| aws_put(&s3_url(&configs[1]), &b, &contested));
+        });
+        let got = dir.path().join("got.bin");
+        let out = aws(
+            &s3_url(&configs[2]),
+            &[
+                "s3",
+                "cp",
+                &format!("s3://{BUCKET}/{contested}"),
+                got.to_str().unwrap(),
+            ],
+        );
+        assert!(out.status.success(), "{}", text(&out));
+        let bytes = std::fs::read(&got).unwrap();
+        assert!(
+            bytes == std::fs::read(&a).unwrap() || bytes == std::fs::read(&b).unwrap(),
+            "round {round}: one writer's object, whole"
+        );
+    }
+
     // The leader dies while it works: kill -9, never restarted.
     let leader_index = configs
         .iter()
@@ -373,4 +404,117 @@ async fn three_nodes_share_the_work_and_losing_the_leader_loses_nothing() {
             }
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_signs_nobody_out() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = node_config(&db.url, &dir.path().join("root"), "solo");
+    let serve = start_serve(dir.path(), &config).await;
+    let jar = dir.path().join("cookies");
+    let base = format!("http://{}", config.api.listen);
+    let (signed, _) = console(
+        &jar,
+        &[
+            &format!("{base}/login"),
+            "--data-urlencode",
+            &format!("key={KEY}"),
+        ],
+    );
+    assert!(signed.starts_with("303"), "{signed}");
+    drop(serve);
+    let _again = start_serve(dir.path(), &config).await;
+    let (page, _) = console(&jar, &[&format!("{base}/jobs")]);
+    assert!(
+        page.starts_with("200"),
+        "still signed in after the restart: {page}"
+    );
+    // The database keeps the token's digest only.
+    let cookie = std::fs::read_to_string(&jar).unwrap();
+    let token = cookie
+        .lines()
+        .last()
+        .unwrap()
+        .rsplit('\t')
+        .next()
+        .unwrap()
+        .to_string();
+    let stored = count(
+        &db,
+        &format!("SELECT count(*) AS n FROM console_sessions WHERE token_sha256 = sha256('{token}'::bytea)"),
+    )
+    .await;
+    assert_eq!(stored, 1);
+    assert_eq!(
+        count(&db, &format!("SELECT count(*) AS n FROM console_sessions WHERE encode(token_sha256, 'hex') = '{token}' OR csrf = '{token}'")).await,
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_starting_at_once_migrate_once() {
+    let admin = shared_modules::testing::admin_url();
+    let (client, connection) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let name = format!("dp_race_{}", std::process::id());
+    client
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
+        .await
+        .unwrap();
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = shared_modules::testing::test_config(&url, dir.path());
+    config.database.url = url.clone();
+    let path = dir.path().join("config.json");
+    std::fs::write(&path, serde_json::to_string(&config).unwrap()).unwrap();
+    let racers: Vec<_> = (0..3)
+        .map(|_| {
+            Command::new(BIN)
+                .args(["--config", path.to_str().unwrap(), "migrate"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outcomes: Vec<_> = racers
+        .into_iter()
+        .map(|r| r.wait_with_output().unwrap())
+        .collect();
+    for out in &outcomes {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let (migrated, migrations_conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(migrations_conn);
+    let rows = migrated
+        .query_one("SELECT count(*) FROM __diesel_schema_migrations", &[])
+        .await
+        .unwrap()
+        .get::<_, i64>(0);
+    let known = std::fs::read_dir(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared_modules/migrations"
+    ))
+    .unwrap()
+    .flatten()
+    .filter(|e| e.path().is_dir())
+    .count() as i64;
+    assert_eq!(rows, known, "each migration applied once");
+    drop(migrated);
+    let _ = client
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await;
 }

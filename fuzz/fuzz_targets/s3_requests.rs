@@ -54,7 +54,7 @@ fn world() -> &'static World {
             .expect("a runtime");
         let service = {
             let _inside = runtime.enter();
-            api::s3::service(&config, store, None)
+            api::s3::service(&config, store, None, None)
         };
         World {
             runtime,

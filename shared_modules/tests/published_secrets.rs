@@ -114,8 +114,9 @@ fn config_json_secrets() -> Vec<String> {
     found
 }
 
-/// Words the patterns above take that are not a secret anyone could use.
-const NOT_SECRETS: &[&str] = &[];
+/// Words the patterns above take that are not a secret anyone could use: `id` is a query
+/// plan's `Sort Key: id DESC` (docs/benchmarks.json).
+const NOT_SECRETS: &[&str] = &["id"];
 
 #[test]
 fn every_key_like_value_in_the_examples_is_on_the_published_list() {

@@ -34,15 +34,20 @@ use shared_modules::object_store::DiskStore;
 use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedSender;
 
-/// The S3 service for `store`, signed with the keys `config.s3` lists; every completed
-/// object is announced on `uploaded`.
+/// The S3 service for `store`, signed with the keys `config.s3` lists and, given
+/// `customers` (the database and the server key), the customers' keys and the server's
+/// presigning key; every completed object is announced on `uploaded`.
 pub fn service(
     config: &Config,
     store: Arc<DiskStore>,
-    customers: (DbPool, ServerKey),
+    customers: Option<(DbPool, ServerKey)>,
     uploaded: Option<UnboundedSender<Uploaded>>,
 ) -> S3Service {
-    let keys = S3Keys::from_config(&config.s3).with_customers(customers.0, customers.1);
+    let keys = S3Keys::from_config(&config.s3);
+    let keys = match customers {
+        Some((pool, server_key)) => keys.with_customers(pool, server_key),
+        None => keys,
+    };
     let mut builder = S3ServiceBuilder::new(Endpoint {
         store,
         keys: keys.clone(),
