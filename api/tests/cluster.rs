@@ -424,7 +424,7 @@ async fn a_restart_signs_nobody_out() {
     );
     assert!(signed.starts_with("303"), "{signed}");
     drop(serve);
-    let _again = start_serve(dir.path(), &config).await;
+    let again = start_serve(dir.path(), &config).await;
     let (page, _) = console(&jar, &[&format!("{base}/jobs")]);
     assert!(
         page.starts_with("200"),
@@ -449,6 +449,16 @@ async fn a_restart_signs_nobody_out() {
     assert_eq!(
         count(&db, &format!("SELECT count(*) AS n FROM console_sessions WHERE encode(token_sha256, 'hex') = '{token}' OR csrf = '{token}'")).await,
         0
+    );
+    // The key it signed in with leaves api.keys (a leaked key replaced): the session ends.
+    drop(again);
+    let mut rotated = config.clone();
+    rotated.api.keys = vec!["a-new-operator-key-0123456789".into()];
+    let _third = start_serve(dir.path(), &rotated).await;
+    let (page, _) = console(&jar, &[&format!("{base}/jobs")]);
+    assert!(
+        page.ends_with("/login"),
+        "a removed key's session ends: {page}"
     );
 }
 

@@ -44,10 +44,15 @@ impl ApiKeys {
 
     /// Hashes the presented key and compares it with every digest without early exit.
     pub fn accepts(&self, presented: &str) -> bool {
-        let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        self.accepts_digest(&Sha256::digest(presented.as_bytes()).into())
+    }
+
+    /// Whether the key whose SHA-256 is `digest` is still one of these (a console session
+    /// remembers its key only so).
+    pub fn accepts_digest(&self, digest: &[u8; 32]) -> bool {
         self.digests
             .iter()
-            .fold(subtle::Choice::from(0), |found, d| found | d.ct_eq(&digest))
+            .fold(subtle::Choice::from(0), |found, d| found | d.ct_eq(digest))
             .into()
     }
 }

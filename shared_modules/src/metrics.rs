@@ -102,7 +102,7 @@ static FAMILIES: LazyLock<Families> = LazyLock::new(|| {
         database_up: gauge(
             &registry,
             "dataprocessor_database_up",
-            "1 when the last reading of the database gauges succeeded.",
+            "1 when the last reading from the database (the nodes; on the leader, the table gauges too) succeeded.",
         ),
         queue_depth: gauge(
             &registry,
@@ -190,9 +190,10 @@ pub fn set_leader(leader: bool) {
     FAMILIES.leader.set(if leader { 1.0 } else { 0.0 });
 }
 
-/// How many nodes are alive.
+/// How many nodes are alive, as read from the database just now (so it answers).
 pub fn set_nodes_alive(nodes_alive: i64) {
     FAMILIES.nodes_alive.set(nodes_alive as f64);
+    FAMILIES.database_up.set(1.0);
 }
 
 /// One job attempt ended: counted by type and outcome (`done`, `error`, `retry`,

@@ -81,6 +81,10 @@ async fn customers_are_added_listed_rotated_and_revoked() {
     assert!(err.contains("dpctl customers rotate bobs_burgers"), "{err}");
     let (code, _, err) = dpctl(&path, &["customers", "add", "../etc"]);
     assert_eq!(code, 1, "{err}");
+    // `unknown` files the mail no customer receives: no customer may see it as its own.
+    let (code, _, err) = dpctl(&path, &["customers", "add", "unknown"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("reserved"), "{err}");
 
     // Rotation: new credentials, the old ones valid until the overlap ends.
     let (code, out, err) = dpctl(

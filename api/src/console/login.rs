@@ -95,7 +95,7 @@ pub async fn submit(
     } else {
         "/"
     };
-    let session = match state.sessions.create(principal).await {
+    let session = match state.sessions.create(principal, form_data.key.trim()).await {
         Ok(session) => session,
         Err(e) => {
             return respond(

@@ -87,11 +87,17 @@ impl FromRequest for SignedIn {
     }
 }
 
-/// A customer's session lasts only while its key is valid (a revocation or the end of a
-/// rotation's overlap ends it); an operator's key comes from the config, read at start.
+/// A session lasts only while its key is valid: a customer's until it is revoked or its
+/// rotation's overlap ends, an operator's while `api.keys` (read at start) still holds it.
 async fn still_valid(state: &crate::state::AppState, session: &Session) -> bool {
     let Principal::Customer { key_id, .. } = &session.principal else {
-        return true;
+        let valid = session
+            .operator_key
+            .is_some_and(|digest| state.keys.accepts_digest(&digest));
+        if !valid {
+            let _ = state.sessions.end(&session.token).await;
+        }
+        return valid;
     };
     let valid = state
         .db(async {

@@ -16,6 +16,9 @@ pub struct Session {
     pub token: String,
     pub csrf: String,
     pub principal: Principal,
+    /// An operator's session: the SHA-256 of the key it signed in with, so the session ends
+    /// once that key is no longer in `api.keys`.
+    pub operator_key: Option<[u8; 32]>,
 }
 
 pub struct Sessions {
@@ -57,15 +60,18 @@ impl Sessions {
         self.lifetime
     }
 
-    /// A new session for `principal`; expired ones are dropped on the way.
-    pub async fn create(&self, principal: Principal) -> Result<Session, ApiError> {
+    /// A new session for who signed in with `key`; expired ones are dropped on the way.
+    pub async fn create(&self, principal: Principal, key: &str) -> Result<Session, ApiError> {
         let session = Session {
             token: random_token(),
             csrf: random_token(),
+            operator_key: matches!(principal, Principal::Operator)
+                .then(|| Sha256::digest(key.as_bytes()).into()),
             principal,
         };
+        // An operator's row keeps its key's digest where a customer's keeps its key id.
         let (customer, key_id) = match &session.principal {
-            Principal::Operator => (None, None),
+            Principal::Operator => (None, session.operator_key.map(hex::encode)),
             Principal::Customer { customer, key_id } => {
                 (Some(customer.clone()), Some(key_id.clone()))
             }
@@ -104,13 +110,22 @@ impl Sessions {
         .load(&mut conn)
         .await
         .map_err(database)?;
-        Ok(rows.into_iter().next().map(|row| Session {
-            token: token.to_string(),
-            csrf: row.csrf,
-            principal: match (row.customer, row.key_id) {
-                (Some(customer), Some(key_id)) => Principal::Customer { customer, key_id },
-                _ => Principal::Operator,
-            },
+        Ok(rows.into_iter().next().and_then(|row| {
+            let (principal, operator_key) = match (row.customer, row.key_id) {
+                (Some(customer), Some(key_id)) => (Principal::Customer { customer, key_id }, None),
+                (None, Some(digest)) => (
+                    Principal::Operator,
+                    Some(hex::decode(digest).ok()?.try_into().ok()?),
+                ),
+                // Anything else is no session this code made: refused.
+                _ => return None,
+            };
+            Some(Session {
+                token: token.to_string(),
+                csrf: row.csrf,
+                principal,
+                operator_key,
+            })
         }))
     }
 

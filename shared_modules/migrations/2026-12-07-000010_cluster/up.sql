@@ -17,6 +17,9 @@ CREATE TABLE nodes (
 CREATE TABLE cluster_leader (
     id smallint PRIMARY KEY DEFAULT 1 CHECK (id = 1),
     node text NOT NULL,
+    -- The process holding it (random per start): two processes given one name by mistake
+    -- cannot both lead.
+    instance text NOT NULL,
     elected_at timestamptz NOT NULL,
     expires_at timestamptz NOT NULL
 );

@@ -10,6 +10,7 @@ use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
+use sha2::Digest;
 use std::future::Future;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -20,38 +21,84 @@ struct Id {
     id: i64,
 }
 
-/// Runs `work` as one run of `duty` on this node, recorded in `duty_runs`. The record is
-/// best effort: a database that is away does not stop the duty (it may be what fails).
+/// The advisory lock that fences `duty`: one run at a time across the cluster, even when a
+/// leader that just lost its lease (a stop, a database blip) is still finishing a run.
+fn lock_key(duty: &str) -> i64 {
+    let digest = sha2::Sha256::digest(format!("dataprocessor duty {duty}").as_bytes());
+    i64::from_be_bytes(digest[..8].try_into().expect("8 bytes"))
+}
+
+/// Runs `work` as one run of `duty` on this node, fenced by the duty's advisory lock and
+/// recorded in `duty_runs`; None when it did not run (another node's run still holds the
+/// lock, or this node no longer leads). With no database at all, `work` runs unfenced: it
+/// needs the database too, and says so.
 pub async fn record_duty<T, E: std::fmt::Display>(
     pool: &DbPool,
     duty: &str,
     leadership: &Leadership,
     work: impl Future<Output = Result<T, E>>,
-) -> Result<T, E> {
-    let id = match pool.get().await {
-        Ok(mut conn) => {
+) -> Option<Result<T, E>> {
+    let Ok(mut fence) = pool.get().await else {
+        return Some(work.await);
+    };
+    let key = lock_key(duty);
+    let locked = diesel::sql_query("SELECT pg_try_advisory_lock($1) AS locked")
+        .bind::<BigInt, _>(key)
+        .get_result::<Locked>(&mut fence)
+        .await
+        .is_ok_and(|row| row.locked);
+    if !locked {
+        return None;
+    }
+    let outcome = if leadership.is_leader() {
+        let id =
             diesel::sql_query("INSERT INTO duty_runs (duty, node) VALUES ($1, $2) RETURNING id")
                 .bind::<Text, _>(duty)
                 .bind::<Text, _>(leadership.node())
-                .get_result::<Id>(&mut conn)
+                .get_result::<Id>(&mut fence)
                 .await
                 .ok()
-                .map(|row| row.id)
+                .map(|row| row.id);
+        let outcome = work.await;
+        if let Some(id) = id {
+            let error = outcome.as_ref().err().map(|e| e.to_string());
+            let _ = diesel::sql_query(
+                "UPDATE duty_runs SET finished_at = clock_timestamp(), error = $2 WHERE id = $1",
+            )
+            .bind::<BigInt, _>(id)
+            .bind::<Nullable<Text>, _>(error)
+            .execute(&mut fence)
+            .await;
+            // Kept a week: pruned now and then, by whichever run lands on a round id.
+            if id % 500 == 0 {
+                let _ = diesel::sql_query(
+                    "DELETE FROM duty_runs WHERE started_at < now() - interval '7 days'",
+                )
+                .execute(&mut fence)
+                .await;
+            }
         }
-        Err(_) => None,
+        Some(outcome)
+    } else {
+        None
     };
-    let outcome = work.await;
-    if let (Some(id), Ok(mut conn)) = (id, pool.get().await) {
-        let error = outcome.as_ref().err().map(|e| e.to_string());
-        let _ = diesel::sql_query(
-            "UPDATE duty_runs SET finished_at = clock_timestamp(), error = $2 WHERE id = $1",
-        )
-        .bind::<BigInt, _>(id)
-        .bind::<Nullable<Text>, _>(error)
-        .execute(&mut conn)
-        .await;
+    let unlocked = diesel::sql_query("SELECT pg_advisory_unlock($1) AS locked")
+        .bind::<BigInt, _>(key)
+        .get_result::<Locked>(&mut fence)
+        .await
+        .is_ok_and(|row| row.locked);
+    if !unlocked {
+        // A connection still holding the lock must not go back to the pool: closed, the lock
+        // goes with it.
+        let _ = deadpool::managed::Object::take(fence);
     }
     outcome
+}
+
+#[derive(QueryableByName)]
+struct Locked {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    locked: bool,
 }
 
 /// How often a node that does not lead looks whether it does now.
@@ -88,7 +135,7 @@ where
                 }
             })
             .await;
-            if let Err(e) = result {
+            if let Some(Err(e)) = result {
                 tracing::warn!(error = %e, "{what} could not run");
             }
             tokio::select! {

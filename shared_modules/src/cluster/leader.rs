@@ -64,21 +64,24 @@ struct Lease {
 async fn try_lead(
     conn: &mut diesel_async::AsyncPgConnection,
     node: &str,
+    instance: &str,
     lease: Duration,
 ) -> diesel::QueryResult<Option<Lease>> {
     let taken: Vec<Lease> = diesel::sql_query(
-        "INSERT INTO cluster_leader (id, node, elected_at, expires_at)
-         VALUES (1, $1, now(), now() + make_interval(secs => $2))
+        "INSERT INTO cluster_leader (id, node, instance, elected_at, expires_at)
+         VALUES (1, $1, $3, now(), now() + make_interval(secs => $2))
          ON CONFLICT (id) DO UPDATE SET
              node = EXCLUDED.node,
-             elected_at = CASE WHEN cluster_leader.node = EXCLUDED.node
+             instance = EXCLUDED.instance,
+             elected_at = CASE WHEN cluster_leader.instance = EXCLUDED.instance
                                THEN cluster_leader.elected_at ELSE now() END,
              expires_at = EXCLUDED.expires_at
-         WHERE cluster_leader.node = EXCLUDED.node OR cluster_leader.expires_at < now()
+         WHERE cluster_leader.instance = EXCLUDED.instance OR cluster_leader.expires_at < now()
          RETURNING elected_at",
     )
     .bind::<Text, _>(node)
     .bind::<Double, _>(lease.as_secs_f64())
+    .bind::<Text, _>(instance)
     .load(conn)
     .await?;
     Ok(taken.into_iter().next())
@@ -97,6 +100,11 @@ pub fn spawn_membership(
     let mine = leadership.clone();
     let (node, api_listen) = (node.to_string(), api_listen.to_string());
     let started = chrono::Utc::now();
+    let instance = format!(
+        "{}-{}",
+        std::process::id(),
+        started.timestamp_nanos_opt().unwrap_or(0)
+    );
     let task = tokio::spawn(async move {
         let every = lease / 3;
         let mut led = false;
@@ -107,7 +115,7 @@ pub fn spawn_membership(
                 beat(&mut conn, &node, &api_listen, started, lease)
                     .await
                     .map_err(|e| e.to_string())?;
-                try_lead(&mut conn, &node, lease)
+                try_lead(&mut conn, &node, &instance, lease)
                     .await
                     .map_err(|e| e.to_string())
             }
@@ -139,8 +147,8 @@ pub fn spawn_membership(
         }
         mine.lead_until(Instant::now());
         if let Ok(mut conn) = pool.get().await {
-            let _ = diesel::sql_query("DELETE FROM cluster_leader WHERE node = $1")
-                .bind::<Text, _>(&node)
+            let _ = diesel::sql_query("DELETE FROM cluster_leader WHERE instance = $1")
+                .bind::<Text, _>(&instance)
                 .execute(&mut conn)
                 .await;
             let _ = diesel::sql_query("UPDATE nodes SET stopped_at = now() WHERE name = $1")

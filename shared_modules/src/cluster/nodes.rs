@@ -66,7 +66,7 @@ pub async fn list_nodes(conn: &mut AsyncPgConnection) -> diesel::QueryResult<Vec
                 (n.stopped_at IS NULL AND n.alive_until > now()) AS alive,
                 (l.node IS NOT NULL) AS leader,
                 l.elected_at AS leader_since,
-                (SELECT count(*) FROM jobs j WHERE j.state = 'running' AND j.locked_by LIKE n.name || ':%') AS running_jobs
+                (SELECT count(*) FROM jobs j WHERE j.state = 'running' AND split_part(j.locked_by, ':', 1) = n.name) AS running_jobs
          FROM nodes n
          LEFT JOIN cluster_leader l ON l.node = n.name AND l.expires_at > now()
          ORDER BY 7 DESC, n.name",

@@ -15,3 +15,7 @@ pub use registry::{
     find_s3_key, key_is_valid, list_customers, revoke, rotate,
 };
 pub use server_key::{KeySource, SERVER_KEY_ENV, SERVER_KEY_FILE_ENV, ServerKey, ServerKeyError};
+
+/// Names no customer may have: `unknown` holds the mail no customer receives (quarantined),
+/// which only the operator sees.
+pub const RESERVED_NAMES: &[&str] = &["unknown"];

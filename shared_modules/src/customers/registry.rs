@@ -17,6 +17,8 @@ const VALID: &str = "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > 
 pub enum RegistryError {
     #[error("customer `{0}` already has credentials: `dpctl customers rotate {0}` makes new ones")]
     Exists(String),
+    #[error("`{0}` is reserved (mail no customer receives is filed under it): choose another name")]
+    Reserved(String),
     #[error("customer `{0}` is not known: `dpctl customers add {0}` makes it")]
     Unknown(String),
     #[error("no valid credential `{0}` (see `dpctl customers list`)")]
@@ -33,6 +35,9 @@ pub async fn add_customer(
     server_key: &ServerKey,
     customer: &str,
 ) -> Result<NewCredentials, RegistryError> {
+    if super::RESERVED_NAMES.contains(&customer) {
+        return Err(RegistryError::Reserved(customer.to_string()));
+    }
     let credentials = NewCredentials::generate(customer);
     let sealed = server_key.seal(&credentials.s3_secret_access_key);
     let name = customer.to_string();

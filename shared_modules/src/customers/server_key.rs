@@ -93,8 +93,9 @@ impl ServerKey {
         Ok(Self { bytes })
     }
 
-    /// A new key written with `create_new` (two nodes starting at once: one makes it, the
-    /// other reads it) and fsynced before use.
+    /// A new key, written whole to a temporary file and fsynced, then linked into place
+    /// (two nodes starting at once: one link wins, the other reads the winner's key; a
+    /// reader never sees a half-written file).
     fn make(path: &Path) -> Result<Self, ServerKeyError> {
         use std::os::unix::fs::OpenOptionsExt;
         let create = |source| ServerKeyError::Create {
@@ -107,18 +108,21 @@ impl ServerKey {
         let key = Self {
             bytes: random_bytes(),
         };
-        let made = std::fs::OpenOptions::new()
+        let temporary = path.with_extension(format!("new-{}", std::process::id()));
+        let mut file = std::fs::OpenOptions::new()
             .write(true)
-            .create_new(true)
+            .create(true)
+            .truncate(true)
             .mode(0o600)
-            .open(path);
-        match made {
-            Ok(mut file) => {
-                file.write_all(format!("{}\n", hex::encode(key.bytes)).as_bytes())
-                    .and_then(|()| file.sync_all())
-                    .map_err(create)?;
-                Ok(key)
-            }
+            .open(&temporary)
+            .map_err(create)?;
+        file.write_all(format!("{}\n", hex::encode(key.bytes)).as_bytes())
+            .and_then(|()| file.sync_all())
+            .map_err(create)?;
+        let linked = std::fs::hard_link(&temporary, path);
+        let _ = std::fs::remove_file(&temporary);
+        match linked {
+            Ok(()) => Ok(key),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 let text =
                     std::fs::read_to_string(path).map_err(|source| ServerKeyError::Read {

@@ -14,11 +14,11 @@ pub enum MigrationError {
     Failed(#[from] anyhow::Error),
 }
 
-/// Applies every pending migration and records this binary's release on the schema;
-/// returns the names of those applied. Refuses a schema from another RELEASE.MAJOR.
 /// The advisory lock migrations hold (any constant no other code uses: "DPmigrat").
 const MIGRATION_LOCK: i64 = 0x4450_6d69_6772_6174;
 
+/// Applies every pending migration and records this binary's release on the schema;
+/// returns the names of those applied. Refuses a schema from another RELEASE.MAJOR.
 pub async fn run_migrations(url: &str) -> Result<Vec<String>, MigrationError> {
     let url = url.to_string();
     // The migration harness is synchronous; run it on the blocking pool over an async connection.
@@ -28,11 +28,8 @@ pub async fn run_migrations(url: &str) -> Result<Vec<String>, MigrationError> {
             .map_err(anyhow::Error::from)?;
         // Several nodes starting at once migrate one at a time: the first applies what is
         // pending, the others then find nothing to do. The lock ends with the connection.
-        diesel::RunQueryDsl::execute(
-            diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})")),
-            &mut conn,
-        )
-            .map_err(anyhow::Error::from)?;
+        let lock = diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"));
+        diesel::RunQueryDsl::execute(lock, &mut conn).map_err(anyhow::Error::from)?;
         let state = schema_release::read_state(&mut conn)?;
         schema_release::check_compatible(&state, BINARY_VERSION)?;
         if !state.unknown.is_empty() {

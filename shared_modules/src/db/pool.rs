@@ -108,12 +108,14 @@ async fn connect_one(url: String, timeout: Duration) -> ConnectionResult<AsyncPg
     let mut conn = AsyncPgConnection::try_from_client_and_connection(client, connection).await?;
     if let Some(node) = crate::cluster::this_node() {
         // Every row this node writes can say so (job_events.node defaults to it), and
-        // pg_stat_activity shows whose connection it is. The name is checked to hold only
-        // letters, digits, `.`, `_` and `-`.
-        use diesel_async::SimpleAsyncConnection;
-        conn.batch_execute(&format!(
-            "SET dataprocessor.node = '{node}'; SET application_name = 'dataprocessor@{node}'"
-        ))
+        // pg_stat_activity shows whose connection it is.
+        use diesel_async::RunQueryDsl;
+        diesel::sql_query(
+            "SELECT set_config('dataprocessor.node', $1, false), set_config('application_name', $2, false)",
+        )
+        .bind::<diesel::sql_types::Text, _>(node)
+        .bind::<diesel::sql_types::Text, _>(format!("dataprocessor@{node}"))
+        .execute(&mut conn)
         .await
         .map_err(|e| ConnectionError::BadConnection(format!("{target}: {e}")))?;
     }

@@ -133,7 +133,17 @@ pub async fn run(cmd: CustomersCommand, config: &Config) -> Outcome {
 }
 
 fn customer_name(name: &str) -> Result<String, Failure> {
-    normalise_segment("customer", name).map_err(|e| Failure::new(FAILED, e.to_string()))
+    let name =
+        normalise_segment("customer", name).map_err(|e| Failure::new(FAILED, e.to_string()))?;
+    if shared_modules::customers::RESERVED_NAMES.contains(&name.as_str()) {
+        return Err(Failure::new(
+            FAILED,
+            format!(
+                "`{name}` is reserved (mail no customer receives is filed under it): choose another name"
+            ),
+        ));
+    }
+    Ok(name)
 }
 
 fn server_key(config: &Config) -> Result<ServerKey, Failure> {
@@ -151,6 +161,7 @@ fn server_key(config: &Config) -> Result<ServerKey, Failure> {
 fn registry_failure(e: RegistryError) -> Failure {
     match e {
         RegistryError::Exists(_) => Failure::new(CONFLICT, e.to_string()),
+        RegistryError::Reserved(_) => Failure::new(FAILED, e.to_string()),
         RegistryError::Unknown(_) | RegistryError::NoSuchKey(_) => {
             Failure::new(NOT_FOUND, e.to_string())
         }

@@ -59,8 +59,10 @@ document.addEventListener("DOMContentLoaded", () => {
       say(mb(bar.value) + " of " + mb(view.size) + " sent");
     };
     const queue = view.part_urls.slice();
+    // One part failing stops the others: what is missing is asked again with fresh URLs.
+    let failed = false;
     async function worker() {
-      while (queue.length > 0) {
+      while (queue.length > 0 && !failed) {
         const part = queue.shift();
         const start = (part.part_number - 1) * view.part_size;
         const blob = file.slice(start, Math.min(start + view.part_size, view.size));
@@ -68,6 +70,9 @@ document.addEventListener("DOMContentLoaded", () => {
         try {
           await putPart(part.url, blob, (loaded) => { inFlight.set(part.part_number, loaded); show(); });
           view.bytes_received += blob.size;
+        } catch (e) {
+          failed = true;
+          throw e;
         } finally {
           inFlight.delete(part.part_number);
           show();
@@ -75,7 +80,10 @@ document.addEventListener("DOMContentLoaded", () => {
       }
     }
     show();
-    await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
+    // Every worker ends before this returns, so no part is sent twice at once.
+    const ended = await Promise.allSettled(Array.from({ length: IN_FLIGHT }, worker));
+    const refused = ended.find((r) => r.status === "rejected");
+    if (refused) throw refused.reason;
   }
 
   async function followJob(id) {
@@ -121,11 +129,13 @@ document.addEventListener("DOMContentLoaded", () => {
     }
     let failures = 0;
     while (view.part_urls.length > 0) {
+      const before = view.bytes_received;
       try {
         await sendMissing(view, file);
         failures = 0;
       } catch (e) {
-        failures += 1;
+        // Counted only while nothing moves: a slow line that keeps sending never gives up.
+        failures = view.bytes_received > before ? 1 : failures + 1;
         if (failures > 30) throw e;
         say(e.message + ": trying again in a few seconds (parts already sent stay sent)…");
         await sleep(Math.min(2000 * failures, 15000));

@@ -22,8 +22,9 @@ use serde::Serialize;
 use shared_modules::customers::{Principal, customer_exists};
 use shared_modules::jobs::JobState;
 
-/// At most this many part URLs per answer: the page asks again for the next ones.
-const URLS_PER_ANSWER: usize = 64;
+/// At most this many part URLs per answer (128 MiB at the smallest part size, sent well
+/// within the URLs' 15 minutes even at 0.2 MB/s): the page asks again for the next ones.
+const URLS_PER_ANSWER: usize = 16;
 
 /// What the upload API answers about an upload.
 #[derive(Debug, Serialize)]
@@ -136,28 +137,18 @@ pub async fn complete(
 ) -> Result<(UploadView, Queued), ApiError> {
     let row = visible(state, by, id).await?;
     if row.completed_at.is_none() {
-        let Some(received) =
-            part_store::received(state, &row.object_key, &row.store_upload_id).await?
-        else {
-            return Err(ApiError::NotFound(format!(
-                "upload {id}: the store no longer holds it (aborted or swept): start again"
-            )));
-        };
-        let (size, part_size) = (row.size as u64, row.part_size as u64);
-        let whole = whole_parts(&received, size, part_size);
-        let total = parts_of(size, part_size);
-        let missing: Vec<String> = (1..=total)
-            .filter(|n| !whole.iter().any(|p| p.number == *n))
-            .take(20)
-            .map(|n| n.to_string())
-            .collect();
-        if !missing.is_empty() {
-            return Err(ApiError::Conflict(format!(
-                "upload {id} is not complete: parts {} have not arrived whole; send them, then complete",
-                missing.join(", ")
-            )));
+        match part_store::received(state, &row.object_key, &row.store_upload_id).await? {
+            Some(received) => join_whole_parts(state, &row, &received).await?,
+            // Gone from the store's open uploads: joined by an earlier completion whose
+            // answer was lost (or by another node at the same time) when the object is
+            // there with the size declared; else aborted or swept.
+            None if joined_already(state, &row).await => {}
+            None => {
+                return Err(ApiError::NotFound(format!(
+                    "upload {id}: the store no longer holds it (aborted or swept): start again"
+                )));
+            }
         }
-        part_store::complete(state, &row.object_key, &row.store_upload_id, &whole).await?;
     }
     let request = UploadRequest {
         uid: format!("upload-{}", row.id),
@@ -172,6 +163,43 @@ pub async fn complete(
     tracing::info!(upload = %row.id, job.id = queued.job_id, by = %by.label(), "browser upload completed");
     let row = visible(state, by, id).await?;
     Ok((view_of(state, row, origin).await?, queued))
+}
+
+/// Joins the parts when every one arrived whole; 409 naming the missing ones otherwise.
+async fn join_whole_parts(
+    state: &AppState,
+    row: &UploadRow,
+    received: &[shared_modules::object_store::ReceivedPart],
+) -> Result<(), ApiError> {
+    let (size, part_size) = (row.size as u64, row.part_size as u64);
+    let whole = whole_parts(received, size, part_size);
+    let total = parts_of(size, part_size);
+    let missing: Vec<String> = (1..=total)
+        .filter(|n| !whole.iter().any(|p| p.number == *n))
+        .take(20)
+        .map(|n| n.to_string())
+        .collect();
+    if !missing.is_empty() {
+        return Err(ApiError::Conflict(format!(
+            "upload {} is not complete: parts {} have not arrived whole; send them, then complete",
+            row.id,
+            missing.join(", ")
+        )));
+    }
+    match part_store::complete(state, &row.object_key, &row.store_upload_id, &whole).await {
+        // Another completion (another node, a retry) joined it first.
+        Err(ApiError::NotFound(_)) if joined_already(state, row).await => Ok(()),
+        other => other,
+    }
+}
+
+/// Whether the upload's object is in the store with the size declared at its start.
+async fn joined_already(state: &AppState, row: &UploadRow) -> bool {
+    state
+        .store
+        .head(&row.object_key)
+        .await
+        .is_ok_and(|info| info.size == row.size as u64)
 }
 
 /// The upload `id` when `by` may see it; 404 otherwise, whether it exists or not.
