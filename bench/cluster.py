@@ -60,7 +60,7 @@ def _run(nodes, count, callers):
         env.wait_jobs_done(count)
         wall = float(env.scalar("SELECT extract(epoch FROM max(finished_at)) FROM jobs")) - start
         commits1, rows1 = _counters(env)
-        per_node = env.scalar("SELECT split_part(locked_by, ':', 1), count(*) FROM job_events WHERE step = 'claim' "
+        per_node = env.scalar("SELECT node, count(*) FROM job_events WHERE step = 'claim' "
                               "GROUP BY 1 ORDER BY 1")
         return {
             "nodes": nodes, "mails": count, "callers": callers,
