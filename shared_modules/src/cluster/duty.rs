@@ -4,13 +4,12 @@
 //! never overlapped.
 
 use super::Leadership;
-use crate::db::{DbPool, PooledConn};
+use crate::db::{DbPool, PooledConn, advisory};
 use chrono::{DateTime, Utc};
 use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
-use sha2::Digest;
 use std::future::Future;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -19,13 +18,6 @@ use tokio_util::sync::CancellationToken;
 struct Id {
     #[diesel(sql_type = BigInt)]
     id: i64,
-}
-
-/// The advisory lock that fences `duty`: one run at a time across the cluster, even when a
-/// leader that just lost its lease (a stop, a database blip) is still finishing a run.
-fn lock_key(duty: &str) -> i64 {
-    let digest = sha2::Sha256::digest(format!("dataprocessor duty {duty}").as_bytes());
-    i64::from_be_bytes(digest[..8].try_into().expect("8 bytes"))
 }
 
 /// Runs `work` as one run of `duty` on this node, fenced by the duty's advisory lock and
@@ -41,13 +33,10 @@ pub async fn record_duty<T, E: std::fmt::Display>(
     let Ok(mut fence) = pool.get().await else {
         return Some(work.await);
     };
-    let key = lock_key(duty);
-    let locked = diesel::sql_query("SELECT pg_try_advisory_lock($1) AS locked")
-        .bind::<BigInt, _>(key)
-        .get_result::<Locked>(&mut fence)
-        .await
-        .is_ok_and(|row| row.locked);
-    if !locked {
+    // Fenced: one run at a time across the cluster, even when a leader that just lost its
+    // lease (a stop, a database blip) is still finishing one.
+    let key = advisory::lock_key(&format!("duty {duty}"));
+    if !advisory::try_lock(&mut fence, key).await {
         return None;
     }
     let outcome = if leadership.is_leader() {
@@ -82,23 +71,8 @@ pub async fn record_duty<T, E: std::fmt::Display>(
     } else {
         None
     };
-    let unlocked = diesel::sql_query("SELECT pg_advisory_unlock($1) AS locked")
-        .bind::<BigInt, _>(key)
-        .get_result::<Locked>(&mut fence)
-        .await
-        .is_ok_and(|row| row.locked);
-    if !unlocked {
-        // A connection still holding the lock must not go back to the pool: closed, the lock
-        // goes with it.
-        let _ = deadpool::managed::Object::take(fence);
-    }
+    advisory::unlock(fence, key).await;
     outcome
-}
-
-#[derive(QueryableByName)]
-struct Locked {
-    #[diesel(sql_type = diesel::sql_types::Bool)]
-    locked: bool,
 }
 
 /// How often a node that does not lead looks whether it does now.

@@ -1,5 +1,6 @@
 //! Postgres access: the connection pool, the embedded migrations and the table definitions.
 
+pub mod advisory;
 mod migrations;
 mod pool;
 pub mod schema;

@@ -7,7 +7,7 @@
 
 use super::staging::{Staging, discard_promoted};
 use super::ticket::{self, Ticket, tickets_dir};
-use crate::db::DbPool;
+use crate::db::{DbPool, advisory};
 use crate::jobs::enqueue;
 use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
@@ -311,7 +311,28 @@ fn log_stuck(stuck: &mut bool, report: &IngestReport) {
 
 /// Ingests batches until a pass finds nothing more to do; returns that last pass's report
 /// (the tickets still waiting).
+/// Ingests until a pass finds nothing more. One node at a time: with several nodes on one
+/// shared volume every node sees every ticket, and each would derive its files and try its
+/// job (the dedupe key keeps one job, but the work would be done once per node). A node
+/// that finds another ingesting leaves the tickets to it (its next pass, at the latest its
+/// periodic scan, takes what arrives meanwhile).
 async fn ingest_all(
+    pool: &DbPool,
+    root: &Path,
+    grace: Duration,
+    derive: &Derive,
+) -> Result<IngestReport, String> {
+    let mut fence = pool.get().await.map_err(|e| e.to_string())?;
+    let key = advisory::lock_key("ticket ingest");
+    if !advisory::try_lock(&mut fence, key).await {
+        return Ok(IngestReport::default());
+    }
+    let outcome = ingest_until_done(pool, root, grace, derive).await;
+    advisory::unlock(fence, key).await;
+    outcome
+}
+
+async fn ingest_until_done(
     pool: &DbPool,
     root: &Path,
     grace: Duration,
