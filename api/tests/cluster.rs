@@ -111,25 +111,6 @@ async fn count(db: &TestDb, sql: &str) -> i64 {
         .n
 }
 
-/// curl against a console with a cookie jar: `status redirect_url`, and the body.
-fn console(jar: &Path, args: &[&str]) -> (String, String) {
-    let body = jar.with_extension("body");
-    let out = Command::new("curl")
-        .args(["-s", "-o"])
-        .arg(&body)
-        .args(["-w", "%{http_code} %{redirect_url}", "-b"])
-        .arg(jar)
-        .arg("-c")
-        .arg(jar)
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        String::from_utf8_lossy(&out.stdout).to_string(),
-        std::fs::read_to_string(&body).unwrap_or_default(),
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_share_the_work_and_losing_the_leader_loses_nothing() {
     let db = TestDb::new().await;
@@ -162,7 +143,7 @@ async fn three_nodes_share_the_work_and_losing_the_leader_loses_nothing() {
     // A console session made on one node works on another and ends on a third.
     let jar = dir.path().join("cookies");
     let base = |i: usize| format!("http://{}", configs[i].api.listen);
-    let (signed, _) = console(
+    let (signed, _) = console_curl(
         &jar,
         &[
             &format!("{}/login", base(0)),
@@ -171,7 +152,7 @@ async fn three_nodes_share_the_work_and_losing_the_leader_loses_nothing() {
         ],
     );
     assert!(signed.starts_with("303"), "{signed}");
-    let (page, html) = console(&jar, &[&format!("{}/jobs", base(1))]);
+    let (page, html) = console_curl(&jar, &[&format!("{}/jobs", base(1))]);
     assert!(
         page.starts_with("200"),
         "signed in through n1, served by n2: {page}"
@@ -182,7 +163,7 @@ async fn three_nodes_share_the_work_and_losing_the_leader_loses_nothing() {
         .and_then(|rest| rest.split('"').next())
         .unwrap()
         .to_string();
-    let (out, _) = console(
+    let (out, _) = console_curl(
         &jar,
         &[
             &format!("{}/logout", base(2)),
@@ -191,7 +172,7 @@ async fn three_nodes_share_the_work_and_losing_the_leader_loses_nothing() {
         ],
     );
     assert!(out.starts_with("303"), "{out}");
-    let (after, _) = console(&jar, &[&format!("{}/jobs", base(0))]);
+    let (after, _) = console_curl(&jar, &[&format!("{}/jobs", base(0))]);
     assert!(
         after.ends_with("/login"),
         "signed out through n3, ended on n1: {after}"
@@ -414,7 +395,7 @@ async fn a_restart_signs_nobody_out() {
     let serve = start_serve(dir.path(), &config).await;
     let jar = dir.path().join("cookies");
     let base = format!("http://{}", config.api.listen);
-    let (signed, _) = console(
+    let (signed, _) = console_curl(
         &jar,
         &[
             &format!("{base}/login"),
@@ -425,7 +406,7 @@ async fn a_restart_signs_nobody_out() {
     assert!(signed.starts_with("303"), "{signed}");
     drop(serve);
     let again = start_serve(dir.path(), &config).await;
-    let (page, _) = console(&jar, &[&format!("{base}/jobs")]);
+    let (page, _) = console_curl(&jar, &[&format!("{base}/jobs")]);
     assert!(
         page.starts_with("200"),
         "still signed in after the restart: {page}"
@@ -455,7 +436,7 @@ async fn a_restart_signs_nobody_out() {
     let mut rotated = config.clone();
     rotated.api.keys = vec!["a-new-operator-key-0123456789".into()];
     let _third = start_serve(dir.path(), &rotated).await;
-    let (page, _) = console(&jar, &[&format!("{base}/jobs")]);
+    let (page, _) = console_curl(&jar, &[&format!("{base}/jobs")]);
     assert!(
         page.ends_with("/login"),
         "a removed key's session ends: {page}"

@@ -350,24 +350,7 @@ async fn a_revoked_key_stops_working_on_another_node_within_five_seconds() {
     assert!(list().status.success(), "{}", text(&list()));
     // Signed in to the second node's console with the same key.
     let jar = two.path().join("cookies");
-    let console = |args: &[&str]| {
-        let out = Command::new("curl")
-            .args([
-                "-s",
-                "-o",
-                "/dev/null",
-                "-w",
-                "%{http_code} %{redirect_url}",
-                "-b",
-            ])
-            .arg(&jar)
-            .arg("-c")
-            .arg(&jar)
-            .args(args)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).to_string()
-    };
+    let console = |args: &[&str]| console_curl(&jar, args).0;
     let base_b = format!("http://{}", second.api.listen);
     let signed_in = console(&[
         &format!("{base_b}/login"),

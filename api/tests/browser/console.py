@@ -10,55 +10,15 @@ Exit 0 when every check holds; the first failed check is printed and exits 1."""
 
 import re
 import sys
-import time
 from urllib.parse import urlparse
 
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
+from driver import check, driver, h1, path, wait
+
 base, key, mail_job, quarantined, spam = sys.argv[1:6]
 shots = sys.argv[6] if len(sys.argv) > 6 else None
-
-options = webdriver.ChromeOptions()
-options.binary_location = "/usr/bin/chromium"
-for flag in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900",
-             "--no-first-run", "--disable-extensions", "--disable-background-networking"]:
-    options.add_argument(flag)
-# The browser's console messages, to find anything the Content-Security-Policy refused.
-options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-driver.implicitly_wait(0)
-
-
-def check(condition, what):
-    if not condition:
-        print(f"FAILED: {what}\n  at {driver.current_url}\n  page: {driver.find_element(By.TAG_NAME, 'body').text[:1500]}")
-        driver.quit()
-        sys.exit(1)
-    print(f"ok: {what}")
-
-
-def wait(what, predicate, seconds=20):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        try:
-            if predicate():
-                print(f"ok: {what}")
-                return
-        except Exception:  # the page is being replaced: look again
-            pass
-        time.sleep(0.2)
-    check(False, what)
-
-
-def path():
-    return urlparse(driver.current_url).path
-
-
-def h1():
-    return driver.find_element(By.TAG_NAME, "h1").text
 
 
 def shot(name):

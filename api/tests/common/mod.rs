@@ -225,17 +225,21 @@ pub fn export_tar_gz(dir: &Path) -> PathBuf {
             std::fs::copy(entry.path(), exports.join(entry.file_name())).unwrap();
         }
     }
-    let out = dir.join("dump.tar.gz");
+    tar_gz(&exports, &dir.join("dump.tar.gz"))
+}
+
+/// `folder`'s files packed as the `.tar.gz` at `out`, as a customer's `tar -czf` does.
+fn tar_gz(folder: &Path, out: &Path) -> PathBuf {
     let status = Command::new("tar")
         .arg("-czf")
-        .arg(&out)
+        .arg(out)
         .arg("-C")
-        .arg(&exports)
+        .arg(folder)
         .arg(".")
         .status()
         .unwrap();
     assert!(status.success());
-    out
+    out.to_path_buf()
 }
 
 /// The README's curl trigger for `s3_path` (customer bobs_burgers, grid fryer_grid) against
@@ -378,17 +382,28 @@ pub fn large_export(dir: &Path, megabytes: usize) -> PathBuf {
         chunk.copy_from_slice(&state.to_le_bytes()[..chunk.len()]);
     }
     std::fs::write(exports.join("padding.bin"), padding).unwrap();
-    let out = dir.join(format!("export_{megabytes}mb.tar.gz"));
-    let status = Command::new("tar")
-        .arg("-czf")
-        .arg(&out)
-        .arg("-C")
-        .arg(&exports)
-        .arg(".")
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let out = tar_gz(&exports, &dir.join(format!("export_{megabytes}mb.tar.gz")));
     std::fs::remove_file(exports.join("padding.bin")).unwrap();
     let _ = std::fs::remove_file(small);
     out
+}
+
+/// curl against a console with the cookie jar `jar` (kept between calls, as a browser
+/// does): `"<status> <redirect URL>"`, and the page.
+pub fn console_curl(jar: &Path, args: &[&str]) -> (String, String) {
+    let body = jar.with_extension("body");
+    let out = Command::new("curl")
+        .args(["-s", "-o"])
+        .arg(&body)
+        .args(["-w", "%{http_code} %{redirect_url}", "-b"])
+        .arg(jar)
+        .arg("-c")
+        .arg(jar)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        std::fs::read_to_string(&body).unwrap_or_default(),
+    )
 }
