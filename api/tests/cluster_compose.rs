@@ -5,32 +5,11 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on any unexpected error
 
+mod common;
+
+use common::{compose_as_read, repo};
 use serde_yaml::Value;
-use std::path::{Path, PathBuf};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn compose() -> Value {
-    let out = std::process::Command::new("podman-compose")
-        .args(["-f", "docker-compose.cluster.yml", "config"])
-        .current_dir(repo())
-        .env("HVIEW_API_KEY", "a-generated-api-key-0123456789")
-        .env("HVIEW_S3_SECRET", "a-generated-s3-secret-0123456789")
-        .env("HVIEW_DB_PASSWORD", "a-generated-password-0123456789")
-        .output()
-        .expect("podman-compose is required for this test: run scripts/services.sh podman");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_yaml::from_slice(&out.stdout).unwrap()
-}
+use std::path::Path;
 
 fn strings(value: &Value) -> Vec<String> {
     value
@@ -43,7 +22,7 @@ fn strings(value: &Value) -> Vec<String> {
 
 #[test]
 fn two_nodes_share_the_database_the_volume_and_the_store() {
-    let compose = compose();
+    let compose = compose_as_read("docker-compose.cluster.yml");
     let services = compose["services"].as_mapping().unwrap();
     for (name, service) in services {
         assert_eq!(

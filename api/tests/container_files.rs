@@ -5,12 +5,11 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on any unexpected error
 
-use serde_yaml::Value;
-use std::path::{Path, PathBuf};
+mod common;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+use common::{compose_as_read, repo};
+use serde_yaml::Value;
+use std::path::Path;
 
 fn read(path: &str) -> String {
     std::fs::read_to_string(repo().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
@@ -190,21 +189,7 @@ fn every_environment_override_in_compose_is_a_real_config_key() {
 /// interpolated, valid, with what a first `up` needs.
 #[test]
 fn compose_as_compose_reads_it_starts_what_the_image_needs() {
-    // The secrets compose requires (no defaults: `secure_defaults.rs` checks them).
-    let out = std::process::Command::new("podman-compose")
-        .args(["-f", "docker-compose.yml", "config"])
-        .current_dir(repo())
-        .env("HVIEW_API_KEY", "a-generated-api-key-0123456789")
-        .env("HVIEW_S3_SECRET", "a-generated-s3-secret-0123456789")
-        .env("HVIEW_DB_PASSWORD", "a-generated-password-0123456789")
-        .output()
-        .expect("podman-compose is required for this test: run scripts/services.sh podman");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let compose: Value = serde_yaml::from_slice(&out.stdout).unwrap();
+    let compose = compose_as_read("docker-compose.yml");
     let services = compose["services"].as_mapping().unwrap();
     for (name, service) in services {
         let name = name.as_str().unwrap();

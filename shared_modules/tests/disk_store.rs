@@ -201,6 +201,14 @@ fn multipart_uploads_join_their_parts_with_s3s_etag() {
     );
 }
 
+/// The sweep as crash recovery: orphans older than `grace`, uploads untouched for a week.
+fn recovery(grace: Duration) -> SweepAges {
+    SweepAges {
+        orphan_grace: grace,
+        abandoned_upload: Duration::from_secs(7 * 24 * 3600),
+    }
+}
+
 #[test]
 fn recovery_clears_what_a_crash_left_but_not_what_is_in_use() {
     let (_dir, store) = store();
@@ -210,12 +218,21 @@ fn recovery_clears_what_a_crash_left_but_not_what_is_in_use() {
     std::fs::write(&orphan, b"half an upload").unwrap();
     std::fs::write(store.dir().join("tmp/half-written-meta"), b"{").unwrap();
     assert_eq!(
-        store.recover(Duration::from_secs(3600)).unwrap(),
+        store
+            .sweep(&recovery(Duration::from_secs(3600)))
+            .unwrap()
+            .total(),
         0,
         "too young to judge"
     );
     std::thread::sleep(Duration::from_millis(20));
-    assert_eq!(store.recover(Duration::from_millis(1)).unwrap(), 2);
+    assert_eq!(
+        store
+            .sweep(&recovery(Duration::from_millis(1)))
+            .unwrap()
+            .total(),
+        2
+    );
     assert!(!orphan.exists());
     assert_eq!(store.open_object("c/g/kept").unwrap().unwrap().0.size, 4);
 }
@@ -243,7 +260,13 @@ fn recovery_drops_multipart_uploads_abandoned_for_a_week_and_keeps_the_others() 
         .unwrap()
         .set_modified(eight_days_ago)
         .unwrap();
-    assert_eq!(store.recover(Duration::from_millis(1)).unwrap(), 1);
+    assert_eq!(
+        store
+            .sweep(&recovery(Duration::from_millis(1)))
+            .unwrap()
+            .total(),
+        1
+    );
     assert!(
         store.upload(&abandoned).unwrap().is_none(),
         "dropped with its parts"

@@ -93,14 +93,4 @@ impl Caller {
             Err(ApiError::NotFound(what()))
         }
     }
-
-    /// 403 for what only the operator may do.
-    pub fn operator_only(&self, what: &str) -> Result<(), ApiError> {
-        match self.0 {
-            Principal::Operator => Ok(()),
-            Principal::Customer { .. } => Err(ApiError::Forbidden(format!(
-                "{what} needs an operator key (api.keys); a customer's key may not"
-            ))),
-        }
-    }
 }

@@ -407,3 +407,28 @@ pub fn console_curl(jar: &Path, args: &[&str]) -> (String, String) {
         std::fs::read_to_string(&body).unwrap_or_default(),
     )
 }
+
+/// The repository's top folder.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A compose file (`docker-compose.yml`, `docker-compose.cluster.yml`) as `docker compose`
+/// on a real host reads it: `podman-compose config`, interpolated with the secrets compose
+/// requires (no defaults: `secure_defaults.rs` checks them).
+pub fn compose_as_read(file: &str) -> serde_yaml::Value {
+    let out = Command::new("podman-compose")
+        .args(["-f", file, "config"])
+        .current_dir(repo())
+        .env("HVIEW_API_KEY", "a-generated-api-key-0123456789")
+        .env("HVIEW_S3_SECRET", "a-generated-s3-secret-0123456789")
+        .env("HVIEW_DB_PASSWORD", "a-generated-password-0123456789")
+        .output()
+        .expect("podman-compose is required for this test: run scripts/services.sh podman");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_yaml::from_slice(&out.stdout).unwrap()
+}

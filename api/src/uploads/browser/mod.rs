@@ -272,7 +272,7 @@ async fn view_of(state: &AppState, row: UploadRow, origin: &str) -> Result<Uploa
         part_urls.push(PartUrl {
             part_number: number,
             url: signer
-                .url(state, &row.object_key, &row.store_upload_id, number)
+                .url(&row.object_key, &row.store_upload_id, number)
                 .await?,
         });
     }

@@ -119,46 +119,34 @@ pub async fn complete(
     }
 }
 
-/// Signs part URLs. `origin` (`https://host:port`): where the browser reached us, which
-/// is where the embedded store answers it too.
-pub struct PartSigner {
-    store: ExternalStoreRef,
+/// Signs part URLs: with the configured external store's client, or for the embedded store
+/// a client of its own, pointing at `origin` (`https://host:port`, where the browser reached
+/// us, which is where the embedded store answers it too) and signing with the server's
+/// presigning key.
+pub enum PartSigner<'a> {
+    Configured(&'a ExternalStore),
+    Embedded(Box<ExternalStore>),
 }
 
-enum ExternalStoreRef {
-    Own(Box<ExternalStore>),
-    Configured,
-}
-
-impl PartSigner {
-    pub fn new(state: &AppState, origin: &str) -> Self {
-        let store = match &*state.store {
-            ObjectStore::External(_) => ExternalStoreRef::Configured,
+impl<'a> PartSigner<'a> {
+    pub fn new(state: &'a AppState, origin: &str) -> Self {
+        match &*state.store {
+            ObjectStore::External(configured) => PartSigner::Configured(configured),
             ObjectStore::Embedded(_) => {
                 let (id, secret) = state.server_key.presigning_credentials();
                 let mut s3 = state.config.s3.clone();
                 s3.endpoint = origin.to_string();
                 s3.access_key_id = id;
                 s3.secret_access_key = secret;
-                ExternalStoreRef::Own(Box::new(ExternalStore::new(&s3)))
+                PartSigner::Embedded(Box::new(ExternalStore::new(&s3)))
             }
-        };
-        Self { store }
+        }
     }
 
-    pub async fn url(
-        &self,
-        state: &AppState,
-        key: &str,
-        upload_id: &str,
-        number: i32,
-    ) -> Result<String, ApiError> {
-        let store = match (&self.store, &*state.store) {
-            (ExternalStoreRef::Own(own), _) => own.as_ref(),
-            (ExternalStoreRef::Configured, ObjectStore::External(configured)) => configured,
-            (ExternalStoreRef::Configured, ObjectStore::Embedded(_)) => {
-                return Err(ApiError::Internal("signer made for another store".into()));
-            }
+    pub async fn url(&self, key: &str, upload_id: &str, number: i32) -> Result<String, ApiError> {
+        let store = match self {
+            PartSigner::Configured(store) => store,
+            PartSigner::Embedded(store) => store.as_ref(),
         };
         store
             .presign_part(key, upload_id, number, URL_LIFETIME)

@@ -40,7 +40,6 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectMeta {
@@ -109,10 +108,6 @@ pub enum KeyError {
     #[error("the key `{0}` is not usable here: {1}")]
     Invalid(String, &'static str),
 }
-
-/// `recover` (serve's start) drops a multipart upload untouched this long; the periodic
-/// `sweep` uses `s3.abandoned_upload_hours`.
-pub const ABANDONED_UPLOAD: Duration = Duration::from_secs(7 * 24 * 3600);
 
 pub struct DiskStore {
     dir: PathBuf,

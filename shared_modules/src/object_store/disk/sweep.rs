@@ -13,9 +13,9 @@
 //! first the blobs not held now are listed, then the keys are read. A blob not held at the
 //! first step was committed (its key written) before it, or never will be.
 
+use super::DiskStore;
 use super::live::is_held;
 use super::multipart::valid_upload_id;
-use super::{ABANDONED_UPLOAD, DiskStore};
 use crate::inbox::older_than;
 use std::collections::HashSet;
 use std::io;
@@ -46,16 +46,6 @@ impl Swept {
 }
 
 impl DiskStore {
-    /// After a crash (serve's start): removes metadata left in `tmp/` and blobs no key
-    /// names that are older than `grace`, and multipart uploads untouched for a week.
-    pub fn recover(&self, grace: Duration) -> io::Result<usize> {
-        let ages = SweepAges {
-            orphan_grace: grace,
-            abandoned_upload: ABANDONED_UPLOAD.max(grace),
-        };
-        Ok(self.sweep(&ages)?.total())
-    }
-
     /// Removes what was left behind (see the module's doc); safe while the store is in use.
     pub fn sweep(&self, ages: &SweepAges) -> io::Result<Swept> {
         let mut swept = Swept::default();
