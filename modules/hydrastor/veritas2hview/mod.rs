@@ -5,6 +5,8 @@ pub mod bpdbjobs;
 mod bperror;
 mod bpimagelist;
 pub mod columns;
+pub mod digest;
+pub mod known_records;
 pub mod reader;
 mod serialize;
 pub mod sniff;
@@ -13,6 +15,7 @@ pub mod store;
 
 use columns::Batch;
 use diesel_async::AsyncPgConnection;
+use known_records::KnownRecords;
 use reader::FileReport;
 use serde_json::{Map, Value, json};
 use shared_modules::archive::{self, Extracted};
@@ -115,9 +118,15 @@ impl JobHandler for Veritas2HviewModule {
             return Err(JobFailure::permanent(nothing_recognised(&skipped)));
         }
         let bad: u64 = reports.iter().map(|r| r.bad_records).sum();
-        Ok(
-            json!({ "files": reports, "skipped": skipped, "bad_records": bad, "rows": progress.rows, "unchanged": progress.unchanged }),
-        )
+        let unchanged_records: u64 = reports.iter().map(|r| r.unchanged_records).sum();
+        Ok(json!({
+            "files": reports,
+            "skipped": skipped,
+            "bad_records": bad,
+            "rows": progress.rows,
+            "unchanged": progress.unchanged,
+            "unchanged_records": unchanged_records,
+        }))
     }
 }
 
@@ -196,6 +205,12 @@ async fn read_and_store(
     format: sniff::Format,
     progress: &mut Progress,
 ) -> Result<FileReport, JobFailure> {
+    let known = match format {
+        sniff::Format::BpdbjobsReport => {
+            KnownRecords::load(conn, owner.customer, owner.grid).await?
+        }
+        _ => KnownRecords::default(),
+    };
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Batch>(2);
     let path = file.path.clone();
     let name = file.original.clone();
@@ -204,7 +219,7 @@ async fn read_and_store(
     let parser = tokio::task::spawn_blocking(move || -> std::io::Result<FileReport> {
         let file = CountingReader::new(std::fs::File::open(&path)?, counter);
         let reader: Box<dyn BufRead> = Box::new(BufReader::with_capacity(256 * 1024, file));
-        Ok(reader::read(reader, &name, format, tx))
+        Ok(reader::read_skipping(reader, &name, format, known, tx))
     });
     while let Some(batch) = rx.recv().await {
         ctx.check_cancelled()?;

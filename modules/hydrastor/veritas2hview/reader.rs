@@ -2,6 +2,8 @@
 //! thousand rows at a time), counting the records that cannot be read.
 
 use super::columns::{BATCH_ROWS, Batch, Columns};
+use super::digest::{self, Digest};
+use super::known_records::KnownRecords;
 use super::sniff::Format;
 use super::spec::{self, TableSpec};
 use super::{blocks, bpdbjobs, bperror, bpimagelist};
@@ -17,6 +19,9 @@ pub struct FileReport {
     pub file: String,
     pub format: Option<Format>,
     pub records: u64,
+    /// Records found stored as they are (a re-export's): neither parsed nor written.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub unchanged_records: u64,
     pub bad_records: u64,
     /// The first few unreadable records: `line N: reason`.
     pub first_bad: Vec<String>,
@@ -26,6 +31,10 @@ pub struct FileReport {
     /// job fails with it rather than store part of the file.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stopped: Option<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl FileReport {
@@ -43,6 +52,8 @@ struct Out {
     tx: Sender<Batch>,
     pending: Vec<Columns>,
     stopped: Option<String>,
+    /// Every row sent is new or changed (see `Batch::changed_only`).
+    changed_only: bool,
 }
 
 /// A row as the parsers give it: a struct, or a JSON object for the block formats.
@@ -53,17 +64,28 @@ enum Row<'a, T> {
 
 impl Out {
     fn push(&mut self, spec: &'static TableSpec, row: &impl serde::Serialize) -> Option<()> {
-        self.add(spec, Row::Struct(row))
+        self.add(spec, Row::Struct(row), None)
+    }
+
+    /// A row written from a record of this digest.
+    fn push_from(
+        &mut self,
+        spec: &'static TableSpec,
+        row: &impl serde::Serialize,
+        record: Digest,
+    ) -> Option<()> {
+        self.add(spec, Row::Struct(row), Some(record))
     }
 
     fn push_object(&mut self, spec: &'static TableSpec, row: &Value) -> Option<()> {
-        self.add::<()>(spec, Row::Object(row))
+        self.add::<()>(spec, Row::Object(row), None)
     }
 
     fn add<T: serde::Serialize>(
         &mut self,
         spec: &'static TableSpec,
         row: Row<'_, T>,
+        record: Option<Digest>,
     ) -> Option<()> {
         let slot = match self.pending.iter().position(|c| std::ptr::eq(c.spec, spec)) {
             Some(i) => i,
@@ -76,7 +98,7 @@ impl Out {
         // The parsers' own types always fit their tables: a failure here is a bug, not
         // bad input, and stops the reading.
         let added = match row {
-            Row::Struct(row) => columns.push(row),
+            Row::Struct(row) => columns.push_from(row, record),
             Row::Object(row) => columns.push_object(row),
         };
         if let Err(e) = added {
@@ -85,18 +107,24 @@ impl Out {
         }
         if columns.len() >= BATCH_ROWS {
             let full = std::mem::replace(columns, Columns::new(spec));
-            self.tx.blocking_send(full.finish()).ok()?;
+            self.send(full)?;
         }
         Some(())
     }
 
     fn flush(&mut self) -> Option<()> {
-        for columns in self.pending.drain(..) {
+        for columns in std::mem::take(&mut self.pending) {
             if !columns.is_empty() {
-                self.tx.blocking_send(columns.finish()).ok()?;
+                self.send(columns)?;
             }
         }
         Some(())
+    }
+
+    fn send(&self, columns: Columns) -> Option<()> {
+        let mut batch = columns.finish();
+        batch.changed_only = self.changed_only;
+        self.tx.blocking_send(batch).ok()
     }
 }
 
@@ -183,6 +211,17 @@ impl FileReport {
 }
 
 pub fn read(reader: impl BufRead, file: &str, format: Format, tx: Sender<Batch>) -> FileReport {
+    read_skipping(reader, file, format, KnownRecords::default(), tx)
+}
+
+/// As `read`, skipping the bpdbjobs records `known` holds as stored.
+pub fn read_skipping(
+    reader: impl BufRead,
+    file: &str,
+    format: Format,
+    mut known: KnownRecords,
+    tx: Sender<Batch>,
+) -> FileReport {
     let mut report = FileReport {
         file: file.to_string(),
         format: Some(format),
@@ -192,9 +231,11 @@ pub fn read(reader: impl BufRead, file: &str, format: Format, tx: Sender<Batch>)
         tx,
         pending: Vec::new(),
         stopped: None,
+        // Records not skipped are not stored as they are, when every stored one was known.
+        changed_only: format == Format::BpdbjobsReport && known.complete(),
     };
     let finished = match format {
-        Format::BpdbjobsReport => jobs(reader, &mut report, &mut out),
+        Format::BpdbjobsReport => jobs(reader, &mut report, &mut out, &mut known),
         Format::Bpimagelist => images(reader, &mut report, &mut out),
         Format::BperrorBackstat => backstat(reader, &mut report, &mut out),
         Format::NbdevqueryDisk | Format::NbdevqueryStorageServer | Format::Bpstulist => {
@@ -212,23 +253,40 @@ pub fn read(reader: impl BufRead, file: &str, format: Format, tx: Sender<Batch>)
 }
 
 /// Records may continue on the next line (a newline inside a status text): while the
-/// grammar walk says a record is incomplete, the next line is joined to it.
-fn jobs(reader: impl BufRead, report: &mut FileReport, out: &mut Out) -> Option<()> {
+/// grammar walk says a record is incomplete, the next line is joined to it. A record `known`
+/// holds as stored is counted and skipped: a one-line record before it is even parsed.
+fn jobs(
+    reader: impl BufRead,
+    report: &mut FileReport,
+    out: &mut Out,
+    known: &mut KnownRecords,
+) -> Option<()> {
     const MAX_JOINED_LINES: usize = 20;
     struct Pending {
         start: usize,
         text: String,
+        digest: Digest,
         joined: usize,
         walked: Result<bpdbjobs::Job, bpdbjobs::WalkError>,
     }
-    fn emit(pending: Pending, report: &mut FileReport, out: &mut Out) -> Option<()> {
+    fn emit(
+        pending: Pending,
+        report: &mut FileReport,
+        out: &mut Out,
+        known: &mut KnownRecords,
+    ) -> Option<()> {
         match pending.walked {
             Ok(job) => {
                 report.records += 1;
-                for t in &job.tries {
-                    out.push(&spec::TRIES, t)?;
+                if pending.joined > 0 && known.unchanged(&pending.digest) {
+                    report.unchanged_records += 1;
+                    return Some(());
                 }
-                out.push(&spec::JOBS, &job)
+                known.writing(job.job_id);
+                for t in &job.tries {
+                    out.push_from(&spec::TRIES, t, pending.digest)?;
+                }
+                out.push_from(&spec::JOBS, &job, pending.digest)
             }
             Err(bpdbjobs::WalkError::Incomplete) => {
                 report.bad(
@@ -255,15 +313,24 @@ fn jobs(reader: impl BufRead, report: &mut FileReport, out: &mut Out) -> Option<
                 p.text.push_str(&line);
                 p.joined += 1;
                 p.walked = bpdbjobs::walk(&bpdbjobs::split(&p.text));
+                p.digest = digest::of_record(&p.text);
                 continue;
             }
-            emit(pending.take()?, report, out)?;
+            emit(pending.take()?, report, out, known)?;
         }
         if bpdbjobs::starts_record(&line) {
+            let digest = digest::of_record(&line);
+            // Stored from this very line, it was a whole record then and is one now.
+            if known.unchanged(&digest) {
+                report.records += 1;
+                report.unchanged_records += 1;
+                continue;
+            }
             let walked = bpdbjobs::walk(&bpdbjobs::split(&line));
             pending = Some(Pending {
                 start: number,
                 text: line,
+                digest,
                 joined: 0,
                 walked,
             });
@@ -275,7 +342,7 @@ fn jobs(reader: impl BufRead, report: &mut FileReport, out: &mut Out) -> Option<
         }
     }
     if let Some(p) = pending {
-        emit(p, report, out)?;
+        emit(p, report, out, known)?;
     }
     Some(())
 }

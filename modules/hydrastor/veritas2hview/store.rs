@@ -1,5 +1,6 @@
 //! Batched upserts that skip what has not changed. A daily export repeats most of the day
-//! before, so each batch is first checked: one statement sends only the keys and each row's
+//! before, so each batch is first checked (unless the reader already knows every row is
+//! new or changed, `Batch::changed_only`): one statement sends only the keys and each row's
 //! digest and gets back the rows whose key is new or whose stored digest differs. Only those
 //! go to the upsert, one `INSERT … SELECT FROM unnest(…) ON CONFLICT (natural key) DO UPDATE
 //! … WHERE something differs`. An unchanged record is neither parsed into its columns, nor
@@ -119,6 +120,13 @@ pub async fn upsert(
     }
     let spec = batch.spec;
     let all: Vec<usize> = (0..batch.len).collect();
+    if batch.changed_only {
+        let written = write(conn, owner, &batch, &all).await?;
+        return Ok(Stored {
+            written,
+            unchanged: 0,
+        });
+    }
     let check = diesel::sql_query(changed_sql(spec))
         .into_boxed::<Pg>()
         .bind::<Text, _>(owner.customer)
@@ -142,17 +150,28 @@ pub async fn upsert(
             unchanged,
         });
     }
+    let written = write(conn, owner, &batch, &changed).await?;
+    Ok(Stored { written, unchanged })
+}
+
+/// Upserts `rows` of the batch; how many were written.
+async fn write(
+    conn: &mut AsyncPgConnection,
+    owner: &Owner<'_>,
+    batch: &Batch,
+    rows: &[usize],
+) -> diesel::QueryResult<usize> {
+    let spec = batch.spec;
     let query = diesel::sql_query(upsert_sql(spec))
         .into_boxed::<Pg>()
         .bind::<Text, _>(owner.customer)
         .bind::<Text, _>(owner.grid)
         .bind::<BigInt, _>(owner.job_id);
-    let written = (0..spec.all_columns().count())
+    (0..spec.all_columns().count())
         .fold(query, |query, column| {
-            query.bind::<Text, _>(batch.joined(column, &changed))
+            query.bind::<Text, _>(batch.joined(column, rows))
         })
-        .bind::<Text, _>(batch.joined_digests(&changed))
+        .bind::<Text, _>(batch.joined_digests(rows))
         .execute(conn)
-        .await?;
-    Ok(Stored { written, unchanged })
+        .await
 }
