@@ -8,7 +8,7 @@ use diesel::sql_types::BigInt;
 use diesel_async::RunQueryDsl;
 use serde_json::json;
 use shared_modules::db::DbPool;
-use shared_modules::jobs::{QueueSettings, enqueue, events_of, reap_once};
+use shared_modules::jobs::{QueueSettings, claim_batch, enqueue, events_of, mark_done, reap_once};
 use shared_modules::testing::{
     TestDb, add_job as add, effect_runs, job_by_id as job, sleep_job, sleep_registry,
     start_workers, test_config, wait_for, wait_job_state as wait_state,
@@ -27,6 +27,35 @@ async fn a_dedupe_key_makes_one_job_however_often_it_is_enqueued() {
     let second = enqueue(&mut conn, &new).await.unwrap();
     assert!(first.created && !second.created);
     assert_eq!(first.job.id, second.job.id);
+}
+
+/// The queue's statements are prepared once per connection: a column added meanwhile (a
+/// newer node's migration during a rolling upgrade) must not break the ones cached.
+#[tokio::test]
+async fn prepared_queue_statements_outlive_a_column_added_by_a_newer_schema() {
+    let (_db, pool, _dir) = setup().await;
+    let mut conn = pool.get().await.unwrap();
+    let settings = QueueSettings {
+        lease_seconds: 30.0,
+        backoff_base_seconds: 1.0,
+        backoff_max_seconds: 1.0,
+    };
+    enqueue(&mut conn, &sleep_job(json!({}))).await.unwrap();
+    let claimed = claim_batch(&mut conn, "w1", settings, 5).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    diesel::sql_query("ALTER TABLE jobs ADD COLUMN added_by_a_newer_release text")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let second = enqueue(&mut conn, &sleep_job(json!({}))).await.unwrap();
+    assert!(second.created);
+    let claimed = claim_batch(&mut conn, "w1", settings, 5).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert!(
+        mark_done(&mut conn, &claimed[0], &json!({}), None, None)
+            .await
+            .unwrap()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use diesel::sql_types::{BigInt, Jsonb, Nullable, Text, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::Value;
+use shared_modules::db::prepared;
 
 pub async fn store(
     conn: &mut AsyncPgConnection,
@@ -37,20 +38,22 @@ pub async fn store(
         .values();
     let mut written = 0;
     for a in alerts {
-        written += diesel::sql_query(&sql)
-            .bind::<Text, _>(customer)
-            .bind::<Text, _>(&a.grid_name)
-            .bind::<Text, _>(&a.node_name)
-            .bind::<Text, _>(&a.event_id)
-            .bind::<Timestamptz, _>(a.occurred_at)
-            .bind::<Text, _>(&a.severity)
-            .bind::<Nullable<Text>, _>(&a.component)
-            .bind::<Nullable<Text>, _>(&a.message)
-            .bind::<Jsonb, _>(Value::Object(a.extra.clone()))
-            .bind::<BigInt, _>(job_id)
-            .bind::<Timestamptz, _>(received_at)
-            .execute(conn)
-            .await?;
+        written += prepared(
+            diesel::sql_query(&sql)
+                .bind::<Text, _>(customer)
+                .bind::<Text, _>(&a.grid_name)
+                .bind::<Text, _>(&a.node_name)
+                .bind::<Text, _>(&a.event_id)
+                .bind::<Timestamptz, _>(a.occurred_at)
+                .bind::<Text, _>(&a.severity)
+                .bind::<Nullable<Text>, _>(&a.component)
+                .bind::<Nullable<Text>, _>(&a.message)
+                .bind::<Jsonb, _>(Value::Object(a.extra.clone()))
+                .bind::<BigInt, _>(job_id)
+                .bind::<Timestamptz, _>(received_at),
+        )
+        .execute(conn)
+        .await?;
     }
     Ok(written)
 }

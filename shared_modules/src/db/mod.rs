@@ -2,12 +2,14 @@
 
 pub mod advisory;
 mod migrations;
+mod plan_cache;
 mod pool;
 pub mod schema;
 pub mod schema_release;
 mod storable;
 
 pub use migrations::{MIGRATIONS, MigrationError, run_migrations, schema_state};
+pub use plan_cache::{PlanCache, planned_each_time, prepared};
 pub use pool::{
     DbError, DbPool, PooledConn, connect_pool, database_target, is_unavailable, pool_error_text,
 };

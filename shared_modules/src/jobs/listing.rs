@@ -1,6 +1,7 @@
 //! Reading jobs newest first, filtered, a page at a time (cursor = the last id seen).
 
 use super::model::{Job, JobState};
+use crate::db::planned_each_time;
 use crate::db::schema::jobs;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -50,9 +51,9 @@ pub async fn list_jobs(conn: &mut AsyncPgConnection, filter: &JobFilter) -> Quer
     }
     let limit = filter.limit.clamp(1, 1000);
     // One row more than asked tells whether there is a next page.
-    let mut jobs: Vec<Job> = query
-        .order(jobs::id.desc())
-        .limit(limit + 1)
+    // Planned for its values each time: a window of ten minutes and one of a week, a rare
+    // status and a common one, want different plans.
+    let mut jobs: Vec<Job> = planned_each_time(query.order(jobs::id.desc()).limit(limit + 1))
         .load(conn)
         .await?;
     let next_cursor = if jobs.len() as i64 > limit {

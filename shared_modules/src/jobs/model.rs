@@ -8,6 +8,18 @@ use diesel::serialize::{Output, ToSql};
 use diesel::sql_types::Text;
 use serde::{Deserialize, Serialize};
 
+/// The columns of `Job`, in its order, for hand-written statements (`concat!`): a prepared
+/// statement names its columns, never `*` (see `db::prepared`).
+macro_rules! job_columns {
+    () => {
+        "id, source, customer, category, job_type, job_group, state, inbox_path, tmp_path, \
+         archive_path, metadata, dedupe_key, attempts, max_attempts, run_after, locked_until, \
+         locked_by, timeout_seconds, error, result, created_at, started_at, finished_at, \
+         updated_at, progress"
+    };
+}
+pub(crate) use job_columns;
+
 /// One job row as stored.
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Serialize)]
 #[diesel(table_name = jobs, check_for_backend(diesel::pg::Pg))]
@@ -178,5 +190,27 @@ impl FromSql<Text, Pg> for JobSource {
     fn from_sql(bytes: PgValue<'_>) -> diesel::deserialize::Result<Self> {
         let text = <String as FromSql<Text, Pg>>::from_sql(bytes)?;
         JobSource::parse(&text).ok_or_else(|| format!("unknown job source `{text}`").into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use diesel::prelude::*;
+
+    #[test]
+    fn job_columns_are_those_of_job_in_its_order() {
+        let sql = diesel::debug_query::<Pg, _>(&jobs::table.select(Job::as_select())).to_string();
+        let selected: Vec<&str> = sql
+            .trim_start_matches("SELECT ")
+            .split(" FROM")
+            .next()
+            .unwrap()
+            .split(", ")
+            .map(|c| c.trim_start_matches("\"jobs\".").trim_matches('"'))
+            .collect();
+        let ours: Vec<&str> = job_columns!().split(',').map(str::trim).collect();
+        assert_eq!(ours, selected);
     }
 }

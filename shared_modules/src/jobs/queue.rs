@@ -3,8 +3,9 @@
 
 use super::events::{EventPhase, NewEvent, record_event};
 use super::events::{Step, StepStatus};
-use super::model::{Job, JobState, NewJob};
+use super::model::{Job, JobState, NewJob, job_columns};
 use crate::config::JobsConfig;
+use crate::db::prepared;
 use crate::db::schema::jobs;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Double, Integer, Jsonb, Nullable, Text};
@@ -52,19 +53,23 @@ pub struct Enqueued {
 /// Inserts a job with its first event in one statement (one commit: this is on the
 /// mailhandler's path), or returns the existing job with the same dedupe key.
 pub async fn enqueue(conn: &mut AsyncPgConnection, new: &NewJob) -> QueryResult<Enqueued> {
-    let inserted: Option<Job> = diesel::sql_query(
+    let inserted: Option<Job> = prepared(diesel::sql_query(concat!(
         "WITH inserted AS (
             INSERT INTO jobs (source, customer, category, job_type, job_group, state, inbox_path, metadata,
                               dedupe_key, max_attempts, timeout_seconds, error)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
             ON CONFLICT (dedupe_key) DO NOTHING
-            RETURNING *),
+            RETURNING ",
+        job_columns!(),
+        "),
          event AS (
             INSERT INTO job_events (job_id, step, phase, status, message)
             SELECT id, CASE WHEN state = 'quarantined' THEN 'quarantine' ELSE 'enqueue' END, 'info', state, error
             FROM inserted)
-         SELECT * FROM inserted",
-    )
+         SELECT ",
+        job_columns!(),
+        " FROM inserted"
+    ))
     .bind::<Text, _>(&new.source)
     .bind::<Text, _>(&new.customer)
     .bind::<Text, _>(&new.category)
@@ -76,7 +81,7 @@ pub async fn enqueue(conn: &mut AsyncPgConnection, new: &NewJob) -> QueryResult<
     .bind::<Nullable<Text>, _>(&new.dedupe_key)
     .bind::<Integer, _>(new.max_attempts)
     .bind::<Integer, _>(new.timeout_seconds)
-    .bind::<Nullable<Text>, _>(&new.error)
+    .bind::<Nullable<Text>, _>(&new.error))
     .get_result(conn)
     .await
     .optional()?;
@@ -197,8 +202,9 @@ pub async fn claim_batch(
     settings: QueueSettings,
     limit: usize,
 ) -> QueryResult<Vec<Job>> {
-    diesel::sql_query(
-        "WITH claimed AS (
+    prepared(
+        diesel::sql_query(concat!(
+            "WITH claimed AS (
             UPDATE jobs SET state = 'running', attempts = attempts + 1, locked_by = $1,
                    locked_until = now() + make_interval(secs => $2), started_at = clock_timestamp(),
                    finished_at = NULL, updated_at = now()
@@ -207,16 +213,21 @@ pub async fn claim_batch(
                                  ORDER BY run_after, id
                                  LIMIT $3
                                  FOR UPDATE SKIP LOCKED))
-            RETURNING *),
+            RETURNING ",
+            job_columns!(),
+            "),
          event AS (
             INSERT INTO job_events (job_id, step, phase, status, worker, message)
             SELECT id, 'claim', 'info', 'running', $1, format('attempt %s of %s', attempts, max_attempts)
             FROM claimed)
-         SELECT * FROM claimed ORDER BY run_after, id",
+         SELECT ",
+            job_columns!(),
+            " FROM claimed ORDER BY run_after, id"
+        ))
+        .bind::<Text, _>(worker)
+        .bind::<Double, _>(settings.lease_seconds)
+        .bind::<BigInt, _>(i64::try_from(limit).unwrap_or(i64::MAX)),
     )
-    .bind::<Text, _>(worker)
-    .bind::<Double, _>(settings.lease_seconds)
-    .bind::<BigInt, _>(i64::try_from(limit).unwrap_or(i64::MAX))
     .load(conn)
     .await
 }
@@ -246,19 +257,21 @@ pub async fn renew_leases(
     let numbers: Vec<i32> = attempts.iter().map(|a| a.attempts).collect();
     let progress: Vec<Option<serde_json::Value>> =
         attempts.iter().map(|a| a.progress.clone()).collect();
-    let held: Vec<Held> = diesel::sql_query(
-        "UPDATE jobs SET locked_until = now() + make_interval(secs => $2),
+    let held: Vec<Held> = prepared(
+        diesel::sql_query(
+            "UPDATE jobs SET locked_until = now() + make_interval(secs => $2),
                 progress = COALESCE(mine.progress, jobs.progress)
          FROM unnest($3::bigint[], $4::int[], $5::jsonb[]) AS mine(id, attempts, progress)
          WHERE jobs.id = mine.id AND jobs.attempts = mine.attempts
            AND jobs.state = 'running' AND jobs.locked_by = $1
          RETURNING jobs.id",
+        )
+        .bind::<Text, _>(worker)
+        .bind::<Double, _>(settings.lease_seconds)
+        .bind::<Array<BigInt>, _>(ids)
+        .bind::<Array<Integer>, _>(numbers)
+        .bind::<Array<Nullable<Jsonb>>, _>(progress),
     )
-    .bind::<Text, _>(worker)
-    .bind::<Double, _>(settings.lease_seconds)
-    .bind::<Array<BigInt>, _>(ids)
-    .bind::<Array<Integer>, _>(numbers)
-    .bind::<Array<Nullable<Jsonb>>, _>(progress)
     .load(conn)
     .await?;
     Ok(held.into_iter().map(|h| h.id).collect())
@@ -275,7 +288,7 @@ pub async fn mark_done(
     archive_path: Option<&str>,
     tmp_path: Option<&str>,
 ) -> QueryResult<bool> {
-    let n = diesel::sql_query(
+    let n = prepared(diesel::sql_query(
         "UPDATE jobs SET state = 'done', result = $4, archive_path = $5, tmp_path = $6, error = NULL,
                 locked_by = NULL, locked_until = NULL, finished_at = clock_timestamp(), updated_at = clock_timestamp()
          WHERE id = $1 AND state = 'running' AND locked_by = $2 AND attempts = $3",
@@ -285,7 +298,7 @@ pub async fn mark_done(
     .bind::<Integer, _>(job.attempts)
     .bind::<Jsonb, _>(crate::db::storable_json(summary).as_ref())
     .bind::<Nullable<Text>, _>(archive_path)
-    .bind::<Nullable<Text>, _>(tmp_path)
+    .bind::<Nullable<Text>, _>(tmp_path))
     .execute(conn)
     .await?;
     Ok(n == 1)
@@ -299,14 +312,16 @@ pub async fn record_archive_path(
     job: &Job,
     archive_path: &str,
 ) -> QueryResult<bool> {
-    let n = diesel::sql_query(
-        "UPDATE jobs SET archive_path = $4, updated_at = clock_timestamp()
+    let n = prepared(
+        diesel::sql_query(
+            "UPDATE jobs SET archive_path = $4, updated_at = clock_timestamp()
          WHERE id = $1 AND state = 'running' AND locked_by = $2 AND attempts = $3",
+        )
+        .bind::<BigInt, _>(job.id)
+        .bind::<Text, _>(job.locked_by.as_deref().unwrap_or_default())
+        .bind::<Integer, _>(job.attempts)
+        .bind::<Text, _>(archive_path),
     )
-    .bind::<BigInt, _>(job.id)
-    .bind::<Text, _>(job.locked_by.as_deref().unwrap_or_default())
-    .bind::<Integer, _>(job.attempts)
-    .bind::<Text, _>(archive_path)
     .execute(conn)
     .await?;
     Ok(n == 1)
@@ -327,24 +342,26 @@ pub async fn mark_failed(
         #[diesel(sql_type = Text)]
         state: JobState,
     }
-    let row: Option<NewState> = diesel::sql_query(concat!(
-        "UPDATE jobs SET
+    let row: Option<NewState> = prepared(
+        diesel::sql_query(concat!(
+            "UPDATE jobs SET
             state = CASE WHEN $4 OR attempts >= max_attempts THEN 'error' ELSE 'queued' END,
             finished_at = CASE WHEN $4 OR attempts >= max_attempts THEN clock_timestamp() END,
             run_after = CASE WHEN $4 OR attempts >= max_attempts THEN run_after ELSE ",
-        backoff_sql!("$6", "$7"),
-        " END,
+            backoff_sql!("$6", "$7"),
+            " END,
             error = $5, locked_by = NULL, locked_until = NULL, updated_at = now()
          WHERE id = $1 AND state = 'running' AND locked_by = $2 AND attempts = $3
          RETURNING state"
-    ))
-    .bind::<BigInt, _>(job.id)
-    .bind::<Text, _>(job.locked_by.as_deref().unwrap_or_default())
-    .bind::<Integer, _>(job.attempts)
-    .bind::<diesel::sql_types::Bool, _>(permanent)
-    .bind::<Text, _>(crate::db::storable(reason.to_string()))
-    .bind::<Double, _>(settings.backoff_base_seconds)
-    .bind::<Double, _>(settings.backoff_max_seconds)
+        ))
+        .bind::<BigInt, _>(job.id)
+        .bind::<Text, _>(job.locked_by.as_deref().unwrap_or_default())
+        .bind::<Integer, _>(job.attempts)
+        .bind::<diesel::sql_types::Bool, _>(permanent)
+        .bind::<Text, _>(crate::db::storable(reason.to_string()))
+        .bind::<Double, _>(settings.backoff_base_seconds)
+        .bind::<Double, _>(settings.backoff_max_seconds),
+    )
     .get_result(conn)
     .await
     .optional()?;
