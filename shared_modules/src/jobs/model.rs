@@ -197,7 +197,6 @@ impl FromSql<Text, Pg> for JobSource {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use diesel::prelude::*;
 
     #[test]
     fn job_columns_are_those_of_job_in_its_order() {
