@@ -9,7 +9,7 @@ pub mod schema_release;
 mod storable;
 
 pub use migrations::{MIGRATIONS, MigrationError, run_migrations, schema_state};
-pub use plan_cache::{PlanCache, planned_each_time, prepared};
+pub use plan_cache::{PlanCache, planned_each_time_if, prepared};
 pub use pool::{
     DbError, DbPool, PooledConn, connect_pool, database_target, is_unavailable, pool_error_text,
 };

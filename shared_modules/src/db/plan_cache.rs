@@ -2,9 +2,10 @@
 //! statement, so every execution cost a Parse round trip and Postgres parsing and planning
 //! it anew (the top of its profile on the mail path): `prepared` keeps it, per connection,
 //! under its SQL text, as Diesel's own queries are. And Diesel does cache a boxed query's,
-//! so Postgres may settle on one generic plan after five executions: `planned_each_time` is
-//! for statements whose best plan depends on the values (the job listing, where a generic
-//! plan for `customer = $1 AND created_at >= $2` walked the whole table for a narrow window).
+//! so Postgres may settle on one generic plan after five executions: `planned_each_time_if` is
+//! for statements whose best plan depends on the values (the job listing with a time
+//! window, where a generic plan for `customer = $1 AND created_at >= $2` walked the whole
+//! table for a narrow window: Postgres cannot guess a range's width without its values).
 //!
 //! `prepared` only for fixed SQL (a literal, perhaps with `concat!`, or text built the same
 //! way every time): each distinct text stays in the connection's cache for its life. And
@@ -28,9 +29,12 @@ pub fn prepared<Q>(query: Q) -> PlanCache<Q> {
     PlanCache { query, keep: true }
 }
 
-/// `query`, planned for its values at every execution.
-pub fn planned_each_time<Q>(query: Q) -> PlanCache<Q> {
-    PlanCache { query, keep: false }
+/// `query`, planned for its values at every execution when `each_time`, else prepared.
+pub fn planned_each_time_if<Q>(each_time: bool, query: Q) -> PlanCache<Q> {
+    PlanCache {
+        query,
+        keep: !each_time,
+    }
 }
 
 impl<Q: QueryFragment<Pg>> QueryFragment<Pg> for PlanCache<Q> {
