@@ -171,6 +171,10 @@ async fn an_export_uploaded_with_aws_and_triggered_with_curl_becomes_rows() {
         "nothing changed"
     );
     assert_eq!(
+        again["result"]["unchanged_records"], 5,
+        "every bpdbjobs record read past as stored: {again}"
+    );
+    assert_eq!(
         count(&pool, "SELECT count(*) AS n FROM netbackup_jobs").await,
         before
     );

@@ -1,7 +1,8 @@
 //! A re-export's bpdbjobs records that are stored as they are get skipped before they are
 //! parsed, against the real Postgres: a repeated export writes nothing and locks nothing,
 //! a changed record (one or several lines) is written and only it, a job listed twice keeps
-//! its last record, a record moved to another grid is written there, and rows written from
+//! its last record, a job whose try something else changed is written again, a record moved
+//! to another grid is written there, and rows written from
 //! values digests (before record digests) are written once more, then skipped.
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on any unexpected error
@@ -201,6 +202,40 @@ async fn a_job_listed_twice_keeps_its_last_record() {
         .map(|r| r.described)
         .collect();
     assert_eq!(policies, ["WIN_FS_RENAMED"]);
+}
+
+/// An older build of the same release upserts a changed try and leaves the job row (and its
+/// record digest) as it was: the next export of the record must write the try again.
+#[tokio::test]
+async fn a_job_whose_try_something_else_changed_is_written_again() {
+    let db = TestDb::new().await;
+    let mut conn = db.pool().get().await.unwrap();
+    import(&mut conn, "fryer_grid", 1, EXPORT).await;
+    let before = rows(&mut conn).await;
+    diesel::sql_query(
+        "UPDATE netbackup_job_tries SET status_description = 'as an older build wrote it',
+                row_digest = decode(md5('older'), 'hex')
+         WHERE job_id = 700100 AND try_number = 2",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let again = import(&mut conn, "fryer_grid", 2, EXPORT).await;
+    assert_eq!(
+        again.report.unchanged_records,
+        again.report.records - 1,
+        "all but job 700100"
+    );
+    let after = rows(&mut conn).await;
+    let restored: Vec<(&Row, &Row)> = before
+        .iter()
+        .zip(&after)
+        .filter(|(_, a)| a.job_id == 700100 && a.table_name == "tries")
+        .collect();
+    assert!(!restored.is_empty());
+    for (b, a) in restored {
+        assert_eq!(a.described, b.described, "the export's try is back");
+    }
 }
 
 #[tokio::test]

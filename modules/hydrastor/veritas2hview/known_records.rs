@@ -1,8 +1,8 @@
 //! The bpdbjobs records already stored as they are, so that a daily re-export skips them
 //! before they are parsed. Each `netbackup_jobs` row keeps the digest of the record it was
 //! written from (its tries keep the same one); loading the digests of a customer's grid
-//! once is one index scan, where checking each parsed record cost a primary-key probe, and
-//! parsing cost more than both. A record whose digest is here was stored from exactly this
+//! once is one scan of each table, where checking each parsed record cost a primary-key
+//! probe, and parsing cost more than both. A record whose digest is here was stored from exactly this
 //! text for this grid: its job row and tries would be written as they are.
 
 use super::digest::Digest;
@@ -42,9 +42,17 @@ impl KnownRecords {
         customer: &str,
         grid: &str,
     ) -> diesel::QueryResult<KnownRecords> {
+        // A job whose tries do not all carry its digest was written in part by something
+        // else (an older build of the same release upserts a changed try and leaves the job
+        // row): its record is not known, and is written again.
         let stored: Vec<Stored> = diesel::sql_query(
-            "SELECT row_digest, job_id FROM netbackup_jobs
-             WHERE customer = $1 AND grid_name = $2 AND row_digest IS NOT NULL LIMIT $3",
+            "SELECT j.row_digest, j.job_id FROM netbackup_jobs j
+             WHERE j.customer = $1 AND j.grid_name = $2 AND j.row_digest IS NOT NULL
+               AND NOT EXISTS (SELECT 1 FROM netbackup_job_tries t
+                               WHERE t.customer = j.customer AND t.master_server = j.master_server
+                                 AND t.job_id = j.job_id
+                                 AND t.row_digest IS DISTINCT FROM j.row_digest)
+             LIMIT $3",
         )
         .bind::<Text, _>(customer)
         .bind::<Text, _>(grid)

@@ -221,12 +221,21 @@ async fn read_and_store(
         let reader: Box<dyn BufRead> = Box::new(BufReader::with_capacity(256 * 1024, file));
         Ok(reader::read_skipping(reader, &name, format, known, tx))
     });
-    while let Some(batch) = rx.recv().await {
-        ctx.check_cancelled()?;
-        let table = batch.spec.table;
-        let stored = store::upsert(conn, owner, batch).await?;
-        add(&mut progress.rows, table, stored.written);
-        add(&mut progress.unchanged, table, stored.unchanged);
+    // Unchanged records send no batch: the progress (and a cancellation) also come with a
+    // tick, or a re-export of nothing but known records would look stuck.
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            batch = rx.recv() => {
+                let Some(batch) = batch else { break };
+                ctx.check_cancelled()?;
+                let table = batch.spec.table;
+                let stored = store::upsert(conn, owner, batch).await?;
+                add(&mut progress.rows, table, stored.written);
+                add(&mut progress.unchanged, table, stored.unchanged);
+            }
+            _ = tick.tick() => ctx.check_cancelled()?,
+        }
         ctx.progress(json!({
             "step": "storing",
             "file": file.original,
@@ -242,6 +251,13 @@ async fn read_and_store(
         .await
         .map_err(JobFailure::from_join)?
         .map_err(|e| JobFailure::transient(format!("{}: {e}", file.original)))?;
+    if report.unchanged_records > 0 {
+        // A record read past is its job row found as stored (its tries are not counted).
+        let n = usize::try_from(report.unchanged_records).unwrap_or(usize::MAX);
+        add(&mut progress.unchanged, spec::JOBS.table, n);
+        add(&mut progress.rows, spec::JOBS.table, 0);
+        add(&mut progress.rows, spec::TRIES.table, 0);
+    }
     match &report.stopped {
         Some(why) => Err(JobFailure::permanent(format!("{}: {why}", file.original))),
         None => Ok(report),
