@@ -97,6 +97,16 @@ async fn rows(conn: &mut AsyncPgConnection) -> Vec<Row> {
     rows
 }
 
+/// The policy of each stored job row.
+async fn policies(conn: &mut AsyncPgConnection) -> Vec<String> {
+    rows(conn)
+        .await
+        .into_iter()
+        .filter(|r| r.table_name == "jobs")
+        .map(|r| r.described)
+        .collect()
+}
+
 fn written(imported: &Imported) -> (usize, usize) {
     let of = |t| imported.written.get(t).copied().unwrap_or(0);
     (of("netbackup_jobs"), of("netbackup_job_tries"))
@@ -178,13 +188,7 @@ async fn a_job_listed_twice_keeps_its_last_record() {
     let both = format!("{renamed}\n{first_line}\n");
     let imported = import(&mut conn, "fryer_grid", 2, &both).await;
     assert_eq!(imported.report.unchanged_records, 0);
-    let policies: Vec<String> = rows(&mut conn)
-        .await
-        .into_iter()
-        .filter(|r| r.table_name == "jobs")
-        .map(|r| r.described)
-        .collect();
-    assert_eq!(policies, ["WIN_FS"]);
+    assert_eq!(policies(&mut conn).await, ["WIN_FS"]);
 
     // The changed one last: it wins, the stored one before it is skipped.
     let imported = import(
@@ -195,13 +199,7 @@ async fn a_job_listed_twice_keeps_its_last_record() {
     )
     .await;
     assert_eq!(imported.report.unchanged_records, 1);
-    let policies: Vec<String> = rows(&mut conn)
-        .await
-        .into_iter()
-        .filter(|r| r.table_name == "jobs")
-        .map(|r| r.described)
-        .collect();
-    assert_eq!(policies, ["WIN_FS_RENAMED"]);
+    assert_eq!(policies(&mut conn).await, ["WIN_FS_RENAMED"]);
 }
 
 /// An older build of the same release upserts a changed try and leaves the job row (and its

@@ -2,8 +2,8 @@
 //! before they are parsed. Each `netbackup_jobs` row keeps the digest of the record it was
 //! written from (its tries keep the same one); loading the digests of a customer's grid
 //! once is one scan of each table, where checking each parsed record cost a primary-key
-//! probe, and parsing cost more than both. A record whose digest is here was stored from exactly this
-//! text for this grid: its job row and tries would be written as they are.
+//! probe, and parsing cost more than both. A record whose digest is here was stored from
+//! exactly this text for this grid: its job row and tries would be written as they are.
 
 use super::digest::Digest;
 use diesel::QueryableByName;
