@@ -1,10 +1,12 @@
 //! Reading jobs newest first, filtered, a page at a time (cursor = the last id seen).
 
-use super::model::{Job, JobState};
-use crate::db::planned_each_time_if;
+use super::model::{Job, JobState, job_columns};
 use crate::db::schema::jobs;
+use crate::db::{planned_each_time_if, prepared};
 use chrono::{DateTime, Utc};
+use diesel::pg::Pg;
 use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 #[derive(Debug, Clone, Default)]
@@ -51,14 +53,22 @@ pub async fn list_jobs(conn: &mut AsyncPgConnection, filter: &JobFilter) -> Quer
     }
     let limit = filter.limit.clamp(1, 1000);
     // One row more than asked tells whether there is a next page.
-    // With a time window, planned for its values each time: ten minutes and a week want
-    // different plans, and a generic one cannot know the width. Without, the indexes serve
-    // every value of the equality filters alike and the cached plan is kept.
     let window = filter.since.is_some() || filter.until.is_some();
-    let mut jobs: Vec<Job> =
+    let newest = if window {
+        newest_in_window(conn, filter, limit + 1).await?
+    } else {
+        Vec::new()
+    };
+    let mut jobs: Vec<Job> = if newest.len() as i64 > limit {
+        newest
+    } else {
+        // With a time window, planned for its values each time: ten minutes and a week want
+        // different plans, and a generic one cannot know the width. Without, the indexes
+        // serve every value of the equality filters alike and the cached plan is kept.
         planned_each_time_if(window, query.order(jobs::id.desc()).limit(limit + 1))
             .load(conn)
-            .await?;
+            .await?
+    };
     let next_cursor = if jobs.len() as i64 > limit {
         jobs.truncate(limit as usize);
         jobs.last().map(|j| j.id)
@@ -66,4 +76,76 @@ pub async fn list_jobs(conn: &mut AsyncPgConnection, filter: &JobFilter) -> Quer
         None
     };
     Ok(JobPage { jobs, next_cursor })
+}
+
+/// How many of the newest jobs (those matching the other filters) a window is first looked
+/// for in: a page needs a window to hold a quarter of them; a narrower window pays for
+/// reading these before its own plan runs (1,000 cost one customer's last ten minutes 45 %).
+const NEWEST_LOOKED_AT: i64 = 200;
+
+/// The page of a time window looked for among the newest jobs that match the other filters,
+/// read newest first through their index and stopped at `rows`. A window usually holds the
+/// newest jobs, which Postgres cannot know (it does not relate ids to times: for the last
+/// hour it read the hour's 3,500 jobs by time and sorted them, 1.2 ms, where this reads 51).
+/// Exact when it gives `rows` jobs: any other match is older than all it looked at. Fewer,
+/// and the caller asks the window's own plan. One statement text per set of filters, kept.
+async fn newest_in_window(
+    conn: &mut AsyncPgConnection,
+    filter: &JobFilter,
+    rows: i64,
+) -> QueryResult<Vec<Job>> {
+    let mut query = diesel::sql_query(concat!(
+        "SELECT ",
+        job_columns!(),
+        " FROM (SELECT ",
+        job_columns!(),
+        " FROM jobs WHERE true"
+    ))
+    .into_boxed::<Pg>();
+    let mut n = 0;
+    let mut next = || {
+        n += 1;
+        n
+    };
+    if let Some(state) = filter.state {
+        query = query
+            .sql(format!(" AND state = ${}", next()))
+            .bind::<Text, _>(state);
+    }
+    for (column, value) in [
+        ("customer", &filter.customer),
+        ("category", &filter.category),
+        ("job_type", &filter.job_type),
+    ] {
+        if let Some(value) = value {
+            query = query
+                .sql(format!(" AND {column} = ${}", next()))
+                .bind::<Text, _>(value.clone());
+        }
+    }
+    if let Some(before) = filter.before_id {
+        query = query
+            .sql(format!(" AND id < ${}", next()))
+            .bind::<BigInt, _>(before);
+    }
+    query = query.sql(format!(
+        " ORDER BY id DESC LIMIT {NEWEST_LOOKED_AT}) newest WHERE true"
+    ));
+    if let Some(since) = filter.since {
+        query = query
+            .sql(format!(" AND created_at >= ${}", next()))
+            .bind::<Timestamptz, _>(since);
+    }
+    if let Some(until) = filter.until {
+        query = query
+            .sql(format!(" AND created_at < ${}", next()))
+            .bind::<Timestamptz, _>(until);
+    }
+    prepared(
+        query
+            .sql(format!(" ORDER BY id DESC LIMIT ${}", next()))
+            .bind::<BigInt, _>(rows),
+    )
+    .load(conn)
+    .await
 }
