@@ -54,7 +54,8 @@ pub async fn list_jobs(conn: &mut AsyncPgConnection, filter: &JobFilter) -> Quer
     let limit = filter.limit.clamp(1, 1000);
     // One row more than asked tells whether there is a next page.
     let window = filter.since.is_some() || filter.until.is_some();
-    let newest = if window {
+    // A page longer than the look-ahead cannot come from it.
+    let newest = if window && limit < NEWEST_LOOKED_AT {
         newest_in_window(conn, filter, limit + 1).await?
     } else {
         Vec::new()
