@@ -7,10 +7,10 @@ use super::{ApiError, AppState};
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use shared_modules::jobs::{
-    JobFilter, JobState, Refused, cancel_job, events_of, find_job, list_jobs, retry_job,
+    Job, JobFilter, JobState, Refused, cancel_job, events_of, find_job, list_jobs, retry_job,
 };
 
 #[derive(Deserialize)]
@@ -115,14 +115,22 @@ pub async fn list(
     let page = state
         .db(async { Ok(list_jobs(&mut *state.conn().await?, &filter).await?) })
         .await?;
-    let body = serde_json::to_vec(&json!({
-        "jobs": page.jobs,
-        "next_cursor": page.next_cursor.map(|c| c.to_string()),
-    }))
+    let body = serde_json::to_vec(&PageBody {
+        jobs: &page.jobs,
+        next_cursor: page.next_cursor.map(|c| c.to_string()),
+    })
     .map_err(|e| ApiError::Internal(e.to_string()))?;
     let body = Bytes::from(body);
     state.listing.store(key, body.clone(), ticket);
     Ok(json_body(body))
+}
+
+/// A page as the API sends it, serialized straight from the jobs: building a
+/// `serde_json::Value` of the page first cost about a quarter of serve's CPU per listing.
+#[derive(Serialize)]
+struct PageBody<'a> {
+    jobs: &'a [Job],
+    next_cursor: Option<String>,
 }
 
 /// The page a customer's key gets when it asks for another customer's jobs.
