@@ -4,6 +4,7 @@
 //! reaper. `state` is what they share, `error` the JSON error envelope.
 
 pub mod console;
+pub mod db_gate;
 pub mod error;
 pub mod http;
 pub mod s3;

@@ -19,6 +19,8 @@ pub struct AppState {
     pub server_key: ServerKey,
     pub store: Arc<ObjectStore>,
     pub listing: Arc<crate::http::listing_cache::ListingCache>,
+    /// How many of the pool's connections requests hold at once.
+    pub db_gate: crate::db_gate::DbGate,
     /// Objects being downloaded by a trigger: one download per object at a time.
     pub downloads: Arc<crate::uploads::KeyLocks>,
     /// The last reading of the database gauges `/metrics` shows.
@@ -55,9 +57,11 @@ impl AppState {
         let listing = Arc::new(crate::http::listing_cache::ListingCache::new(
             std::time::Duration::from_millis(config.api.listing_cache_ms),
         ));
+        let db_gate = crate::db_gate::DbGate::new(config.api.database_connections);
         Self {
             config,
             pool,
+            db_gate,
             keys,
             server_key,
             store,
@@ -120,11 +124,19 @@ impl AppState {
         })
     }
 
-    /// A pooled connection, or 503 when the database cannot give one.
-    pub async fn conn(&self) -> Result<shared_modules::db::PooledConn, ApiError> {
-        self.pool
+    /// A pooled connection once the request's turn comes (`db_gate`), or 503 when the
+    /// database cannot give one.
+    pub async fn conn(&self) -> Result<crate::db_gate::GatedConn, ApiError> {
+        let turn = self
+            .db_gate
+            .turn()
+            .await
+            .ok_or_else(|| ApiError::Unavailable("the API is shutting down".into()))?;
+        let conn = self
+            .pool
             .get()
             .await
-            .map_err(|e| ApiError::from(shared_modules::db::DbError::from(e)))
+            .map_err(|e| ApiError::from(shared_modules::db::DbError::from(e)))?;
+        Ok(crate::db_gate::GatedConn::new(conn, turn))
     }
 }

@@ -95,6 +95,9 @@ pub struct ApiConfig {
     /// `body_min_bytes_per_second`, or the connection is closed.
     pub body_timeout_seconds: u64,
     pub body_min_bytes_per_second: u64,
+    /// Database connections the API's requests hold at once (the rest wait their turn);
+    /// None: twice the CPU cores.
+    pub database_connections: Option<usize>,
     /// Front ends (`https://host[:port]`) whose pages may call the API and PUT parts to the
     /// embedded store from the browser (CORS). Empty: none.
     pub cors_origins: Vec<String>,
@@ -315,6 +318,7 @@ impl Default for ApiConfig {
             body_timeout_seconds: 30,
             body_min_bytes_per_second: 1024,
             cors_origins: Vec::new(),
+            database_connections: None,
         }
     }
 }
