@@ -81,7 +81,7 @@ binaries=${IMAGE_BINARIES:-}
 if [ -z "$binaries" ]; then
   log "building the release binaries on the host"
   DP_GIT_COMMIT=$revision cargo build --release --locked --bins
-  binaries=target/release
+  binaries=${CARGO_TARGET_DIR:-target}/release
 fi
 context=target/image-context
 rm -rf "$context"

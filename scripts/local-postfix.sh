@@ -68,7 +68,7 @@ done
 # The pipe runs the mailhandler as hview: it needs a binary and a config it can read and
 # a mailbox and log folder it can write, wherever this checkout is.
 mkdir -p "$install_dir"
-cp target/debug/mailhandler "$install_dir/mailhandler"
+cp "${CARGO_TARGET_DIR:-target}/debug/mailhandler" "$install_dir/mailhandler"
 cp config.json "$install_dir/config.json"
 chmod 0755 "$install_dir" "$install_dir/mailhandler"
 chmod 0644 "$install_dir/config.json"

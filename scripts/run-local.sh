@@ -52,7 +52,7 @@ echo "database: $db (this checkout's; deleting .local starts it afresh)"
 stage "building (cargo build --bins: the first build takes some minutes; cargo shows its progress)"
 cargo build --bins
 stage "built"
-bin=target/debug
+bin=${CARGO_TARGET_DIR:-target}/debug
 
 export DATAPROCESSOR_CONFIG=$PWD/config.json
 export DATABASE_URL=postgres://postgres@127.0.0.1:5432/$db

@@ -116,7 +116,7 @@ async fn the_readme_recipes_work_as_written() {
 
     let log = repo().join("target/readme-run-local.log");
     let output = std::fs::File::create(&log).unwrap();
-    let local = LocalRun(
+    let mut local = LocalRun(
         Command::new("scripts/run-local.sh")
             .current_dir(repo())
             .stdout(Stdio::from(output.try_clone().unwrap()))
@@ -128,13 +128,17 @@ async fn the_readme_recipes_work_as_written() {
     let shown = wait_for(
         "run-local to show data flowing",
         Duration::from_secs(600),
-        || async {
+        || {
+            // It may also end before its trap is set (a missing binary): no `stopped` then.
+            let exited = local.0.try_wait().ok().flatten();
             let text = std::fs::read_to_string(&log).unwrap_or_default();
-            if text.lines().any(|l| l == "stopped") {
-                panic!("run-local stopped before showing everything:\n{text}");
+            async move {
+                if text.lines().any(|l| l == "stopped") || exited.is_some() {
+                    panic!("run-local stopped ({exited:?}) before showing everything:\n{text}");
+                }
+                text.contains("The DataProcessor is running")
+                    .then_some(text)
             }
-            text.contains("The DataProcessor is running")
-                .then_some(text)
         },
     )
     .await;
