@@ -1,10 +1,13 @@
 //! How many database connections the API's requests hold at once (`api.database_connections`,
-//! by default twice the CPU cores). A request past that waits its turn, first come first
+//! by default twice the CPU cores, within what the job workers leave of the pool). A request past that waits its turn, first come first
 //! served, inside its `database.read_timeout_seconds`. On 2 cores with 16 clients listing
 //! jobs, every request on a backend of its own (16) left the processes crowding the CPUs and
-//! the slowest 1 % took 60–150 ms; 4 at a time kept them near 15 ms at the same throughput.
-//! It also leaves the job workers their share of the pool when the API is flooded.
+//! the slowest 1 % took 18–56 ms; 4 at a time kept them at 14–19 ms for about the same
+//! throughput (docs/benchmark-notes.md). It also leaves the job workers their share of the
+//! pool when the API's reads (listings, the console) are flooded; health, metrics, the S3
+//! endpoint and upload triggers take their connections from the pool directly.
 
+use shared_modules::config::Config;
 use shared_modules::db::PooledConn;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
@@ -14,11 +17,24 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 pub struct DbGate(Arc<Semaphore>);
 
 impl DbGate {
-    /// `configured`, or twice the CPU cores (at least 2).
-    pub fn new(configured: Option<usize>) -> DbGate {
+    /// `api.database_connections`, or twice the CPU cores within what the job workers leave
+    /// of the pool (at least 1).
+    pub fn for_config(config: &Config) -> DbGate {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        let turns = configured.unwrap_or(2 * cores).max(1);
-        DbGate(Arc::new(Semaphore::new(turns)))
+        let left = config
+            .database
+            .pool_size
+            .saturating_sub(config.workers.concurrency);
+        DbGate::new(
+            config
+                .api
+                .database_connections
+                .unwrap_or_else(|| (2 * cores).min(left)),
+        )
+    }
+
+    pub fn new(turns: usize) -> DbGate {
+        DbGate(Arc::new(Semaphore::new(turns.max(1))))
     }
 
     /// Waits for a turn; None only if the gate was closed, which nothing does.
@@ -65,7 +81,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_request_past_the_limit_waits_for_a_turn_handed_back() {
-        let gate = DbGate::new(Some(2));
+        let gate = DbGate::new(2);
         let first = gate.turn().await.unwrap();
         let _second = gate.turn().await.unwrap();
         assert_eq!(gate.available(), 0);
@@ -83,10 +99,17 @@ mod tests {
     }
 
     #[test]
-    fn the_default_is_twice_the_cores_and_never_zero() {
+    fn the_default_is_twice_the_cores_within_what_the_workers_leave() {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        assert_eq!(DbGate::new(None).available(), 2 * cores);
-        assert_eq!(DbGate::new(Some(0)).available(), 1);
-        assert_eq!(DbGate::new(Some(7)).available(), 7);
+        let mut config = Config::default();
+        config.database.pool_size = 100;
+        config.workers.concurrency = 4;
+        assert_eq!(DbGate::for_config(&config).available(), 2 * cores);
+        config.database.pool_size = 5;
+        assert_eq!(DbGate::for_config(&config).available(), 1, "5 - 4");
+        config.workers.concurrency = 10;
+        assert_eq!(DbGate::for_config(&config).available(), 1, "never none");
+        config.api.database_connections = Some(7);
+        assert_eq!(DbGate::for_config(&config).available(), 7);
     }
 }

@@ -57,7 +57,7 @@ impl AppState {
         let listing = Arc::new(crate::http::listing_cache::ListingCache::new(
             std::time::Duration::from_millis(config.api.listing_cache_ms),
         ));
-        let db_gate = crate::db_gate::DbGate::new(config.api.database_connections);
+        let db_gate = crate::db_gate::DbGate::for_config(&config);
         Self {
             config,
             pool,

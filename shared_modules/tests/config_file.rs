@@ -79,6 +79,10 @@ fn a_bad_value_is_refused_naming_its_key() {
             r#"{"api": {"database_connections": 0}}"#,
             "api.database_connections",
         ),
+        (
+            r#"{"api": {"database_connections": 17}, "database": {"pool_size": 16}}"#,
+            "api.database_connections",
+        ),
         (r#"{"api": {"keys": ["short"]}}"#, "api.keys[0]"),
         (r#"{"paths": {"root": "relative/dir"}}"#, "paths.root"),
         (r#"{"jobs": {"lease_secs": 3}}"#, "jobs"),

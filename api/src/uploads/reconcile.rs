@@ -90,7 +90,9 @@ async fn reconcile_once(
     reported: &mut HashSet<String>,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let waiting = {
-        let mut conn = state.conn().await?;
+        // The pool, not a request's turn (`state.conn()`): a pass lists the whole bucket while
+        // it holds the connection.
+        let mut conn = state.pool.get().await?;
         untriggered(&state.store, &mut conn, Utc::now()).await?
     };
     let after = Duration::from_secs(state.config.s3.untriggered_after_minutes * 60);

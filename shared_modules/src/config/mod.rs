@@ -96,7 +96,7 @@ pub struct ApiConfig {
     pub body_timeout_seconds: u64,
     pub body_min_bytes_per_second: u64,
     /// Database connections the API's requests hold at once (the rest wait their turn);
-    /// None: twice the CPU cores.
+    /// None: twice the CPU cores, within what the job workers leave of the pool.
     pub database_connections: Option<usize>,
     /// Front ends (`https://host[:port]`) whose pages may call the API and PUT parts to the
     /// embedded store from the browser (CORS). Empty: none.

@@ -22,10 +22,12 @@ impl Config {
         if self.database.pool_size < 2 {
             return Err(err("database.pool_size", "must be at least 2"));
         }
-        if self.api.database_connections == Some(0) {
+        if let Some(n) = self.api.database_connections
+            && !(1..=self.database.pool_size).contains(&n)
+        {
             return Err(err(
                 "api.database_connections",
-                "must be at least 1 (null: twice the CPU cores)",
+                "must be between 1 and database.pool_size (null: twice the CPU cores)",
             ));
         }
         if self.api.listen.parse::<std::net::SocketAddr>().is_err() {
