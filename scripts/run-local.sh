@@ -52,7 +52,8 @@ echo "database: $db (this checkout's; deleting .local starts it afresh)"
 stage "building (cargo build --bins: the first build takes some minutes; cargo shows its progress)"
 cargo build --bins
 stage "built"
-bin=${CARGO_TARGET_DIR:-target}/debug
+# Absolute, so the env file works from anywhere; under CARGO_TARGET_DIR when it is set.
+bin=$(realpath "${CARGO_TARGET_DIR:-target}/debug")
 
 export DATAPROCESSOR_CONFIG=$PWD/config.json
 export DATABASE_URL=postgres://postgres@127.0.0.1:5432/$db
@@ -66,7 +67,7 @@ key=local-dev-key-change-me-0123
 cat > .local/env <<ENV
 export DATAPROCESSOR_CONFIG=$DATAPROCESSOR_CONFIG DATABASE_URL=$DATABASE_URL
 export DP__PATHS__ROOT=$DP__PATHS__ROOT DP__LOGGING__DIRECTORY=$DP__LOGGING__DIRECTORY
-export PATH=$PWD/$bin:\$PATH
+export PATH=$bin:\$PATH
 ENV
 
 # Uploads go to serve itself: the embedded S3 endpoint on 25025 (config.json's s3.mode),

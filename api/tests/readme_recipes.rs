@@ -114,6 +114,8 @@ async fn the_readme_recipes_work_as_written() {
         .expect("the README opens with scripts/run-local.sh");
     assert!(opening.contains("run it locally"));
 
+    // ./target, wherever CARGO_TARGET_DIR puts the build.
+    std::fs::create_dir_all(repo().join("target")).unwrap();
     let log = repo().join("target/readme-run-local.log");
     let output = std::fs::File::create(&log).unwrap();
     let mut local = LocalRun(
