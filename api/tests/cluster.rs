@@ -278,6 +278,24 @@ async fn three_nodes_share_the_work_and_losing_the_leader_loses_nothing() {
         );
     }
 
+    // Before it dies, the leader has run every duty (so both it and its successor can be
+    // seen to have run them).
+    let duties = ["reconciliation", "retention", "reaper"];
+    wait_for(
+        "the first leader to run every duty",
+        Duration::from_secs(30),
+        || async {
+            let runs = duty_runs(&mut db.pool().get().await.unwrap(), 1)
+                .await
+                .ok()?;
+            duties
+                .iter()
+                .all(|d| runs.iter().any(|r| r.duty == *d && r.node == first_leader))
+                .then_some(())
+        },
+    )
+    .await;
+
     // The leader dies while it works: kill -9, never restarted.
     let leader_index = configs
         .iter()
@@ -383,7 +401,6 @@ async fn three_nodes_share_the_work_and_losing_the_leader_loses_nothing() {
 
     // Reconciliation and retention: one node at a time, and both ran on the dead leader and
     // then on its successor.
-    let duties = ["reconciliation", "retention", "reaper"];
     let runs = wait_for(
         "every duty to run on the new leader",
         Duration::from_secs(30),
