@@ -16,7 +16,7 @@ use common::*;
 use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Text};
 use diesel_async::RunQueryDsl;
-use shared_modules::cluster::{duty_runs, list_nodes};
+use shared_modules::cluster::{DutyRun, duty_runs, list_nodes};
 use shared_modules::config::Config;
 use shared_modules::testing::{TestDb, wait_for};
 use std::io::Write;
@@ -94,6 +94,26 @@ fn node_config(db_url: &str, root: &Path, name: &str) -> Config {
     config.s3.contract_keys_only = false;
     config.api.listen = format!("127.0.0.1:{}", free_port());
     config
+}
+
+const DUTIES: [&str; 3] = ["reconciliation", "retention", "reaper"];
+
+/// Waits until `node` has run every duty; the runs of the last hour.
+async fn every_duty_run_on(db: &TestDb, node: &str) -> Vec<DutyRun> {
+    wait_for(
+        &format!("{node} to run every duty"),
+        Duration::from_secs(30),
+        || async {
+            let runs = duty_runs(&mut db.pool().get().await.unwrap(), 1)
+                .await
+                .ok()?;
+            DUTIES
+                .iter()
+                .all(|d| runs.iter().any(|r| r.duty == *d && r.node == node))
+                .then_some(runs)
+        },
+    )
+    .await
 }
 
 #[derive(QueryableByName)]
@@ -280,21 +300,7 @@ async fn three_nodes_share_the_work_and_losing_the_leader_loses_nothing() {
 
     // Before it dies, the leader has run every duty (so both it and its successor can be
     // seen to have run them).
-    let duties = ["reconciliation", "retention", "reaper"];
-    wait_for(
-        "the first leader to run every duty",
-        Duration::from_secs(30),
-        || async {
-            let runs = duty_runs(&mut db.pool().get().await.unwrap(), 1)
-                .await
-                .ok()?;
-            duties
-                .iter()
-                .all(|d| runs.iter().any(|r| r.duty == *d && r.node == first_leader))
-                .then_some(())
-        },
-    )
-    .await;
+    every_duty_run_on(&db, &first_leader).await;
 
     // The leader dies while it works: kill -9, never restarted.
     let leader_index = configs
@@ -401,21 +407,8 @@ async fn three_nodes_share_the_work_and_losing_the_leader_loses_nothing() {
 
     // Reconciliation and retention: one node at a time, and both ran on the dead leader and
     // then on its successor.
-    let runs = wait_for(
-        "every duty to run on the new leader",
-        Duration::from_secs(30),
-        || async {
-            let runs = duty_runs(&mut db.pool().get().await.unwrap(), 1)
-                .await
-                .ok()?;
-            duties
-                .iter()
-                .all(|d| runs.iter().any(|r| r.duty == *d && r.node == leader))
-                .then_some(runs)
-        },
-    )
-    .await;
-    for duty in duties {
+    let runs = every_duty_run_on(&db, &leader).await;
+    for duty in DUTIES {
         let mine: Vec<_> = runs.iter().filter(|r| r.duty == duty).collect();
         let on: std::collections::BTreeSet<&str> = mine.iter().map(|r| r.node.as_str()).collect();
         assert!(
