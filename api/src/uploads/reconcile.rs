@@ -57,13 +57,14 @@ pub fn spawn_reconciler(
                 &leadership,
                 pass,
             );
-            // Not run (another node's pass still holds the duty): as if it ran.
-            let wait = match pass.await.unwrap_or(Ok(())) {
-                Ok(()) => {
+            let wait = match pass.await {
+                // Not run (another node's pass still holds the duty): tried again soon.
+                None => shared_modules::cluster::next_try(false, every),
+                Some(Ok(())) => {
                     retry = Duration::from_secs(1);
                     every
                 }
-                Err(e) => {
+                Some(Err(e)) => {
                     tracing::warn!(error = %e, retry_in_s = retry.as_secs(), "reconciliation of the upload bucket failed; trying again");
                     let wait = retry;
                     retry = (retry * 2).min(every);

@@ -78,6 +78,17 @@ pub async fn record_duty<T, E: std::fmt::Display>(
 /// How often a node that does not lead looks whether it does now.
 const LEADERSHIP_CHECK: Duration = Duration::from_secs(1);
 
+/// When a duty is next tried: a period after a run, but soon after one that did not run
+/// (another node's run still held it, a new leader's predecessor finishing): a duty run
+/// once an hour must not skip its hour for that.
+pub fn next_try(ran: bool, every: Duration) -> Duration {
+    if ran {
+        every
+    } else {
+        LEADERSHIP_CHECK.min(every)
+    }
+}
+
 /// Runs `task` with a pooled connection every `every` while this node leads, until `stop`.
 /// A failure (or no connection) is logged as `what` and tried again next time.
 pub fn spawn_duty<F, Fut>(
@@ -109,12 +120,12 @@ where
                 }
             })
             .await;
-            if let Some(Err(e)) = result {
+            if let Some(Err(e)) = &result {
                 tracing::warn!(error = %e, "{what} could not run");
             }
             tokio::select! {
                 _ = stop.cancelled() => return,
-                _ = tokio::time::sleep(every) => {}
+                _ = tokio::time::sleep(next_try(result.is_some(), every)) => {}
             }
         }
     })

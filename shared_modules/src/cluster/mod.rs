@@ -11,7 +11,7 @@ mod duty;
 mod leader;
 mod nodes;
 
-pub use duty::{DutyRun, duty_runs, record_duty, spawn_duty};
+pub use duty::{DutyRun, duty_runs, next_try, record_duty, spawn_duty};
 pub use leader::{Leadership, spawn_membership};
 pub use nodes::{NodeRow, list_nodes};
 
