@@ -12,8 +12,10 @@ use diesel::sql_types::{BigInt, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use modules::hydrastor::veritas2hview::columns::Batch;
 use modules::hydrastor::veritas2hview::known_records::KnownRecords;
+use modules::hydrastor::veritas2hview::new_rows::NewRows;
 use modules::hydrastor::veritas2hview::reader::{self, FileReport};
 use modules::hydrastor::veritas2hview::sniff::Format;
+use modules::hydrastor::veritas2hview::spec;
 use modules::hydrastor::veritas2hview::store::{self, Owner};
 use shared_modules::testing::TestDb;
 use std::collections::BTreeMap;
@@ -28,8 +30,9 @@ struct Imported {
     unchanged_rows: usize,
 }
 
-/// Reads and stores `text` as the upload job does: the known records loaded first, the
-/// reader on a blocking thread, each batch stored as it comes.
+/// Reads and stores `text` as the upload job does: the known records and the tables without
+/// the customer's rows loaded first, the reader on a blocking thread, each batch stored as it
+/// comes.
 async fn import(conn: &mut AsyncPgConnection, grid: &str, job_id: i64, text: &str) -> Imported {
     let owner = Owner {
         customer: "bobs_burgers",
@@ -37,6 +40,9 @@ async fn import(conn: &mut AsyncPgConnection, grid: &str, job_id: i64, text: &st
         job_id,
     };
     let known = KnownRecords::load(conn, owner.customer, grid)
+        .await
+        .unwrap();
+    let mut new_rows = NewRows::load(conn, owner.customer, &spec::ALL)
         .await
         .unwrap();
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Batch>(2);
@@ -54,7 +60,9 @@ async fn import(conn: &mut AsyncPgConnection, grid: &str, job_id: i64, text: &st
     let mut unchanged_rows = 0;
     while let Some(batch) = rx.recv().await {
         let table = batch.spec.table;
-        let stored = store::upsert(conn, &owner, batch).await.unwrap();
+        let stored = store::write_batch(conn, &owner, batch, &mut new_rows)
+            .await
+            .unwrap();
         *written.entry(table).or_default() += stored.written;
         unchanged_rows += stored.unchanged;
     }

@@ -12,6 +12,7 @@ use super::spec::TableSpec;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 
 /// Rows per statement: larger batches spend less on round trips; memory stays a few MB.
 pub const BATCH_ROWS: usize = 5000;
@@ -148,6 +149,19 @@ impl Batch {
     pub fn joined(&self, column: usize, rows: &[usize]) -> String {
         let values = &self.values[column];
         join(rows.iter().map(|&row| values[row].as_deref()))
+    }
+
+    /// Each row's natural key, hashed with its table's name (see `NewRows`).
+    pub fn key_hashes(&self) -> impl Iterator<Item = u64> + '_ {
+        let key_columns = &self.values[..self.spec.key.len()];
+        (0..self.len).map(move |row| {
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            self.spec.table.hash(&mut hasher);
+            for column in key_columns {
+                column[row].hash(&mut hasher);
+            }
+            hasher.finish()
+        })
     }
 
     /// The digests of `rows` in hex, joined as `joined` does.

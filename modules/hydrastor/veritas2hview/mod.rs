@@ -7,6 +7,7 @@ mod bpimagelist;
 pub mod columns;
 pub mod digest;
 pub mod known_records;
+pub mod new_rows;
 pub mod reader;
 mod serialize;
 pub mod sniff;
@@ -16,6 +17,7 @@ pub mod store;
 use columns::Batch;
 use diesel_async::AsyncPgConnection;
 use known_records::KnownRecords;
+use new_rows::NewRows;
 use reader::FileReport;
 use serde_json::{Map, Value, json};
 use shared_modules::archive::{self, Extracted};
@@ -193,6 +195,21 @@ fn add(counts: &mut Map<String, Value>, table: &str, n: usize) {
     *entry = json!(entry.as_u64().unwrap_or(0) + n as u64);
 }
 
+/// A batch that could not be stored. A key there after all (`write_batch`'s plain insert of
+/// new rows; the upsert takes conflicts) means another job stored some of the customer's
+/// rows while this one ran: tried again, this job finds them and updates what differs.
+fn stored_failure(table: &str, e: diesel::result::Error) -> JobFailure {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match e {
+        Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+            JobFailure::transient(format!(
+                "{table}: another job stored some of these rows while this one ran ({e}); tried again, they are updated"
+            ))
+        }
+        e => e.into(),
+    }
+}
+
 /// Parses `file` on a blocking thread and upserts its batches here as they come: at most a
 /// few batches are in memory whatever the file's size.
 /// Between batches it reports progress and stops if the job was cancelled (the error rolls
@@ -211,6 +228,7 @@ async fn read_and_store(
         }
         _ => KnownRecords::default(),
     };
+    let mut new_rows = NewRows::load(conn, owner.customer, &spec::ALL).await?;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Batch>(2);
     let path = file.path.clone();
     let name = file.original.clone();
@@ -230,7 +248,9 @@ async fn read_and_store(
                 let Some(batch) = batch else { break };
                 ctx.check_cancelled()?;
                 let table = batch.spec.table;
-                let stored = store::upsert(conn, owner, batch).await?;
+                let stored = store::write_batch(conn, owner, batch, &mut new_rows)
+                    .await
+                    .map_err(|e| stored_failure(table, e))?;
                 add(&mut progress.rows, table, stored.written);
                 add(&mut progress.unchanged, table, stored.unchanged);
             }
@@ -261,5 +281,24 @@ async fn read_and_store(
     match &report.stopped {
         Some(why) => Err(JobFailure::permanent(format!("{}: {why}", file.original))),
         None => Ok(report),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diesel::result::{DatabaseErrorKind, Error};
+
+    #[test]
+    fn a_key_met_by_a_plain_insert_is_tried_again_and_says_why() {
+        let met = Error::DatabaseError(
+            DatabaseErrorKind::UniqueViolation,
+            Box::new("duplicate key value violates unique constraint".to_string()),
+        );
+        let JobFailure::Transient(why) = stored_failure("netbackup_jobs", met) else {
+            panic!("tried again");
+        };
+        assert!(why.starts_with("netbackup_jobs: another job stored"), "{why}");
+        assert!(why.contains("duplicate key"), "{why}");
     }
 }

@@ -153,6 +153,19 @@ pub const BACKSTAT: TableSpec = TableSpec {
     columns: &[("status", "integer"), ("status_text", "text")],
 };
 
+/// Every NetBackup table.
+pub const ALL: [&TableSpec; 9] = [
+    &JOBS,
+    &TRIES,
+    &IMAGES,
+    &FRAGMENTS,
+    &STORAGE_UNITS,
+    &DISK_POOLS,
+    &DISK_VOLUMES,
+    &STORAGE_SERVERS,
+    &BACKSTAT,
+];
+
 impl TableSpec {
     /// The key columns, then the data columns: the order of a batch's columns.
     pub fn all_columns(&self) -> impl Iterator<Item = (&'static str, &'static str)> + '_ {

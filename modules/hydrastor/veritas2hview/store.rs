@@ -6,9 +6,10 @@
 //! … WHERE something differs`. An unchanged record is neither parsed into its columns, nor
 //! cast, nor locked, nor written. Everything runs in the job's transaction, so the rows and
 //! `done` commit together; the same export again changes nothing; a newer one updates what
-//! changed.
+//! changed. A customer's first export (`NewRows`) skips all of it: plain inserts.
 
 use super::columns::Batch;
+use super::new_rows::NewRows;
 use super::spec::TableSpec;
 use crate::upsert::Upsert;
 use diesel::QueryableByName;
@@ -48,21 +49,11 @@ fn changed_sql(spec: &TableSpec) -> String {
     )
 }
 
-/// Parameters: $1 customer, $2 grid, $3 job id, then one joined text per column and the
-/// joined digests, split and cast here. Rows arrive without duplicate keys (`Columns` keeps
-/// the last).
-fn upsert_sql(spec: &TableSpec) -> String {
+/// The columns written, and the rows to write as a `SELECT` of them. Parameters: $1
+/// customer, $2 grid, $3 job id, then one joined text per column and the joined digests,
+/// split and cast here.
+fn rows(spec: &TableSpec) -> (Vec<&'static str>, String) {
     let names: Vec<&str> = spec.all_columns().map(|(n, _)| n).collect();
-    let key: Vec<&str> = ["customer"]
-        .into_iter()
-        .chain(spec.key.iter().map(|(n, _)| *n))
-        .collect();
-    let data: Vec<&str> = spec
-        .columns
-        .iter()
-        .map(|(n, _)| *n)
-        .chain(["grid_name", "row_digest"])
-        .collect();
     let columns: Vec<&str> = ["customer", "grid_name", "job_id_of_upload"]
         .into_iter()
         .chain(names.iter().copied())
@@ -78,13 +69,40 @@ fn upsert_sql(spec: &TableSpec) -> String {
         .collect::<Vec<_>>()
         .join(", ");
     let names = names.join(", ");
+    let source = format!(
+        "SELECT $1, $2, $3, {casts}, decode(row_digest, 'hex') FROM unnest({arrays}) AS r({names}, row_digest)"
+    );
+    (columns, source)
+}
+
+/// The upsert of `rows`. Rows arrive without duplicate keys (`Columns` keeps the last).
+fn upsert_sql(spec: &TableSpec) -> String {
+    let key: Vec<&str> = ["customer"]
+        .into_iter()
+        .chain(spec.key.iter().map(|(n, _)| *n))
+        .collect();
+    let data: Vec<&str> = spec
+        .columns
+        .iter()
+        .map(|(n, _)| *n)
+        .chain(["grid_name", "row_digest"])
+        .collect();
+    let (columns, source) = rows(spec);
     Upsert::into(spec.table, &columns)
         .key(&key)
         .compared(&data)
         .carried(&["job_id_of_upload"])
-        .with_rows_from(&format!(
-            "SELECT $1, $2, $3, {casts}, decode(row_digest, 'hex') FROM unnest({arrays}) AS r({names}, row_digest)"
-        ))
+        .with_rows_from(&source)
+}
+
+/// A plain insert of `rows`, for rows known to be new (`NewRows`).
+fn insert_sql(spec: &TableSpec) -> String {
+    let (columns, source) = rows(spec);
+    format!(
+        "INSERT INTO {} ({}) {source}",
+        spec.table,
+        columns.join(", ")
+    )
 }
 
 /// Who the rows belong to.
@@ -107,6 +125,29 @@ pub struct Stored {
 struct Changed {
     #[diesel(sql_type = Array<BigInt>)]
     rows: Vec<i64>,
+}
+
+/// Stores a batch as the upload job does: a plain insert when `new_rows` says all its rows
+/// are new (a unique violation then means another job stored some meanwhile), else `upsert`.
+pub async fn write_batch(
+    conn: &mut AsyncPgConnection,
+    owner: &Owner<'_>,
+    batch: Batch,
+    new_rows: &mut NewRows,
+) -> diesel::QueryResult<Stored> {
+    if !new_rows.all_new(&batch) {
+        return upsert(conn, owner, batch).await;
+    }
+    let all: Vec<usize> = (0..batch.len).collect();
+    let written = if all.is_empty() {
+        0
+    } else {
+        send(conn, &insert_sql(batch.spec), owner, &batch, &all).await?
+    };
+    Ok(Stored {
+        written,
+        unchanged: 0,
+    })
 }
 
 /// Stores a batch: the rows that are new or changed, and only those.
@@ -161,8 +202,19 @@ async fn write(
     batch: &Batch,
     rows: &[usize],
 ) -> diesel::QueryResult<usize> {
+    send(conn, &upsert_sql(batch.spec), owner, batch, rows).await
+}
+
+/// Runs `sql` (`upsert_sql` or `insert_sql`) on `rows` of the batch; how many were written.
+async fn send(
+    conn: &mut AsyncPgConnection,
+    sql: &str,
+    owner: &Owner<'_>,
+    batch: &Batch,
+    rows: &[usize],
+) -> diesel::QueryResult<usize> {
     let spec = batch.spec;
-    let query = diesel::sql_query(upsert_sql(spec))
+    let query = diesel::sql_query(sql)
         .into_boxed::<Pg>()
         .bind::<Text, _>(owner.customer)
         .bind::<Text, _>(owner.grid)
