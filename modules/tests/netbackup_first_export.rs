@@ -1,7 +1,9 @@
 //! A customer's first export is written with plain inserts (`NewRows`), against the real
-//! Postgres: a job listed twice, batches apart, still keeps its last record (its second
-//! batch goes through the upsert); another job storing the same rows meanwhile makes the
-//! insert fail on the key, and the retry finds them and writes nothing twice.
+//! Postgres: every table of every fixture format takes them and the same files again write
+//! nothing; only the customer's own rows make a table not new, and a second file of the same
+//! upload sees the first's; a job listed twice, batches apart, still keeps its last record
+//! (its second batch goes through the upsert); another job storing the same rows meanwhile
+//! makes the insert fail on the key, and the retry finds them and writes nothing twice.
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on any unexpected error
 
@@ -11,8 +13,8 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use modules::hydrastor::veritas2hview::columns::{BATCH_ROWS, Batch};
 use modules::hydrastor::veritas2hview::known_records::KnownRecords;
 use modules::hydrastor::veritas2hview::new_rows::NewRows;
-use modules::hydrastor::veritas2hview::reader;
-use modules::hydrastor::veritas2hview::sniff::Format;
+use modules::hydrastor::veritas2hview::reader::{self, FileReport};
+use modules::hydrastor::veritas2hview::sniff::{self, Format};
 use modules::hydrastor::veritas2hview::spec;
 use modules::hydrastor::veritas2hview::store::{self, Owner, Stored};
 use shared_modules::testing::TestDb;
@@ -127,6 +129,18 @@ async fn store_export(
     text: String,
     loaded: Loaded,
 ) -> diesel::QueryResult<Stored> {
+    let (stored, report) = store_file(conn, job_id, Format::BpdbjobsReport, text, loaded).await?;
+    assert_eq!(report.bad_records, 0, "{:?}", report.first_bad);
+    Ok(stored)
+}
+
+async fn store_file(
+    conn: &mut AsyncPgConnection,
+    job_id: i64,
+    format: Format,
+    text: String,
+    loaded: Loaded,
+) -> diesel::QueryResult<(Stored, FileReport)> {
     let owner = Owner {
         customer: CUSTOMER,
         grid: "fryer_grid",
@@ -140,8 +154,8 @@ async fn store_export(
     let parser = tokio::task::spawn_blocking(move || {
         reader::read_skipping(
             std::io::Cursor::new(text.into_bytes()),
-            "jobs.txt",
-            Format::BpdbjobsReport,
+            "export.txt",
+            format,
             known,
             tx,
         )
@@ -152,9 +166,7 @@ async fn store_export(
         total.written += stored.written;
         total.unchanged += stored.unchanged;
     }
-    let report = parser.await.unwrap();
-    assert_eq!(report.bad_records, 0, "{:?}", report.first_bad);
-    Ok(total)
+    Ok((total, parser.await.unwrap()))
 }
 
 async fn import(
@@ -242,4 +254,137 @@ async fn another_job_storing_the_same_rows_meanwhile_fails_the_insert_and_the_re
         count(&mut this_job, "SELECT count(*) AS n FROM netbackup_jobs").await,
         300
     );
+}
+
+#[tokio::test]
+async fn every_fixture_format_is_inserted_new_and_the_same_files_again_write_nothing() {
+    let db = TestDb::new().await;
+    let mut conn = db.pool().get().await.unwrap();
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("hydrastor/veritas2hview/fixtures");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "txt"))
+        .collect();
+    files.sort();
+    let mut written = 0;
+    for round in 0..2 {
+        for path in &files {
+            let text = std::fs::read_to_string(path).unwrap();
+            let first = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap();
+            let Some(format) = sniff::sniff(first) else {
+                continue;
+            };
+            let loaded = load(&mut conn).await;
+            let stored = store_file(&mut conn, 1, format, text, loaded).await;
+            let (stored, _) = stored.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            if round == 0 {
+                written += stored.written;
+            } else {
+                assert_eq!(stored.written, 0, "{} again", path.display());
+            }
+        }
+    }
+    let tables: Vec<i64> = {
+        let mut counts = Vec::new();
+        for spec in spec::ALL {
+            counts.push(
+                count(
+                    &mut conn,
+                    &format!("SELECT count(*) AS n FROM {}", spec.table),
+                )
+                .await,
+            );
+        }
+        counts
+    };
+    assert!(
+        tables.iter().all(|&n| n > 0),
+        "every table written by some fixture: {tables:?}"
+    );
+    assert_eq!(written as i64, tables.iter().sum::<i64>());
+}
+
+#[tokio::test]
+async fn only_the_customers_own_rows_make_a_table_not_new_and_a_second_file_sees_the_first() {
+    let db = TestDb::new().await;
+    let mut conn = db.pool().get().await.unwrap();
+    let jobs_batch = |ids: &[i64]| {
+        let mut columns = modules::hydrastor::veritas2hview::columns::Columns::new(&spec::JOBS);
+        for id in ids {
+            columns
+                .push_object(&serde_json::json!({"master_server": "nbmaster01", "job_id": id}))
+                .unwrap();
+        }
+        columns.finish()
+    };
+    // Another customer's jobs and tries.
+    diesel::sql_query(
+        "INSERT INTO netbackup_jobs (customer, grid_name, master_server, job_id) VALUES ('someone_else', 'g', 'nbmaster01', 1)",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let mut new = NewRows::load(&mut conn, CUSTOMER, &spec::ALL)
+        .await
+        .unwrap();
+    assert!(
+        new.all_new(&jobs_batch(&[1, 2])),
+        "another customer's job 1"
+    );
+
+    // A first file of an upload (in the job's transaction) writes jobs 1-300; a second file
+    // of the same upload repeats 200-300 and adds 301-400: it sees the first's rows and upserts.
+    diesel::sql_query("BEGIN").execute(&mut conn).await.unwrap();
+    let first: String = (1..=300).map(|job| record(job, OK)).collect();
+    let second: String = (200..=400).map(|job| record(job, "again")).collect();
+    import(&mut conn, 1, first).await.unwrap();
+    let mut after = NewRows::load(&mut conn, CUSTOMER, &spec::ALL)
+        .await
+        .unwrap();
+    assert!(
+        !after.all_new(&jobs_batch(&[1000])),
+        "the first file's jobs are there"
+    );
+    let stored = import(&mut conn, 1, second).await.unwrap();
+    assert_eq!(stored.written, 2 * 201);
+    diesel::sql_query("COMMIT")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM netbackup_jobs WHERE customer = 'bobs_burgers'"
+        )
+        .await,
+        400
+    );
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM netbackup_job_tries WHERE status_description = 'again'"
+        )
+        .await,
+        201
+    );
+
+    // Jobs stored but no tries (written in part by something else): only tries are new.
+    diesel::sql_query("DELETE FROM netbackup_job_tries")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let mut partly = NewRows::load(&mut conn, CUSTOMER, &spec::ALL)
+        .await
+        .unwrap();
+    assert!(!partly.all_new(&jobs_batch(&[5000])));
+    let mut tries = modules::hydrastor::veritas2hview::columns::Columns::new(&spec::TRIES);
+    tries
+        .push_object(
+            &serde_json::json!({"master_server": "nbmaster01", "job_id": 1, "try_number": 1}),
+        )
+        .unwrap();
+    assert!(partly.all_new(&tries.finish()));
 }

@@ -197,13 +197,13 @@ fn add(counts: &mut Map<String, Value>, table: &str, n: usize) {
 
 /// A batch that could not be stored. A key there after all (`write_batch`'s plain insert of
 /// new rows; the upsert takes conflicts) means another job stored some of the customer's
-/// rows while this one ran: tried again, this job finds them and updates what differs.
+/// rows while this one ran: the next attempt finds them and upserts.
 fn stored_failure(table: &str, e: diesel::result::Error) -> JobFailure {
     use diesel::result::{DatabaseErrorKind, Error};
     match e {
         Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
             JobFailure::transient(format!(
-                "{table}: another job stored some of these rows while this one ran ({e}); tried again, they are updated"
+                "{table}: another job stored some of these rows while this one ran ({e}); the next attempt updates them"
             ))
         }
         e => e.into(),
@@ -228,7 +228,12 @@ async fn read_and_store(
         }
         _ => KnownRecords::default(),
     };
-    let mut new_rows = NewRows::load(conn, owner.customer, &spec::ALL).await?;
+    // A later attempt upserts: whatever made the first fail, a key met again cannot fail it.
+    let mut new_rows = if ctx.job.attempts <= 1 {
+        NewRows::load(conn, owner.customer, &spec::ALL).await?
+    } else {
+        NewRows::default()
+    };
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Batch>(2);
     let path = file.path.clone();
     let name = file.original.clone();
@@ -298,7 +303,10 @@ mod tests {
         let JobFailure::Transient(why) = stored_failure("netbackup_jobs", met) else {
             panic!("tried again");
         };
-        assert!(why.starts_with("netbackup_jobs: another job stored"), "{why}");
+        assert!(
+            why.starts_with("netbackup_jobs: another job stored"),
+            "{why}"
+        );
         assert!(why.contains("duplicate key"), "{why}");
     }
 }

@@ -153,7 +153,7 @@ pub const BACKSTAT: TableSpec = TableSpec {
     columns: &[("status", "integer"), ("status_text", "text")],
 };
 
-/// Every NetBackup table.
+/// Every NetBackup table (one left out here is only always upserted: `NewRows`).
 pub const ALL: [&TableSpec; 9] = [
     &JOBS,
     &TRIES,
