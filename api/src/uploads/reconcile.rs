@@ -58,7 +58,8 @@ pub fn spawn_reconciler(
                 pass,
             );
             let wait = match pass.await {
-                // Not run (another node's pass still holds the duty): tried again soon.
+                // Not run (another node's pass still holds the duty, or the lock could not
+                // be asked for): tried again soon.
                 None => shared_modules::cluster::next_try(false, every),
                 Some(Ok(())) => {
                     retry = Duration::from_secs(1);

@@ -79,8 +79,9 @@ pub async fn record_duty<T, E: std::fmt::Display>(
 const LEADERSHIP_CHECK: Duration = Duration::from_secs(1);
 
 /// When a duty is next tried: a period after a run, but soon after one that did not run
-/// (another node's run still held it, a new leader's predecessor finishing): a duty run
-/// once an hour must not skip its hour for that.
+/// (another node's run still held it, a new leader's predecessor finishing, or the lock
+/// could not be asked for): a duty run once an hour must not skip its hour for that. Never
+/// sooner than a period shorter than a second.
 pub fn next_try(ran: bool, every: Duration) -> Duration {
     if ran {
         every
@@ -159,4 +160,19 @@ pub async fn duty_runs(
     .bind::<BigInt, _>(hours)
     .load(conn)
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_duty_that_did_not_run_is_tried_within_a_second_never_sooner_than_its_period() {
+        let hour = Duration::from_secs(3600);
+        assert_eq!(next_try(true, hour), hour);
+        assert_eq!(next_try(false, hour), Duration::from_secs(1));
+        let fast = Duration::from_millis(200);
+        assert_eq!(next_try(false, fast), fast);
+        assert_eq!(next_try(true, fast), fast);
+    }
 }
