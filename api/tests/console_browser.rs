@@ -122,6 +122,19 @@ async fn the_console_in_a_real_browser() {
             .unwrap();
         String::from_utf8_lossy(&out.stdout).to_string()
     };
+    // The table gauges come from the leader. The restarted node is a new instance under the
+    // same name: it leads once the killed one's lease lapses (within `node.lease_seconds`).
+    wait_for(
+        "the restarted node to lead",
+        Duration::from_secs(40),
+        || async {
+            metrics()
+                .lines()
+                .any(|line| line == "dataprocessor_leader 1")
+                .then_some(())
+        },
+    )
+    .await;
     let first = metrics();
     assert!(
         first.contains("dataprocessor_grids_report_overdue 1"),
