@@ -6,7 +6,7 @@
 
 use modules::hydrastor::{alert, system_report};
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Writes the parts of `raw` into a fresh directory, as the mailhandler does.
 fn store_like_mailhandler(raw: &[u8]) -> tempfile::TempDir {
@@ -35,13 +35,7 @@ fn run_fixtures(module: &str, read: impl Fn(&Path) -> Value) -> usize {
         .join("hydrastor")
         .join(module)
         .join("fixtures");
-    let mut fixtures: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
-        .collect();
-    fixtures.sort();
+    let fixtures = shared_modules::testing::fixture_files(&dir, "eml");
     let mut failures = Vec::new();
     for eml in &fixtures {
         let raw = std::fs::read(eml).unwrap();

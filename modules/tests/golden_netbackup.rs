@@ -34,13 +34,7 @@ fn read(bytes: &[u8], name: &str) -> Value {
 #[test]
 fn netbackup_fixtures_read_as_expected() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("hydrastor/veritas2hview/fixtures");
-    let mut fixtures: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "txt"))
-        .collect();
-    fixtures.sort();
+    let fixtures = shared_modules::testing::fixture_files(&dir, "txt");
     assert!(
         fixtures.len() >= 10,
         "only {} NetBackup fixtures",

@@ -17,7 +17,7 @@ use modules::hydrastor::veritas2hview::reader::{self, FileReport};
 use modules::hydrastor::veritas2hview::sniff::{self, Format};
 use modules::hydrastor::veritas2hview::spec;
 use modules::hydrastor::veritas2hview::store::{self, Owner, Stored};
-use shared_modules::testing::TestDb;
+use shared_modules::testing::{TestDb, fixture_files};
 
 /// One bpdbjobs record: a job with one try whose status reads `status`.
 fn record(job: i64, status: &str) -> String {
@@ -117,8 +117,12 @@ async fn load(conn: &mut AsyncPgConnection) -> Loaded {
         known: KnownRecords::load(conn, CUSTOMER, "fryer_grid")
             .await
             .unwrap(),
-        new_rows: NewRows::load(conn, CUSTOMER, &spec::ALL).await.unwrap(),
+        new_rows: new_rows(conn).await,
     }
+}
+
+async fn new_rows(conn: &mut AsyncPgConnection) -> NewRows {
+    NewRows::load(conn, CUSTOMER, &spec::ALL).await.unwrap()
 }
 
 /// Reads and stores `text` as the upload job does, from what it `loaded` before; what was
@@ -260,15 +264,10 @@ async fn another_job_storing_the_same_rows_meanwhile_fails_the_insert_and_the_re
 async fn every_fixture_format_is_inserted_new_and_the_same_files_again_write_nothing() {
     let db = TestDb::new().await;
     let mut conn = db.pool().get().await.unwrap();
-    let dir =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("hydrastor/veritas2hview/fixtures");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "txt"))
-        .collect();
-    files.sort();
+    let files = fixture_files(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("hydrastor/veritas2hview/fixtures"),
+        "txt",
+    );
     let mut written = 0;
     for round in 0..2 {
         for path in &files {
@@ -327,9 +326,7 @@ async fn only_the_customers_own_rows_make_a_table_not_new_and_a_second_file_sees
     .execute(&mut conn)
     .await
     .unwrap();
-    let mut new = NewRows::load(&mut conn, CUSTOMER, &spec::ALL)
-        .await
-        .unwrap();
+    let mut new = new_rows(&mut conn).await;
     assert!(
         new.all_new(&jobs_batch(&[1, 2])),
         "another customer's job 1"
@@ -341,9 +338,7 @@ async fn only_the_customers_own_rows_make_a_table_not_new_and_a_second_file_sees
     let first: String = (1..=300).map(|job| record(job, OK)).collect();
     let second: String = (200..=400).map(|job| record(job, "again")).collect();
     import(&mut conn, 1, first).await.unwrap();
-    let mut after = NewRows::load(&mut conn, CUSTOMER, &spec::ALL)
-        .await
-        .unwrap();
+    let mut after = new_rows(&mut conn).await;
     assert!(
         !after.all_new(&jobs_batch(&[1000])),
         "the first file's jobs are there"
@@ -376,9 +371,7 @@ async fn only_the_customers_own_rows_make_a_table_not_new_and_a_second_file_sees
         .execute(&mut conn)
         .await
         .unwrap();
-    let mut partly = NewRows::load(&mut conn, CUSTOMER, &spec::ALL)
-        .await
-        .unwrap();
+    let mut partly = new_rows(&mut conn).await;
     assert!(!partly.all_new(&jobs_batch(&[5000])));
     let mut tries = modules::hydrastor::veritas2hview::columns::Columns::new(&spec::TRIES);
     tries
