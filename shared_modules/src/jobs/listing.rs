@@ -1,5 +1,6 @@
 //! Reading jobs newest first, filtered, a page at a time (cursor = the last id seen).
 
+use super::look_ahead_memo;
 use super::model::{Job, JobState, job_columns};
 use crate::db::schema::jobs;
 use crate::db::{planned_each_time_if, prepared};
@@ -54,9 +55,12 @@ pub async fn list_jobs(conn: &mut AsyncPgConnection, filter: &JobFilter) -> Quer
     let limit = filter.limit.clamp(1, 1000);
     // One row more than asked tells whether there is a next page.
     let window = filter.since.is_some() || filter.until.is_some();
-    // A page longer than the look-ahead cannot come from it.
-    let newest = if window && limit < NEWEST_LOOKED_AT {
-        newest_in_window(conn, filter, limit + 1).await?
+    // A page longer than the look-ahead cannot come from it, and a window it fell short of
+    // lately goes straight to its own statement (`look_ahead_memo`).
+    let newest = if window && limit < NEWEST_LOOKED_AT && look_ahead_memo::worth_trying(filter) {
+        let newest = newest_in_window(conn, filter, limit + 1).await?;
+        look_ahead_memo::found(filter, newest.len() as i64 > limit);
+        newest
     } else {
         Vec::new()
     };

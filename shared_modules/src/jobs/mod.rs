@@ -20,6 +20,7 @@ mod events;
 mod handler;
 mod listener;
 mod listing;
+mod look_ahead_memo;
 mod lookup;
 mod model;
 mod operator_actions;
