@@ -57,9 +57,12 @@ pub async fn list_jobs(conn: &mut AsyncPgConnection, filter: &JobFilter) -> Quer
     let window = filter.since.is_some() || filter.until.is_some();
     // A page longer than the look-ahead cannot come from it, and a window it fell short of
     // lately goes straight to its own statement (`look_ahead_memo`).
-    let newest = if window && limit < NEWEST_LOOKED_AT && look_ahead_memo::worth_trying(filter) {
+    let look_ahead = (window && limit < NEWEST_LOOKED_AT)
+        .then(|| look_ahead_memo::Listing::of(filter))
+        .filter(|listing| listing.worth_trying());
+    let newest = if let Some(listing) = look_ahead {
         let newest = newest_in_window(conn, filter, limit + 1).await?;
-        look_ahead_memo::found(filter, newest.len() as i64 > limit);
+        listing.found(newest.len() as i64 > limit);
         newest
     } else {
         Vec::new()

@@ -29,37 +29,42 @@ fn age_class(edge: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Option<u32> {
     })
 }
 
-fn key(filter: &JobFilter, now: DateTime<Utc>) -> u64 {
-    let mut hasher = DefaultHasher::new();
-    filter.state.map(|s| s.as_str()).hash(&mut hasher);
-    filter.customer.hash(&mut hasher);
-    filter.category.hash(&mut hasher);
-    filter.job_type.hash(&mut hasher);
-    filter.before_id.is_some().hash(&mut hasher);
-    age_class(filter.since, now).hash(&mut hasher);
-    age_class(filter.until, now).hash(&mut hasher);
-    hasher.finish()
-}
+/// A kind of listing: its filters, and its window's edges by age.
+#[derive(Clone, Copy)]
+pub struct Listing(u64);
 
-/// Whether the look-ahead is worth trying for this listing now.
-pub fn worth_trying(filter: &JobFilter) -> bool {
-    let key = key(filter, Utc::now());
-    let held = FELL_SHORT.lock().unwrap_or_else(|e| e.into_inner());
-    held.get(&key).is_none_or(|at| at.elapsed() > REMEMBERED)
-}
+impl Listing {
+    pub fn of(filter: &JobFilter) -> Listing {
+        let now = Utc::now();
+        let mut hasher = DefaultHasher::new();
+        filter.state.map(|s| s.as_str()).hash(&mut hasher);
+        filter.customer.hash(&mut hasher);
+        filter.category.hash(&mut hasher);
+        filter.job_type.hash(&mut hasher);
+        filter.before_id.is_some().hash(&mut hasher);
+        age_class(filter.since, now).hash(&mut hasher);
+        age_class(filter.until, now).hash(&mut hasher);
+        Listing(hasher.finish())
+    }
 
-/// What the look-ahead did for this listing: found its page, or fell short.
-pub fn found(filter: &JobFilter, page: bool) {
-    let key = key(filter, Utc::now());
-    let mut held = FELL_SHORT.lock().unwrap_or_else(|e| e.into_inner());
-    if page {
-        held.remove(&key);
-        return;
+    /// Whether the look-ahead is worth trying for this kind of listing now.
+    pub fn worth_trying(self) -> bool {
+        let held = FELL_SHORT.lock().unwrap_or_else(|e| e.into_inner());
+        held.get(&self.0).is_none_or(|at| at.elapsed() > REMEMBERED)
     }
-    if held.len() >= MOST_HELD {
-        held.clear();
+
+    /// What the look-ahead did for it: found its page, or fell short.
+    pub fn found(self, page: bool) {
+        let mut held = FELL_SHORT.lock().unwrap_or_else(|e| e.into_inner());
+        if page {
+            held.remove(&self.0);
+            return;
+        }
+        if held.len() >= MOST_HELD {
+            held.clear();
+        }
+        held.insert(self.0, Instant::now());
     }
-    held.insert(key, Instant::now());
 }
 
 #[cfg(test)]
@@ -76,17 +81,17 @@ mod tests {
 
     #[test]
     fn a_listing_whose_look_ahead_fell_short_skips_it_until_it_finds_its_page_again() {
-        let narrow = customer_since("memo-test-a", 10);
-        assert!(worth_trying(&narrow));
-        found(&narrow, false);
-        assert!(!worth_trying(&narrow));
+        let narrow = Listing::of(&customer_since("memo-test-a", 10));
+        assert!(narrow.worth_trying());
+        narrow.found(false);
+        assert!(!narrow.worth_trying());
         // The same kind of listing a moment later (a poller's next "since"): same key.
-        assert!(!worth_trying(&customer_since("memo-test-a", 11)));
+        assert!(!Listing::of(&customer_since("memo-test-a", 11)).worth_trying());
         // Another customer, another width: their own.
-        assert!(worth_trying(&customer_since("memo-test-b", 10)));
-        assert!(worth_trying(&customer_since("memo-test-a", 600)));
-        found(&narrow, true);
-        assert!(worth_trying(&narrow));
+        assert!(Listing::of(&customer_since("memo-test-b", 10)).worth_trying());
+        assert!(Listing::of(&customer_since("memo-test-a", 600)).worth_trying());
+        narrow.found(true);
+        assert!(narrow.worth_trying());
     }
 
     #[test]
