@@ -220,10 +220,8 @@ pub fn export_tar_gz(dir: &Path) -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../modules/hydrastor/veritas2hview/fixtures");
     let exports = dir.join("exports");
     std::fs::create_dir_all(&exports).unwrap();
-    for entry in std::fs::read_dir(fixtures).unwrap().flatten() {
-        if entry.path().extension().is_some_and(|e| e == "txt") {
-            std::fs::copy(entry.path(), exports.join(entry.file_name())).unwrap();
-        }
+    for file in shared_modules::testing::fixture_files(&fixtures, "txt") {
+        std::fs::copy(&file, exports.join(file.file_name().unwrap())).unwrap();
     }
     tar_gz(&exports, &dir.join("dump.tar.gz"))
 }
